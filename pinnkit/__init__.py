@@ -1,0 +1,37 @@
+"""pinnkit: one PDE spec, two solvers (a PINN in torch, a finite-difference reference in SciPy)."""
+
+from __future__ import annotations
+
+from sympy import Abs, Eq, cos, exp, log, pi, sin, sqrt, tanh
+
+from .errors import (GeometryError, PinnkitError, ReferenceSolverError, SpecError, TrainingError,
+                     UnsupportedSpecError)
+from .geometry import Box, Disk, Interval, Polygon, Rectangle, SpaceTime, TimeInterval
+from .spec import (BoundaryEquation, Data, Dirichlet, Initial, Neumann, Periodic, Problem, Robin,
+                   coords, div, field, fields, grad, laplacian, normal, parameter)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # spec
+    "coords", "field", "fields", "parameter", "normal", "grad", "div", "laplacian", "Problem",
+    "Dirichlet", "Neumann", "Robin", "Periodic", "Initial", "BoundaryEquation", "Data",
+    # sympy re-exports
+    "sin", "cos", "exp", "log", "sqrt", "tanh", "pi", "Eq", "Abs",
+    # geometry
+    "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "SpaceTime",
+    # solvers
+    "train", "Solution",
+    # errors
+    "PinnkitError", "SpecError", "GeometryError", "TrainingError", "ReferenceSolverError",
+    "UnsupportedSpecError",
+]
+
+
+def __getattr__(name: str):
+    # The torch-based PINN path loads on first use, so `import pinnkit` for the spec or the
+    # reference solver does not pay for importing torch.
+    if name in ("train", "Solution", "TrainOptions"):
+        import importlib
+        return getattr(importlib.import_module(".trainer", __name__), name)
+    raise AttributeError(f"module 'pinnkit' has no attribute {name!r}")

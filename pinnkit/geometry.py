@@ -1,0 +1,521 @@
+"""Domains: shapes, CSG, space-time products, named boundaries, normals and sampling.
+
+Every domain follows one small protocol (DESIGN.md §1):
+``coords``, ``boundary_names``, ``contains(points)``, ``sample_interior(n, method, seed)``,
+``sample_boundary(n, on, seed) -> (points, normals)`` and, for space-time domains,
+``sample_initial(n, seed)``. Points and normals are dicts keyed by coordinate name.
+
+Shapes carry a signed distance function (negative inside). CSG boundaries are sampled by
+rejection from the children's boundaries, which keeps sampling uniform in arc length/area
+and the normals exact (flipped on the boundary a difference cuts out).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field as dc_field
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy
+from scipy.stats import qmc
+
+from .errors import GeometryError
+
+__all__ = ["Domain", "Shape", "Interval", "Rectangle", "Box", "Disk", "Polygon",
+           "TimeInterval", "SpaceTime", "sample_unit_cube", "SAMPLERS"]
+
+Points = dict  # coordinate name -> 1-D float array
+
+
+def _check_coords(coords: Sequence, n: int | None, what: str) -> tuple:
+    coords = tuple(coords) if isinstance(coords, (tuple, list)) else (coords,)
+    for c in coords:
+        if not isinstance(c, sympy.Symbol):
+            raise GeometryError(f"{what}: {c!r} is not a coordinate symbol (use pk.coords)")
+    if n is not None and len(coords) != n:
+        raise GeometryError(f"{what} needs {n} coordinates, got {len(coords)}")
+    if len({c.name for c in coords}) != len(coords):
+        raise GeometryError(f"{what}: repeated coordinate in {coords}")
+    return coords
+
+
+# --------------------------------------------------------------------------- sampling
+
+def _sobol(d: int, seed: int):
+    return qmc.Sobol(d, scramble=True, seed=seed)
+
+
+SAMPLERS: dict[str, Callable] = {
+    "sobol": _sobol,
+    "halton": lambda d, seed: qmc.Halton(d, scramble=True, seed=seed),
+    "lhs": lambda d, seed: qmc.LatinHypercube(d, seed=seed),
+}
+
+
+class _UniformEngine:
+    def __init__(self, d: int, seed: int) -> None:
+        self.d, self.rng = d, np.random.default_rng(seed)
+
+    def random(self, n: int) -> np.ndarray:
+        return self.rng.random((n, self.d))
+
+
+SAMPLERS["uniform"] = _UniformEngine
+
+
+def _engine(method: str, d: int, seed: int):
+    try:
+        make = SAMPLERS[method]
+    except KeyError:
+        raise GeometryError(f"unknown sampling method {method!r}; choose from "
+                            f"{', '.join(SAMPLERS)}") from None
+    return make(d, seed)
+
+
+def sample_unit_cube(n: int, d: int, method: str = "sobol", seed: int = 0) -> np.ndarray:
+    """n points in [0, 1)^d from a QMC sequence (scrambled) or uniform random."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Sobol balance warning for n != 2^m
+        return _engine(method, d, seed).random(n)
+
+
+def _rejection(n: int, d: int, lo: np.ndarray, hi: np.ndarray, keep: Callable,
+               method: str, seed: int, what: str) -> np.ndarray:
+    """n points of the box [lo, hi] that satisfy ``keep`` (QMC sequence continued as needed)."""
+    engine = _engine(method, d, seed)
+    out, have, batch = [], 0, max(2 * n, 64)
+    for _ in range(60):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            P = lo + (hi - lo) * engine.random(batch)
+        P = P[keep(P)]
+        out.append(P)
+        have += len(P)
+        if have >= n:
+            return np.concatenate(out)[:n]
+        rate = max(have / max(batch, 1), 1e-3)
+        batch = int(min(4e6, max(64, 1.3 * (n - have) / rate)))
+    raise GeometryError(f"{what}: could not sample {n} points (the region is empty or tiny)")
+
+
+# --------------------------------------------------------------------------- domains
+
+class Domain:
+    """Base of every domain. Subclasses set ``coords`` and implement the protocol."""
+
+    coords: tuple = ()
+    time = None
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.coords]
+
+    @property
+    def dim(self) -> int:
+        return len(self.coords)
+
+    @property
+    def boundary_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def _to_array(self, points: Points) -> np.ndarray:
+        missing = [n for n in self.names if n not in points]
+        if missing:
+            raise GeometryError(f"points lack coordinate(s) {', '.join(missing)}")
+        return np.stack([np.asarray(points[n], dtype=float).ravel() for n in self.names], axis=1)
+
+    def _to_dict(self, P: np.ndarray, names: Sequence[str] | None = None) -> Points:
+        return {n: np.ascontiguousarray(P[:, i]) for i, n in enumerate(names or self.names)}
+
+    def check_on(self, on: str | Sequence[str]) -> list[str]:
+        """The boundary names in ``on`` (a name or a list), or an error listing valid names."""
+        names = [on] if isinstance(on, str) else list(on)
+        valid = self.boundary_names
+        for n in names:
+            if n != "boundary" and n not in valid:
+                raise GeometryError(f"unknown boundary {n!r}; boundaries of this domain: "
+                                    f"{', '.join(['boundary'] + valid)}")
+        return names
+
+    def __mul__(self, other: "TimeInterval") -> "SpaceTime":
+        if not isinstance(other, TimeInterval):
+            return NotImplemented
+        return SpaceTime(self, other)
+
+
+@dataclass
+class _Piece:
+    """A primitive boundary part; samples (points, normals) before CSG rejection."""
+
+    name: str
+    measure: float
+    sampler: Callable  # (rng, m) -> (P, N)
+    keeps: tuple = ()
+    flip: bool = False
+
+    def derived(self, keep: Callable, flip: bool = False) -> "_Piece":
+        return _Piece(self.name, self.measure, self.sampler, self.keeps + (keep,), self.flip ^ flip)
+
+    def accept(self, P: np.ndarray) -> np.ndarray:
+        mask = np.ones(len(P), dtype=bool)
+        for k in self.keeps:
+            mask &= k(P)
+        return mask
+
+
+class Shape(Domain):
+    """A spatial domain with a signed distance function (negative inside) and boundary pieces."""
+
+    def sdf(self, P: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def pieces(self) -> list[_Piece]:
+        raise NotImplementedError
+
+    @property
+    def bbox(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    @property
+    def scale(self) -> float:
+        lo, hi = self.bbox
+        return float(np.max(hi - lo))
+
+    @property
+    def boundary_names(self) -> list[str]:
+        return list(dict.fromkeys(p.name for p in self.pieces()))
+
+    def contains(self, points: Points, tol: float | None = None) -> np.ndarray:
+        """True where a point lies in the closed domain (within ``tol``, default 1e-9·size)."""
+        tol = 1e-9 * self.scale if tol is None else tol
+        return self.sdf(self._to_array(points)) <= tol
+
+    def sample_interior(self, n: int, method: str = "sobol", seed: int = 0) -> Points:
+        """n points in the interior: QMC/uniform in the bounding box, rejected outside."""
+        lo, hi = self.bbox
+        P = _rejection(n, self.dim, lo, hi, lambda P: self.sdf(P) < 0, method, seed,
+                       f"interior of {self!r}")
+        return self._to_dict(P)
+
+    def sample_boundary(self, n: int, on: str | Sequence[str] = "boundary",
+                        seed: int = 0) -> tuple[Points, Points]:
+        """n points uniform in length/area on the named boundary parts, with outward normals."""
+        names = self.check_on(on)
+        pieces = [p for p in self.pieces() if "boundary" in names or p.name in names]
+        P, N = _sample_pieces(pieces, n, self.dim, np.random.default_rng(seed), f"{names}")
+        return self._to_dict(P), self._to_dict(N)
+
+    def __or__(self, other: "Shape") -> "Shape":
+        return _CSG("union", self, other)
+
+    def __and__(self, other: "Shape") -> "Shape":
+        return _CSG("intersection", self, other)
+
+    def __sub__(self, other: "Shape") -> "Shape":
+        return _CSG("difference", self, other)
+
+
+def _sample_pieces(pieces: list[_Piece], n: int, d: int, rng: np.random.Generator,
+                   what: str) -> tuple[np.ndarray, np.ndarray]:
+    if not pieces:
+        raise GeometryError(f"no boundary part named {what}")
+    weights = np.array([p.measure for p in pieces], dtype=float)
+    weights = weights / weights.sum()
+    Ps, Ns, have, batch = [], [], 0, max(2 * n, 32)
+    for _ in range(60):
+        counts = rng.multinomial(batch, weights)
+        for p, m in zip(pieces, counts):
+            if m == 0:
+                continue
+            P, N = p.sampler(rng, int(m))
+            keep = p.accept(P)
+            Ps.append(P[keep])
+            Ns.append(-N[keep] if p.flip else N[keep])
+            have += int(keep.sum())
+        if have >= n:
+            P, N = np.concatenate(Ps), np.concatenate(Ns)
+            order = rng.permutation(len(P))[:n]  # mix the pieces, then keep n
+            return P[order], N[order]
+        rate = max(have / batch, 1e-3)
+        batch = int(min(4e6, max(32, 1.3 * (n - have) / rate)))
+    raise GeometryError(f"boundary {what} is empty after CSG (it lies inside another shape)")
+
+
+class _AxisBox(Shape):
+    def __init__(self, coords: Sequence, lo: Sequence[float], hi: Sequence[float],
+                 name: str | None, what: str) -> None:
+        self.coords = _check_coords(coords, None, what)
+        self.lo = np.atleast_1d(np.asarray(lo, dtype=float))
+        self.hi = np.atleast_1d(np.asarray(hi, dtype=float))
+        if not (len(self.lo) == len(self.hi) == len(self.coords)):
+            raise GeometryError(f"{what}: corners must have {len(self.coords)} components")
+        if np.any(~np.isfinite(self.lo)) or np.any(self.hi <= self.lo):
+            raise GeometryError(f"{what}: need lo < hi in every coordinate, got lo={self.lo.tolist()}"
+                                f", hi={self.hi.tolist()}")
+        self.name = name
+
+    @property
+    def bbox(self):
+        return self.lo.copy(), self.hi.copy()
+
+    def sdf(self, P: np.ndarray) -> np.ndarray:
+        c, h = (self.lo + self.hi) / 2, (self.hi - self.lo) / 2
+        q = np.abs(P - c) - h
+        outside = np.linalg.norm(np.maximum(q, 0.0), axis=1)
+        return outside + np.minimum(q.max(axis=1), 0.0)
+
+    def face_name(self, axis: int, side: int) -> str:
+        return self.name or f"{self.coords[axis].name}_{'min' if side == 0 else 'max'}"
+
+    def pieces(self) -> list[_Piece]:
+        d, out = self.dim, []
+        for axis in range(d):
+            others = [i for i in range(d) if i != axis]
+            area = float(np.prod(self.hi[others] - self.lo[others])) if others else 1.0
+            for side, value in ((0, self.lo[axis]), (1, self.hi[axis])):
+                def sampler(rng, m, axis=axis, side=side, value=value, others=others):
+                    P = np.empty((m, d))
+                    for i in others:
+                        P[:, i] = rng.uniform(self.lo[i], self.hi[i], m)
+                    P[:, axis] = value
+                    N = np.zeros((m, d))
+                    N[:, axis] = -1.0 if side == 0 else 1.0
+                    return P, N
+                out.append(_Piece(self.face_name(axis, side), area, sampler))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({', '.join(self.names)}: "
+                f"{self.lo.tolist()}..{self.hi.tolist()})")
+
+
+class Interval(_AxisBox):
+    """[a, b] in one coordinate; boundary points ``<x>_min`` (normal -1) and ``<x>_max``."""
+
+    def __init__(self, x: sympy.Symbol, a: float, b: float, name: str | None = None) -> None:
+        super().__init__((x,), (a,), (b,), name, "Interval")
+
+
+class Rectangle(_AxisBox):
+    """Axis-aligned rectangle; faces ``x_min``, ``x_max``, ``y_min``, ``y_max``."""
+
+    def __init__(self, coords: Sequence, lo: Sequence[float], hi: Sequence[float],
+                 name: str | None = None) -> None:
+        _check_coords(coords, 2, "Rectangle")
+        super().__init__(coords, lo, hi, name, "Rectangle")
+
+
+class Box(_AxisBox):
+    """Axis-aligned box in any dimension (usually 3); faces ``<coord>_min``/``_max``."""
+
+    def __init__(self, coords: Sequence, lo: Sequence[float], hi: Sequence[float],
+                 name: str | None = None) -> None:
+        super().__init__(coords, lo, hi, name, "Box")
+
+
+class Disk(Shape):
+    """Disk ``|p - center| <= radius`` in 2D; its boundary is named ``name`` (default "disk")."""
+
+    def __init__(self, coords: Sequence, center: Sequence[float], radius: float,
+                 name: str | None = None) -> None:
+        self.coords = _check_coords(coords, 2, "Disk")
+        self.center = np.asarray(center, dtype=float)
+        self.radius = float(radius)
+        if self.center.shape != (2,) or not self.radius > 0:
+            raise GeometryError(f"Disk needs a 2-D center and radius > 0, got {center}, {radius}")
+        self.name = name or "disk"
+
+    @property
+    def bbox(self):
+        return self.center - self.radius, self.center + self.radius
+
+    def sdf(self, P: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(P - self.center, axis=1) - self.radius
+
+    def pieces(self) -> list[_Piece]:
+        def sampler(rng, m):
+            th = rng.uniform(0.0, 2 * np.pi, m)
+            N = np.stack([np.cos(th), np.sin(th)], axis=1)
+            return self.center + self.radius * N, N
+        return [_Piece(self.name, 2 * np.pi * self.radius, sampler)]
+
+    def __repr__(self) -> str:
+        return f"Disk(center={self.center.tolist()}, radius={self.radius})"
+
+
+class Polygon(Shape):
+    """Simple polygon from its vertices (either orientation); boundary named ``name``."""
+
+    def __init__(self, coords: Sequence, vertices: Sequence[Sequence[float]],
+                 name: str | None = None) -> None:
+        self.coords = _check_coords(coords, 2, "Polygon")
+        V = np.asarray(vertices, dtype=float)
+        if V.ndim != 2 or V.shape[1] != 2 or len(V) < 3:
+            raise GeometryError(f"Polygon needs at least 3 vertices (x, y), got shape {V.shape}")
+        area2 = np.sum(V[:, 0] * np.roll(V[:, 1], -1) - np.roll(V[:, 0], -1) * V[:, 1])
+        if abs(area2) < 1e-14:
+            raise GeometryError("Polygon has zero area")
+        self.vertices = V if area2 > 0 else V[::-1].copy()  # counter-clockwise
+        self.name = name or "polygon"
+
+    @property
+    def bbox(self):
+        return self.vertices.min(axis=0), self.vertices.max(axis=0)
+
+    def _edges(self):
+        A = self.vertices
+        return A, np.roll(A, -1, axis=0)
+
+    def sdf(self, P: np.ndarray) -> np.ndarray:
+        A, B = self._edges()
+        AB = B - A
+        AP = P[:, None, :] - A[None]
+        s = np.clip(np.einsum("mkd,kd->mk", AP, AB) / np.einsum("kd,kd->k", AB, AB), 0.0, 1.0)
+        dist = np.linalg.norm(AP - s[..., None] * AB[None], axis=2).min(axis=1)
+        # even-odd ray casting for inside/outside
+        y, x = P[:, 1:2], P[:, 0:1]
+        cond = (A[None, :, 1] > y) != (B[None, :, 1] > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xint = A[None, :, 0] + (y - A[None, :, 1]) * (B[None, :, 0] - A[None, :, 0]) / (
+                B[None, :, 1] - A[None, :, 1])
+        inside = (np.count_nonzero(cond & (x < xint), axis=1) % 2) == 1
+        return np.where(inside, -dist, dist)
+
+    def pieces(self) -> list[_Piece]:
+        A, B = self._edges()
+        out = []
+        for a, b in zip(A, B):
+            t = b - a
+            length = float(np.linalg.norm(t))
+            n = np.array([t[1], -t[0]]) / length  # outward for counter-clockwise order
+
+            def sampler(rng, m, a=a, t=t, n=n):
+                s = rng.random(m)[:, None]
+                return a + s * t, np.repeat(n[None], m, axis=0)
+            out.append(_Piece(self.name, length, sampler))
+        return out
+
+    def __repr__(self) -> str:
+        return f"Polygon({len(self.vertices)} vertices)"
+
+
+class _CSG(Shape):
+    def __init__(self, op: str, a: Shape, b: Shape) -> None:
+        if not isinstance(b, Shape):
+            raise GeometryError(f"cannot combine a shape with {b!r}")
+        if [c.name for c in a.coords] != [c.name for c in b.coords]:
+            raise GeometryError(f"CSG of shapes over different coordinates: {a.names} vs {b.names}")
+        self.op, self.a, self.b = op, a, b
+        self.coords = a.coords
+
+    @property
+    def bbox(self):
+        (alo, ahi), (blo, bhi) = self.a.bbox, self.b.bbox
+        if self.op == "union":
+            return np.minimum(alo, blo), np.maximum(ahi, bhi)
+        if self.op == "intersection":
+            return np.maximum(alo, blo), np.minimum(ahi, bhi)
+        return alo, ahi
+
+    def sdf(self, P: np.ndarray) -> np.ndarray:
+        da, db = self.a.sdf(P), self.b.sdf(P)
+        if self.op == "union":
+            return np.minimum(da, db)
+        if self.op == "intersection":
+            return np.maximum(da, db)
+        return np.maximum(da, -db)
+
+    def pieces(self) -> list[_Piece]:
+        eps = 1e-10 * self.scale
+        a, b = self.a, self.b
+        outside_b = lambda P: b.sdf(P) > eps   # noqa: E731
+        outside_a = lambda P: a.sdf(P) > eps   # noqa: E731
+        inside_b = lambda P: b.sdf(P) < -eps   # noqa: E731
+        inside_a = lambda P: a.sdf(P) < -eps   # noqa: E731
+        if self.op == "union":
+            return ([p.derived(outside_b) for p in a.pieces()]
+                    + [p.derived(outside_a) for p in b.pieces()])
+        if self.op == "intersection":
+            return ([p.derived(inside_b) for p in a.pieces()]
+                    + [p.derived(inside_a) for p in b.pieces()])
+        return ([p.derived(outside_b) for p in a.pieces()]
+                + [p.derived(inside_a, flip=True) for p in b.pieces()])
+
+    def __repr__(self) -> str:
+        sym = {"union": "|", "intersection": "&", "difference": "-"}[self.op]
+        return f"({self.a!r} {sym} {self.b!r})"
+
+
+# --------------------------------------------------------------------------- time
+
+@dataclass(frozen=True)
+class TimeInterval:
+    """[t0, t1] in the time coordinate; ``space * TimeInterval(t, t0, t1)`` is space-time."""
+
+    t: sympy.Symbol
+    t0: float
+    t1: float
+
+    def __post_init__(self) -> None:
+        _check_coords((self.t,), 1, "TimeInterval")
+        if not float(self.t1) > float(self.t0):
+            raise GeometryError(f"TimeInterval needs t0 < t1, got {self.t0}, {self.t1}")
+
+
+class SpaceTime(Domain):
+    """A spatial domain times a time interval. Boundary names are the spatial ones."""
+
+    def __init__(self, space: Domain, interval: TimeInterval) -> None:
+        if interval.t.name in space.names:
+            raise GeometryError(f"time coordinate {interval.t} is also a spatial coordinate")
+        self.space = space
+        self.interval = interval
+        self.time = interval.t
+        self.t0, self.t1 = float(interval.t0), float(interval.t1)
+        self.coords = tuple(space.coords) + (interval.t,)
+
+    @property
+    def boundary_names(self) -> list[str]:
+        return self.space.boundary_names
+
+    @property
+    def bbox(self):
+        lo, hi = self.space.bbox
+        return np.append(lo, self.t0), np.append(hi, self.t1)
+
+    def contains(self, points: Points, tol: float | None = None) -> np.ndarray:
+        t = np.asarray(points[self.time.name], dtype=float).ravel()
+        span = self.t1 - self.t0
+        in_t = (t >= self.t0 - 1e-9 * span) & (t <= self.t1 + 1e-9 * span)
+        return self.space.contains(points, tol) & in_t
+
+    def sample_interior(self, n: int, method: str = "sobol", seed: int = 0) -> Points:
+        """n points in space x (t0, t1), jointly low-discrepancy for QMC methods."""
+        lo, hi = self.bbox
+        space = self.space
+        if hasattr(space, "sdf"):
+            P = _rejection(n, self.dim, lo, hi, lambda P: space.sdf(P[:, :-1]) < 0, method, seed,
+                           f"interior of {self!r}")
+            return self._to_dict(P)
+        pts = space.sample_interior(n, method=method, seed=seed)
+        pts[self.time.name] = self.t0 + (self.t1 - self.t0) * sample_unit_cube(
+            n, 1, "uniform", seed + 7919)[:, 0]
+        return pts
+
+    def sample_boundary(self, n: int, on: str | Sequence[str] = "boundary",
+                        seed: int = 0) -> tuple[Points, Points]:
+        pts, normals = self.space.sample_boundary(n, on=on, seed=seed)
+        rng = np.random.default_rng(seed + 104729)
+        pts[self.time.name] = rng.uniform(self.t0, self.t1, n)
+        normals[self.time.name] = np.zeros(n)
+        return pts, normals
+
+    def sample_initial(self, n: int, seed: int = 0, method: str = "sobol") -> Points:
+        """n points of the spatial interior at t = t0."""
+        pts = self.space.sample_interior(n, method=method, seed=seed)
+        pts[self.time.name] = np.full(n, self.t0)
+        return pts
+
+    def __repr__(self) -> str:
+        return f"{self.space!r} x [{self.t0}, {self.t1}]"

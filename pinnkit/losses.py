@@ -1,0 +1,245 @@
+"""Spec -> residual loss terms, evaluated with the derivative engine.
+
+Each `Term` of a `Problem` has sympy residual expressions. Here every field derivative in
+them is replaced by a placeholder symbol and the expression is lambdified to torch; the
+derivatives themselves come from one `DerivativePlan` per point set, so no expression asks
+autograd on its own. Interior equations share one point set and one plan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import sympy
+import torch
+from sympy.core.function import AppliedUndef
+
+from .derivatives import DerivativePlan, compute_derivatives
+from .errors import SpecError
+from .geometry import Domain, _AxisBox
+from .spec import Dirichlet, Initial, NormalSymbol, Problem, Term
+
+__all__ = ["CompiledProblem", "lambdify_torch", "TORCH_FUNCTIONS", "hard_constraint"]
+
+TORCH_FUNCTIONS: dict[str, Any] = {
+    "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp, "log": torch.log,
+    "sqrt": torch.sqrt, "tanh": torch.tanh, "sinh": torch.sinh, "cosh": torch.cosh,
+    "asin": torch.asin, "acos": torch.acos, "atan": torch.atan, "atan2": torch.atan2,
+    "Abs": torch.abs, "sign": torch.sign, "erf": torch.erf, "pi": math.pi, "E": math.e,
+    "Heaviside": lambda x, h0=0.5: torch.heaviside(x, torch.as_tensor(h0, dtype=x.dtype)),
+    "sech": lambda x: 1 / torch.cosh(x), "Max": torch.maximum, "Min": torch.minimum,
+}
+
+
+def lambdify_torch(args: list, expr: sympy.Expr) -> Callable:
+    """A torch function of ``args`` (symbols) evaluating ``expr``; fails early on unknown functions."""
+    fn = sympy.lambdify(args, expr, modules=[TORCH_FUNCTIONS])
+    names = {type(f).__name__ for f in expr.atoms(sympy.Function)}
+    unknown = [n for n in names if n not in TORCH_FUNCTIONS]
+    if unknown:
+        raise SpecError(f"function(s) {', '.join(sorted(unknown))} in {expr} have no torch "
+                        f"equivalent; supported: {', '.join(sorted(TORCH_FUNCTIONS))}")
+    return fn
+
+
+def _broadcast(value: Any, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(value, torch.Tensor) and value.shape == like.shape:
+        return value
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device).expand_as(like)
+
+
+@dataclass
+class _Expr:
+    fn: Callable
+    symbols: list          # placeholder symbols, aligned with ``keys``
+    keys: list             # derivative keys
+    normal_names: list     # coordinate names of normal components used
+
+
+class CompiledProblem:
+    """Residual functions of every term of ``problem`` (except those in ``skip``)."""
+
+    def __init__(self, problem: Problem, engine: str = "autograd", skip: tuple = ()) -> None:
+        self.problem = problem
+        self.engine = engine
+        self.fields = list(problem.fields)
+        self.coord_names = [c.name for c in problem.coords]
+        self.param_names = [p.name for p in problem.parameters]
+        self.terms: list[Term] = [t for t in problem.terms if t.name not in skip]
+        self.exprs = {t.name: [self._compile(e) for e in t.exprs] for t in self.terms}
+        self.plans = {}
+        for t in self.terms:
+            keys = {k for e in self.exprs[t.name] for k in e.keys}
+            self.plans[t.name] = DerivativePlan(keys, self.fields, len(self.coord_names))
+        pde_keys = {k for t in self.terms if t.kind == "pde" for e in self.exprs[t.name]
+                    for k in e.keys}
+        self.pde_plan = DerivativePlan(pde_keys, self.fields, len(self.coord_names))
+
+    def _compile(self, expr: sympy.Expr) -> _Expr:
+        problem = self.problem
+        keys = problem.derivative_keys(expr)
+        placeholders = {k: sympy.Dummy(f"{k[0]}_{''.join(map(str, k[1]))}") for k in keys}
+        sub = expr.xreplace({d: placeholders[problem.derivative_key(d)]
+                             for d in expr.atoms(sympy.Derivative) if isinstance(d.expr, AppliedUndef)})
+        sub = sub.xreplace({f: placeholders[problem.derivative_key(f)]
+                            for f in sub.atoms(AppliedUndef)})
+        normals = sorted((s for s in sub.free_symbols if isinstance(s, NormalSymbol)),
+                         key=lambda s: s.coord_name)
+        args = (list(problem.coords) + normals + list(problem.parameters)
+                + [placeholders[k] for k in keys])
+        return _Expr(lambdify_torch(args, sub), [placeholders[k] for k in keys], keys,
+                     [s.coord_name for s in normals])
+
+    # -- evaluation
+    def _eval(self, e: _Expr, X: torch.Tensor, derivs: dict, params: dict,
+              normals: torch.Tensor | None) -> torch.Tensor:
+        cols = [X[:, i] for i in range(X.shape[1])]
+        ns = []
+        for name in e.normal_names:
+            ns.append(normals[:, self.coord_names.index(name)])
+        ps = [params[n] for n in self.param_names]
+        value = e.fn(*cols, *ns, *ps, *[derivs[k] for k in e.keys])
+        return _broadcast(value, cols[0])
+
+    def residuals(self, model: Callable, params: dict, batches: dict,
+                  create_graph: bool = True) -> dict:
+        """Residuals per term name: list (one per expression) of (N,) tensors."""
+        out: dict = {}
+        pde_terms = [t for t in self.terms if t.kind == "pde"]
+        if pde_terms:
+            X = batches["__interior__"]["X"]
+            derivs = compute_derivatives(model, X, self.pde_plan, self.engine, create_graph)
+            for t in pde_terms:
+                out[t.name] = [self._eval(e, X, derivs, params, None) for e in self.exprs[t.name]]
+        for t in self.terms:
+            if t.kind == "pde":
+                continue
+            b = batches[t.name]
+            plan = self.plans[t.name]
+            if t.kind == "periodic":
+                lo = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
+                hi = compute_derivatives(model, b["X2"], plan, self.engine, create_graph)
+                out[t.name] = [self._eval(e, b["X"], lo, params, None)
+                               - self._eval(e, b["X2"], hi, params, None)
+                               for e in self.exprs[t.name]]
+                continue
+            derivs = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
+            res = [self._eval(e, b["X"], derivs, params, b.get("N")) for e in self.exprs[t.name]]
+            if t.kind == "data":
+                res = [r - b["values"] for r in res]
+            out[t.name] = res
+        return out
+
+    def losses(self, model: Callable, params: dict, batches: dict) -> dict:
+        """Mean squared residual per term name (a 0-dim tensor each)."""
+        res = self.residuals(model, params, batches)
+        return {name: sum(torch.mean(r ** 2) for r in rs) for name, rs in res.items()}
+
+
+# --------------------------------------------------------------------------- point sets
+
+def sample_batches(problem: Problem, terms: list[Term], interior_points: int,
+                   boundary_points: int, initial_points: int, seed: int,
+                   method: str = "sobol") -> dict:
+    """Numpy point sets per term (and ``__interior__``), arrays (N, ndim) in coordinate order."""
+    domain: Domain = problem.domain
+    names = [c.name for c in problem.coords]
+    stack = lambda pts: np.stack([np.asarray(pts[n], float) for n in names], axis=1)  # noqa: E731
+    out: dict = {}
+    if any(t.kind == "pde" for t in terms):
+        out["__interior__"] = {"X": stack(domain.sample_interior(interior_points, method, seed))}
+    for k, t in enumerate(terms, start=1):
+        s = seed * 1000 + k
+        if t.kind == "boundary":
+            P, N = domain.sample_boundary(boundary_points, on=list(t.on), seed=s)
+            out[t.name] = {"X": stack(P), "N": stack(N)}
+        elif t.kind == "initial":
+            out[t.name] = {"X": stack(domain.sample_initial(initial_points, seed=s))}
+        elif t.kind == "periodic":
+            P, _ = domain.sample_boundary(boundary_points, on=f"{t.coord}_min", seed=s)
+            X = stack(P)
+            X2 = X.copy()
+            X2[:, names.index(t.coord)] = domain.bbox[1][names.index(t.coord)]
+            out[t.name] = {"X": X, "X2": X2}
+        elif t.kind == "data":
+            out[t.name] = {"X": stack(t.data_points), "values": np.asarray(t.data_values)}
+    return out
+
+
+# --------------------------------------------------------------------------- hard constraints
+
+def hard_constraint(problem: Problem) -> tuple[Callable | None, tuple[str, ...]]:
+    """Exact output transform u = A + D·N for Dirichlet-on-all-faces and/or Initial(order 0).
+
+    Applies per field on axis-aligned boxes (times a time interval): A(x, t) = g0(x) +
+    g_b(x, t) − g_b(x, t0) equals g0 at t0 and g_b on the faces (when g0 and g_b agree on
+    the faces at t0, i.e. compatible data), and D = (t − t0)/T · Π (x−lo)(hi−x)/h² vanishes
+    there. Returns (transform or None, names of the terms it enforces exactly).
+    """
+    domain = problem.domain
+    space = getattr(domain, "space", domain)
+    if not isinstance(space, _AxisBox) or space.name is not None:
+        return None, ()
+    faces = set(space.boundary_names)
+    coords = list(problem.coords)
+    per_field: dict = {}
+    enforced: list[str] = []
+    for term in problem.terms:
+        c = term.condition
+        if isinstance(c, Dirichlet) and ("boundary" in term.on or set(term.on) == faces):
+            g = sympy.sympify(c.g)
+            if g.free_symbols - set(coords) or c.u.func.__name__ in {
+                    f for f, kind in per_field if kind == "dirichlet"}:
+                continue
+            per_field[(c.u.func.__name__, "dirichlet")] = g
+            enforced.append(term.name)
+        elif isinstance(c, Initial) and c.order == 0:
+            g = sympy.sympify(c.g)
+            if g.free_symbols - set(coords):
+                continue
+            per_field[(c.u.func.__name__, "initial")] = g
+            enforced.append(term.name)
+    if not per_field:
+        return None, ()
+    fields = list(problem.fields)
+    t = problem.time
+    lo, hi = space.lo, space.hi
+    parts = []
+    for i, f in enumerate(fields):
+        gb = per_field.get((f, "dirichlet"))
+        g0 = per_field.get((f, "initial"))
+        if gb is None and g0 is None:
+            parts.append(None)
+            continue
+        if g0 is not None and gb is not None:
+            A = g0 + gb - gb.subs(t, domain.t0)
+        else:
+            A = g0 if g0 is not None else gb
+        parts.append((lambdify_torch(coords, A), gb is not None, g0 is not None))
+
+    ndim_space = len(space.coords)
+    t0 = getattr(domain, "t0", 0.0)
+    T = getattr(domain, "t1", 1.0) - t0
+
+    def transform(X: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        cols = [X[:, j] for j in range(X.shape[1])]
+        outs = []
+        for i, part in enumerate(parts):
+            if part is None:
+                outs.append(raw[:, i])
+                continue
+            fn, on_faces, at_t0 = part
+            D = torch.ones_like(cols[0])
+            if on_faces:
+                for j in range(ndim_space):
+                    h = (hi[j] - lo[j]) / 2
+                    D = D * (cols[j] - lo[j]) * (hi[j] - cols[j]) / h ** 2
+            if at_t0:
+                D = D * (cols[-1] - t0) / T
+            outs.append(_broadcast(fn(*cols), cols[0]) + D * raw[:, i])
+        return torch.stack(outs, dim=1)
+
+    return transform, tuple(enforced)

@@ -1,0 +1,490 @@
+"""The problem language: coordinates, fields, parameters, conditions and `Problem`.
+
+Plain sympy; no torch, no solver. A `Problem` validates itself on construction and
+compiles every equation and condition into `Term`s: sympy residual expressions that
+must vanish on a region (interior, a named boundary, the initial slice, data points).
+Both solvers (PINN and finite differences) consume these terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import sympy
+from sympy.core.function import AppliedUndef
+
+from .errors import SpecError
+
+__all__ = [
+    "coords", "field", "fields", "parameter", "normal", "grad", "div", "laplacian",
+    "Parameter", "NormalSymbol", "Dirichlet", "Neumann", "Robin", "Periodic", "Initial",
+    "BoundaryEquation", "Data", "Problem", "Term", "DerivKey",
+]
+
+#: Coordinate names treated as time by `grad`, `div` and `laplacian` (which act on space only).
+TIME_NAMES = ("t", "time")
+
+# A derivative of a field: (field name, order per problem coordinate), e.g. ("u", (2, 0)) = u_xx.
+DerivKey = tuple  # tuple[str, tuple[int, ...]]
+
+
+# --------------------------------------------------------------------------- symbols
+
+def coords(names: str) -> Any:
+    """Coordinate symbols, e.g. ``x, t = coords("x t")`` (real sympy Symbols)."""
+    return sympy.symbols(names, real=True)
+
+
+def field(name: str, *args: sympy.Symbol) -> sympy.Expr:
+    """A field (unknown function) applied to coordinates: ``u = field("u", x, t)``."""
+    if not args:
+        raise SpecError(f"field {name!r} needs at least one coordinate argument")
+    for a in args:
+        if not isinstance(a, sympy.Symbol):
+            raise SpecError(f"field {name!r}: argument {a!r} is not a coordinate symbol")
+    return sympy.Function(name)(*args)
+
+
+def fields(names: str, *args: sympy.Symbol) -> tuple:
+    """Several fields with the same arguments: ``u, v, p = fields("u v p", x, y)``."""
+    return tuple(field(n, *args) for n in names.replace(",", " ").split())
+
+
+class Parameter(sympy.Symbol):
+    """An unknown scalar (inverse problems), trained with the network. ``init`` is its start value."""
+
+    init: float
+
+    def __new__(cls, name: str, init: float = 1.0):
+        obj = super().__new__(cls, name, real=True)
+        obj.init = float(init)
+        return obj
+
+
+def parameter(name: str, init: float = 1.0) -> Parameter:
+    """An unknown parameter: ``k = parameter("k", init=1.0)``; use it like a constant."""
+    return Parameter(name, init)
+
+
+class NormalSymbol(sympy.Symbol):
+    """Component of the outward unit normal along one coordinate (boundary terms only)."""
+
+    coord_name: str
+
+    def __new__(cls, coord: sympy.Symbol):
+        obj = super().__new__(cls, f"n_{coord.name}", real=True)
+        obj.coord_name = coord.name
+        return obj
+
+
+def normal(coord: sympy.Symbol) -> NormalSymbol:
+    """``normal(x)`` is the x-component of the outward unit normal (in `BoundaryEquation`)."""
+    return NormalSymbol(coord)
+
+
+def _spatial_args(u: sympy.Expr, spatial: Sequence[sympy.Symbol] | None) -> tuple:
+    if spatial is not None:
+        return tuple(spatial)
+    if not isinstance(u, AppliedUndef):
+        raise SpecError(f"cannot infer the spatial coordinates of {u}; pass coords=(x, y, ...)")
+    return tuple(a for a in u.args if a.name not in TIME_NAMES)
+
+
+def grad(u: sympy.Expr, coords: Sequence[sympy.Symbol] | None = None) -> list:
+    """Spatial gradient ``[u_x, u_y, ...]``; space = the field's arguments except time (t)."""
+    return [sympy.diff(u, c) for c in _spatial_args(u, coords)]
+
+
+def div(vector: Sequence[sympy.Expr], coords: Sequence[sympy.Symbol] | None = None) -> sympy.Expr:
+    """Divergence ``sum_i d v_i / d x_i`` over the spatial coordinates of the first component."""
+    cs = _spatial_args(vector[0], coords)
+    if len(cs) != len(vector):
+        raise SpecError(f"div: {len(vector)} components but {len(cs)} spatial coordinates {cs}")
+    return sum((sympy.diff(v, c) for v, c in zip(vector, cs)), sympy.Integer(0))
+
+
+def laplacian(u: sympy.Expr, coords: Sequence[sympy.Symbol] | None = None) -> sympy.Expr:
+    """Spatial Laplacian ``u_xx + u_yy + ...``."""
+    return sum((sympy.diff(u, c, 2) for c in _spatial_args(u, coords)), sympy.Integer(0))
+
+
+# --------------------------------------------------------------------------- conditions
+
+def _field_name(u: Any, what: str) -> str:
+    if not isinstance(u, AppliedUndef):
+        raise SpecError(f"{what}: {u!r} is not a field (make one with pk.field('u', x, ...))")
+    return u.func.__name__
+
+
+def _on_list(on: str | Sequence[str]) -> tuple[str, ...]:
+    if isinstance(on, str):
+        return (on,)
+    names = tuple(on)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise SpecError(f"on= must be a boundary name or a list of names, got {on!r}")
+    return names
+
+
+@dataclass(frozen=True)
+class _Condition:
+    name: str | None = dc_field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Dirichlet(_Condition):
+    """u = g on the boundary part(s) ``on``."""
+
+    u: Any
+    g: Any = 0
+    on: str | Sequence[str] = "boundary"
+
+
+@dataclass(frozen=True)
+class Neumann(_Condition):
+    """du/dn = g (n the outward unit normal) on ``on``."""
+
+    u: Any
+    g: Any = 0
+    on: str | Sequence[str] = "boundary"
+
+
+@dataclass(frozen=True)
+class Robin(_Condition):
+    """a*u + b*du/dn = g on ``on``."""
+
+    u: Any
+    a: Any
+    b: Any
+    g: Any = 0
+    on: str | Sequence[str] = "boundary"
+
+
+@dataclass(frozen=True)
+class Periodic(_Condition):
+    """u and du/dx equal on the ``x_min`` and ``x_max`` faces (``derivatives`` orders matched)."""
+
+    u: Any
+    x: Any
+    derivatives: int = 1
+
+
+@dataclass(frozen=True)
+class Initial(_Condition):
+    """d^order u / dt^order = g at t = t0."""
+
+    u: Any
+    g: Any = 0
+    order: int = 0
+
+
+@dataclass(frozen=True)
+class BoundaryEquation(_Condition):
+    """Any expression == 0 on ``on`` (may use ``pk.normal(x)``)."""
+
+    expr: Any
+    on: str | Sequence[str] = "boundary"
+
+
+@dataclass(frozen=True, eq=False)
+class Data(_Condition):
+    """Observations of a field: ``points`` = {coordinate name: array}, ``values`` of equal shape."""
+
+    u: Any
+    points: Mapping[str, Any]
+    values: Any
+
+
+# --------------------------------------------------------------------------- terms
+
+@dataclass
+class Term:
+    """One loss term / set of discrete equations: ``exprs`` must vanish on ``region``.
+
+    kind: "pde" (interior), "boundary" (``on`` = boundary names), "initial",
+    "periodic" (``coord`` = periodic coordinate; each expr matched on both faces) or "data".
+    """
+
+    name: str
+    kind: str
+    exprs: list
+    on: tuple[str, ...] = ()
+    coord: str | None = None
+    condition: Any = None
+    data_points: dict | None = None
+    data_values: np.ndarray | None = None
+
+
+def _sym(v: Any, what: str) -> sympy.Expr:
+    if callable(v) and not isinstance(v, sympy.Basic):
+        raise SpecError(f"{what} must be a number or a sympy expression, got a callable")
+    try:
+        return sympy.sympify(v)
+    except (sympy.SympifyError, TypeError) as exc:
+        raise SpecError(f"{what} must be a number or a sympy expression, got {v!r}") from exc
+
+
+def _as_residual(eq: Any, what: str) -> sympy.Expr:
+    if isinstance(eq, sympy.Equality):
+        return eq.lhs - eq.rhs
+    if isinstance(eq, (bool, sympy.logic.boolalg.BooleanAtom)):
+        raise SpecError(f"{what} evaluated to {eq}: write pk.Eq(lhs, rhs) instead of lhs == rhs")
+    return _sym(eq, what)
+
+
+# --------------------------------------------------------------------------- problem
+
+class Problem:
+    """A PDE problem: domain, equations (each == 0) and conditions. Validated on construction.
+
+    Attributes after construction: ``coords`` (domain coordinate symbols, space first, time
+    last), ``time`` (time symbol or None), ``fields`` (name -> applied function),
+    ``parameters`` (list of `Parameter`), ``equations`` (name -> residual expr),
+    ``terms`` (list of `Term`), ``exact`` (field name -> sympy expr or callable).
+    """
+
+    def __init__(self, name: str, domain: Any, equations: Sequence | Mapping,
+                 conditions: Iterable = (), exact: Mapping[str, Any] | None = None,
+                 description: str = "") -> None:
+        if not isinstance(name, str) or not name:
+            raise SpecError("Problem name must be a non-empty string")
+        self.name = name
+        self.description = description
+        if not hasattr(domain, "coords") or not hasattr(domain, "boundary_names"):
+            raise SpecError(f"problem {name!r}: domain must be a pinnkit domain, got {domain!r}")
+        self.domain = domain
+        self.coords: tuple = tuple(domain.coords)
+        self.time = getattr(domain, "time", None)
+        self.equations = self._parse_equations(equations)
+        self.conditions = list(conditions)
+        self.fields = self._collect_fields()
+        self.parameters: list[Parameter] = []
+        self.terms: list[Term] = []
+        for eq_name, expr in self.equations.items():
+            self._add_term(Term(eq_name, "pde", [expr]))
+        for cond in self.conditions:
+            self._add_term(self._condition_term(cond))
+        self._check_symbols()
+        self.exact = self._parse_exact(exact or {})
+
+    # -- parsing
+    def _parse_equations(self, equations: Any) -> dict:
+        if isinstance(equations, Mapping):
+            items = [(str(k), v) for k, v in equations.items()]
+        elif isinstance(equations, (list, tuple)):
+            single = len(equations) == 1
+            items = [("pde" if single else f"pde{i}", v) for i, v in enumerate(equations)]
+        else:
+            items = [("pde", equations)]
+        if not items:
+            raise SpecError(f"problem {self.name!r} has no equations")
+        return {k: _as_residual(v, f"equation {k!r}") for k, v in items}
+
+    def _collect_fields(self) -> dict:
+        found: dict = {}
+        for expr in self.equations.values():
+            for f in sorted(expr.atoms(AppliedUndef), key=str):
+                found.setdefault(f.func.__name__, f)
+        if not found:
+            raise SpecError(f"problem {self.name!r}: the equations contain no field")
+        return found
+
+    def _check_field_uses(self, expr: sympy.Expr, where: str) -> None:
+        coord_set = set(self.coords)
+        for f in expr.atoms(AppliedUndef):
+            fname = f.func.__name__
+            if fname not in self.fields:
+                raise SpecError(f"{where}: field {fname!r} is not in the problem's equations "
+                                f"(fields: {', '.join(self.fields)})")
+            declared = self.fields[fname]
+            if f.args != declared.args:
+                raise SpecError(f"{where}: field {fname} is used as {f} but declared as {declared}"
+                                " (evaluate fields through conditions, not by substituting values)")
+        for d in expr.atoms(sympy.Derivative):
+            for v, _ in d.variable_count:
+                if v not in coord_set:
+                    raise SpecError(f"{where}: derivative with respect to {v}, which is not a "
+                                    f"coordinate of the domain ({', '.join(map(str, self.coords))})")
+
+    def _check_symbols(self) -> None:
+        coord_set = set(self.coords)
+        for f in self.fields.values():
+            if set(f.args) != coord_set or len(f.args) != len(self.coords):
+                raise SpecError(
+                    f"field {f} must take every coordinate of the domain once: "
+                    f"({', '.join(map(str, self.coords))})")
+        params: dict = {}
+        for term in self.terms:
+            for expr in term.exprs:
+                where = f"{'equation' if term.kind == 'pde' else 'condition'} {term.name!r}"
+                self._check_field_uses(expr, where)
+                for s in expr.free_symbols:
+                    if s in coord_set:
+                        continue
+                    if isinstance(s, Parameter):
+                        params[s.name] = s
+                    elif isinstance(s, NormalSymbol) and term.kind == "boundary":
+                        if s.coord_name not in [c.name for c in self.spatial_coords]:
+                            raise SpecError(f"{where}: normal component {s} along a non-spatial "
+                                            "coordinate")
+                    elif isinstance(s, NormalSymbol):
+                        raise SpecError(f"{where}: {s} (an outward normal) is only defined on "
+                                        "boundary conditions")
+                    else:
+                        raise SpecError(
+                            f"{where}: symbol {s} is neither a coordinate "
+                            f"({', '.join(map(str, self.coords))}) nor a declared parameter "
+                            f"(use {s} = pk.parameter({str(s)!r}, init=...) for an unknown)")
+        self.parameters = [params[k] for k in sorted(params)]
+
+    def _parse_exact(self, exact: Mapping[str, Any]) -> dict:
+        out = {}
+        for fname, e in exact.items():
+            if fname not in self.fields:
+                raise SpecError(f"exact solution given for {fname!r}, which is not a field "
+                                f"(fields: {', '.join(self.fields)})")
+            if callable(e) and not isinstance(e, sympy.Basic):
+                out[fname] = e
+                continue
+            expr = _sym(e, f"exact[{fname!r}]")
+            extra = expr.free_symbols - set(self.coords)
+            if extra:
+                raise SpecError(f"exact[{fname!r}] uses {', '.join(sorted(map(str, extra)))}, "
+                                "which are not coordinates")
+            out[fname] = expr
+        return out
+
+    # -- conditions -> terms
+    @property
+    def spatial_coords(self) -> tuple:
+        return tuple(c for c in self.coords if c != self.time)
+
+    def _normal_derivative(self, u: sympy.Expr) -> sympy.Expr:
+        return sum((normal(c) * sympy.diff(u, c) for c in self.spatial_coords), sympy.Integer(0))
+
+    def _check_on(self, on: tuple[str, ...], what: str) -> None:
+        names = list(self.domain.boundary_names)
+        for n in on:
+            if n != "boundary" and n not in names:
+                raise SpecError(f"{what}: unknown boundary {n!r}; boundaries of this domain: "
+                                f"{', '.join(['boundary'] + names)}")
+
+    def _condition_term(self, c: Any) -> Term:
+        kind = type(c).__name__
+        if isinstance(c, (Dirichlet, Neumann, Robin)):
+            fname = _field_name(c.u, kind)
+            on = _on_list(c.on)
+            label = c.name or f"{kind.lower()}_{fname}_{'_'.join(on)}"
+            self._check_on(on, f"condition {label!r}")
+            g = _sym(c.g, f"{kind} g")
+            if isinstance(c, Dirichlet):
+                expr = c.u - g
+            elif isinstance(c, Neumann):
+                expr = self._normal_derivative(c.u) - g
+            else:
+                expr = _sym(c.a, "Robin a") * c.u + _sym(c.b, "Robin b") * \
+                    self._normal_derivative(c.u) - g
+            return Term(label, "boundary", [expr], on=on, condition=c)
+        if isinstance(c, BoundaryEquation):
+            on = _on_list(c.on)
+            label = c.name or f"boundary_eq_{'_'.join(on)}"
+            self._check_on(on, f"condition {label!r}")
+            return Term(label, "boundary", [_as_residual(c.expr, label)], on=on, condition=c)
+        if isinstance(c, Initial):
+            fname = _field_name(c.u, kind)
+            label = c.name or (f"initial_{fname}" if c.order == 0 else f"initial_{fname}_t{c.order}")
+            if self.time is None:
+                raise SpecError(f"condition {label!r}: Initial needs a time interval; make the "
+                                "domain with space * pk.TimeInterval(t, t0, t1)")
+            if not isinstance(c.order, int) or c.order < 0:
+                raise SpecError(f"condition {label!r}: order must be a non-negative int")
+            expr = sympy.diff(c.u, self.time, c.order) - _sym(c.g, "Initial g")
+            return Term(label, "initial", [expr], condition=c)
+        if isinstance(c, Periodic):
+            fname = _field_name(c.u, kind)
+            x = c.x
+            label = c.name or f"periodic_{fname}_{getattr(x, 'name', x)}"
+            if x not in self.spatial_coords:
+                raise SpecError(f"condition {label!r}: {x} is not a spatial coordinate "
+                                f"({', '.join(map(str, self.spatial_coords))})")
+            missing = [n for n in (f"{x.name}_min", f"{x.name}_max")
+                       if n not in self.domain.boundary_names]
+            if missing:
+                raise SpecError(f"condition {label!r}: the domain has no face {missing[0]!r}; "
+                                "Periodic needs an axis-aligned box in that coordinate")
+            exprs = [sympy.diff(c.u, x, k) for k in range(c.derivatives + 1)]
+            return Term(label, "periodic", exprs, coord=x.name, condition=c)
+        if isinstance(c, Data):
+            fname = _field_name(c.u, kind)
+            label = c.name or f"data_{fname}"
+            pts, vals = self._check_data(c, label)
+            return Term(label, "data", [c.u], condition=c, data_points=pts, data_values=vals)
+        raise SpecError(f"unknown condition {c!r}; expected one of Dirichlet, Neumann, Robin, "
+                        "Periodic, Initial, BoundaryEquation, Data")
+
+    def _check_data(self, c: Data, label: str) -> tuple[dict, np.ndarray]:
+        names = [s.name for s in self.coords]
+        keys = set(map(str, c.points))
+        if keys != set(names):
+            raise SpecError(f"condition {label!r}: points must give every coordinate "
+                            f"({', '.join(names)}), got ({', '.join(sorted(keys))})")
+        pts = {str(k): np.asarray(v, dtype=float).ravel() for k, v in c.points.items()}
+        vals = np.asarray(c.values, dtype=float).ravel()
+        sizes = {len(v) for v in pts.values()} | {len(vals)}
+        if len(sizes) != 1:
+            raise SpecError(f"condition {label!r}: points and values differ in size ({sorted(sizes)})")
+        if not np.all(np.isfinite(vals)):
+            raise SpecError(f"condition {label!r}: values contain NaN or Inf")
+        return pts, vals
+
+    def _add_term(self, term: Term) -> None:
+        if any(t.name == term.name for t in self.terms):
+            base, k = term.name, 2
+            while any(t.name == f"{base}_{k}" for t in self.terms):
+                k += 1
+            term.name = f"{base}_{k}"
+        self.terms.append(term)
+
+    # -- helpers shared by both solvers
+    def derivative_key(self, expr: sympy.Expr) -> DerivKey:
+        """Key ``(field, orders per coordinate)`` of a field or one of its derivatives."""
+        if isinstance(expr, AppliedUndef):
+            return (expr.func.__name__, (0,) * len(self.coords))
+        if isinstance(expr, sympy.Derivative) and isinstance(expr.expr, AppliedUndef):
+            orders = dict.fromkeys(self.coords, 0)
+            for v, n in expr.variable_count:
+                orders[v] += int(n)
+            return (expr.expr.func.__name__, tuple(orders[c] for c in self.coords))
+        raise SpecError(f"{expr} is not a field or a derivative of a field")
+
+    def derivative_keys(self, expr: sympy.Expr) -> list[DerivKey]:
+        """Every field value/derivative an expression needs (sorted, unique)."""
+        atoms = {self.derivative_key(d) for d in expr.atoms(sympy.Derivative)
+                 if isinstance(d.expr, AppliedUndef)}
+        stripped = expr.replace(lambda e: isinstance(e, sympy.Derivative), lambda e: sympy.Dummy())
+        atoms |= {self.derivative_key(f) for f in stripped.atoms(AppliedUndef)}
+        return sorted(atoms)
+
+    def exact_function(self, fname: str) -> Callable | None:
+        """The exact solution of ``fname`` as ``f(**{coord: array}) -> array``, or None."""
+        e = self.exact.get(fname)
+        if e is None:
+            return None
+        names = [c.name for c in self.coords]
+        if isinstance(e, sympy.Basic):
+            fn = sympy.lambdify(list(self.coords), e, modules="numpy")
+
+            def evaluate(**pts):
+                arrays = [np.asarray(pts[n], dtype=float) for n in names]
+                shape = np.broadcast(*arrays).shape
+                return np.broadcast_to(np.asarray(fn(*arrays), dtype=float), shape).copy()
+            return evaluate
+
+        def evaluate_callable(**pts):
+            return np.asarray(e(*[np.asarray(pts[n], dtype=float) for n in names]), dtype=float)
+        return evaluate_callable
+
+    def __repr__(self) -> str:
+        eqs = "; ".join(f"{k}: {v} = 0" for k, v in self.equations.items())
+        return f"Problem({self.name!r}, fields={list(self.fields)}, {eqs})"

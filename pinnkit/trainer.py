@@ -1,0 +1,416 @@
+"""The trainer: Adam (with a learning-rate schedule) then L-BFGS, history, checkpoints.
+
+L-BFGS runs in float64 by default and is restarted whenever torch's strong-Wolfe line
+search stalls (a zero step makes torch's L-BFGS quit silently after a few iterations,
+DeepXDE issue #1819): it stops only when its budget is spent or when several restarts in
+a row make no progress, and it says which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import TrainingError
+from .losses import CompiledProblem, hard_constraint, sample_batches
+from .nn import build_model
+from .spec import Problem
+
+__all__ = ["TrainOptions", "Solution", "train", "resolve_device", "DTYPES"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class TrainOptions:
+    """Every option of `train` (also keys of a problem file's ``options`` and CLI flags)."""
+
+    steps: int = 2000                 # Adam steps
+    lbfgs_steps: int = 500            # L-BFGS iterations after Adam
+    seed: int = 0
+    device: str = "auto"              # auto | cpu | cuda
+    dtype: str = "float32"            # Adam phase dtype
+    lbfgs_dtype: str = "float64"      # L-BFGS phase dtype (float64 avoids the zero-step stall)
+    network: str = "mlp"              # mlp | modified_mlp
+    width: int = 50
+    depth: int = 4                    # hidden layers
+    activation: str = "tanh"
+    fourier_features: int = 0         # 0 = no Fourier embedding
+    fourier_scale: float = 1.0
+    interior_points: int = 2000
+    boundary_points: int = 200        # per boundary/periodic condition
+    initial_points: int = 200         # per initial condition
+    sampling: str = "sobol"           # sobol | halton | lhs | uniform
+    resample_every: int = 0           # resample collocation points every K Adam steps (0 = never)
+    lr: float = 1e-3
+    lr_decay: float = 0.9             # multiply lr by this ...
+    lr_decay_steps: int = 1000        # ... every this many steps (smoothly)
+    lbfgs_history: int = 50
+    weights: dict = dc_field(default_factory=dict)   # term name -> fixed loss weight
+    hard_constraints: bool = False    # enforce Dirichlet/Initial exactly on boxes
+    engine: str = "autograd"          # derivative engine
+    log_every: int = 100              # history/progress/NaN check interval (steps)
+    checkpoint: str | None = None     # path of checkpoint.pt (None = no checkpoints)
+    checkpoint_every: int = 1000
+    resume: bool = False
+    quiet: bool = False
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> "TrainOptions":
+        unknown = sorted(set(kwargs) - set(cls.names()))
+        if unknown:
+            raise TrainingError(f"unknown option(s) {', '.join(unknown)}; valid options: "
+                                f"{', '.join(cls.names())}")
+        opts = cls(**kwargs)
+        opts.validate()
+        return opts
+
+    def validate(self) -> None:
+        for name in ("steps", "lbfgs_steps", "interior_points", "boundary_points",
+                     "initial_points", "resample_every", "checkpoint_every", "lbfgs_history"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+                raise TrainingError(f"option {name} must be a non-negative integer, got {v!r}")
+        for name in ("width", "depth", "log_every", "lr_decay_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise TrainingError(f"option {name} must be a positive integer, got {v!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise TrainingError(f"option lr must be a positive number, got {self.lr!r}")
+        for name in ("dtype", "lbfgs_dtype"):
+            if getattr(self, name) not in DTYPES:
+                raise TrainingError(f"option {name} must be one of {', '.join(DTYPES)}, "
+                                    f"got {getattr(self, name)!r}")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise TrainingError(f"option device must be auto, cpu or cuda, got {self.device!r}")
+        if not isinstance(self.weights, dict):
+            raise TrainingError(f"option weights must be a dict term -> weight, got {self.weights!r}")
+
+    def fingerprint(self) -> str:
+        """Hash of the options that change the result (resume refuses a mismatch)."""
+        skip = {"steps", "lbfgs_steps", "checkpoint", "checkpoint_every", "resume", "quiet",
+                "log_every", "device"}
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without CUDA is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"device {device!r} requested but CUDA is not available "
+                            "(use --device cpu or auto)")
+    return torch.device(device)
+
+
+class Solution:
+    """A trained PINN. ``sol(points)`` evaluates every field; ``history``, ``parameters``."""
+
+    def __init__(self, problem: Problem, model: torch.nn.Module, params: dict,
+                 options: TrainOptions, history: dict, seconds: float, messages: list) -> None:
+        self.problem = problem
+        self.model = model
+        self._params = params
+        self.options = options
+        self.history = history
+        self.seconds = seconds
+        self.messages = messages
+        self.fields = list(problem.fields)
+        self.coord_names = [c.name for c in problem.coords]
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        """Trained values of the problem's unknown parameters."""
+        return {k: float(v.detach().cpu()) for k, v in self._params.items()}
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.history["loss"][-1]) if self.history.get("loss") else float("nan")
+
+    def __call__(self, points: dict, batch_size: int = 65536) -> dict[str, np.ndarray]:
+        """Fields at ``points`` (coordinate name -> arrays of equal shape) -> name -> array."""
+        missing = [n for n in self.coord_names if n not in points]
+        if missing:
+            raise KeyError(f"points lack coordinate(s) {', '.join(missing)}; need "
+                           f"{', '.join(self.coord_names)}")
+        arrays = np.broadcast_arrays(*[np.asarray(points[n], dtype=float) for n in self.coord_names])
+        shape = arrays[0].shape
+        X = np.stack([a.ravel() for a in arrays], axis=1)
+        p = next(self.model.parameters())
+        outs = []
+        with torch.no_grad():
+            for i in range(0, len(X), batch_size):
+                xb = torch.as_tensor(X[i:i + batch_size], dtype=p.dtype, device=p.device)
+                outs.append(self.model(xb).cpu().numpy().astype(np.float64))
+        Y = np.concatenate(outs) if outs else np.zeros((0, len(self.fields)))
+        return {f: Y[:, i].reshape(shape) for i, f in enumerate(self.fields)}
+
+    def __repr__(self) -> str:
+        return (f"Solution({self.problem.name!r}, steps={self.options.steps}, "
+                f"lbfgs_steps={self.options.lbfgs_steps}, final_loss={self.final_loss:.3e})")
+
+
+class _Trainer:
+    def __init__(self, problem: Problem, opts: TrainOptions) -> None:
+        self.problem, self.opts = problem, opts
+        self.device = resolve_device(opts.device)
+        self.dtype = DTYPES[opts.dtype]
+        torch.manual_seed(opts.seed)
+        constraint, enforced = (hard_constraint(problem) if opts.hard_constraints else (None, ()))
+        self.compiled = CompiledProblem(problem, engine=opts.engine, skip=enforced)
+        self.term_names = [t.name for t in self.compiled.terms]
+        unknown = sorted(set(opts.weights) - {t.name for t in problem.terms})
+        if unknown:
+            raise TrainingError(f"weights for unknown term(s) {', '.join(unknown)}; terms: "
+                                f"{', '.join(t.name for t in problem.terms)}")
+        lo, hi = problem.domain.bbox
+        self.model = build_model(len(problem.coords), len(problem.fields), lo, hi,
+                                 network=opts.network, width=opts.width, depth=opts.depth,
+                                 activation=opts.activation, fourier_features=opts.fourier_features,
+                                 fourier_scale=opts.fourier_scale, seed=opts.seed,
+                                 constraint=constraint).to(self.device, self.dtype)
+        self.params = torch.nn.ParameterDict({
+            p.name: torch.nn.Parameter(torch.tensor(p.init, dtype=self.dtype, device=self.device))
+            for p in problem.parameters})
+        self.history: dict = {k: [] for k in ["step", "phase", "loss", "time", "lr"]
+                              + [f"loss_{n}" for n in self.term_names]}
+        self.messages: list[str] = []
+        self.step = 0            # Adam steps done
+        self.lbfgs_iter = 0      # L-BFGS iterations done
+        self.elapsed = 0.0
+        self.lbfgs: torch.optim.LBFGS | None = None
+        self._set_batches(seed=opts.seed)
+        self.adam = torch.optim.Adam(self._trainable(), lr=opts.lr)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
+
+    # -- data
+    def _trainable(self) -> list:
+        return list(self.model.parameters()) + list(self.params.values())
+
+    def _set_batches(self, seed: int) -> None:
+        o = self.opts
+        self.np_batches = sample_batches(self.problem, self.compiled.terms, o.interior_points,
+                                         o.boundary_points, o.initial_points, seed, o.sampling)
+        self._to_tensors()
+
+    def _to_tensors(self) -> None:
+        dt = DTYPES[self.opts.lbfgs_dtype] if self.lbfgs is not None else self.dtype
+        self.batches = {k: {n: torch.as_tensor(a, dtype=dt, device=self.device)
+                            for n, a in b.items()} for k, b in self.np_batches.items()}
+
+    # -- loss
+    def _loss(self) -> tuple[torch.Tensor, dict]:
+        terms = self.compiled.losses(self.model, dict(self.params), self.batches)
+        total = sum(self.opts.weights.get(k, 1.0) * v for k, v in terms.items())
+        return total, terms
+
+    def _record(self, phase: int, step: int, total: torch.Tensor, terms: dict, t0: float) -> float:
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        loss = float(total.detach())
+        if not math.isfinite(loss):
+            bad = [k for k, v in values.items() if not math.isfinite(v)] or ["total"]
+            raise TrainingError(f"problem {self.problem.name!r}: loss became non-finite at "
+                                f"{'L-BFGS iteration' if phase else 'step'} {step} "
+                                f"(term(s) {', '.join(bad)}); lower --lr or check the spec")
+        h = self.history
+        h["step"].append(step)
+        h["phase"].append(phase)
+        h["loss"].append(loss)
+        h["time"].append(self.elapsed + time.perf_counter() - t0)
+        h["lr"].append(self.adam.param_groups[0]["lr"] if phase == 0 else 1.0)
+        for k in self.term_names:
+            h[f"loss_{k}"].append(values[k])
+        return loss
+
+    # -- checkpoints
+    def state(self) -> dict:
+        return {
+            "problem": self.problem.name, "fingerprint": self.opts.fingerprint(),
+            "model": self.model.state_dict(), "params": self.params.state_dict(),
+            "adam": self.adam.state_dict(), "sched": self.sched.state_dict(),
+            "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else None,
+            "step": self.step, "lbfgs_iter": self.lbfgs_iter, "elapsed": self.elapsed,
+            "history": self.history, "messages": self.messages,
+            "batches": {k: {n: torch.as_tensor(a) for n, a in b.items()}
+                        for k, b in self.np_batches.items()},
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, t0: float) -> None:
+        if self.opts.checkpoint:
+            elapsed = self.elapsed
+            self.elapsed += time.perf_counter() - t0
+            save_checkpoint(self.opts.checkpoint, self.state())
+            self.elapsed = elapsed
+
+    def restore(self, path: str) -> None:
+        s = load_checkpoint(path)
+        if s.get("problem") != self.problem.name:
+            raise TrainingError(f"checkpoint {path} belongs to problem {s.get('problem')!r}, "
+                                f"not {self.problem.name!r}")
+        if s.get("fingerprint") != self.opts.fingerprint():
+            raise TrainingError(f"checkpoint {path} was written with different options "
+                                "(network, points, lr, seed ...); remove it or rerun without --resume")
+        self.np_batches = {k: {n: a.numpy() for n, a in b.items()} for k, b in s["batches"].items()}
+        self.step, self.lbfgs_iter, self.elapsed = s["step"], s["lbfgs_iter"], s["elapsed"]
+        self.history, self.messages = s["history"], list(s["messages"])
+        torch.set_rng_state(s["torch_rng"])
+        if s["lbfgs"] is not None:
+            self._enter_lbfgs()
+            self.model.load_state_dict(s["model"])
+            self.params.load_state_dict(s["params"])
+            self.lbfgs.load_state_dict(s["lbfgs"])
+        else:
+            self.model.load_state_dict(s["model"])
+            self.params.load_state_dict(s["params"])
+            self.adam.load_state_dict(s["adam"])
+            self.sched.load_state_dict(s["sched"])
+            self._to_tensors()
+
+    # -- phases
+    def run(self) -> Solution:
+        o = self.opts
+        if o.resume and o.checkpoint and Path(o.checkpoint).is_file():
+            self.restore(o.checkpoint)
+        t0 = time.perf_counter()
+        try:
+            self._adam(t0)
+            self._lbfgs(t0)
+        except KeyboardInterrupt:
+            self.save(t0)
+            raise
+        self.elapsed += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.save(t0)
+        return Solution(self.problem, self.model, self.params, o, self.history, self.elapsed,
+                        self.messages)
+
+    def _adam(self, t0: float) -> None:
+        o = self.opts
+        if self.step >= o.steps or self.lbfgs is not None:
+            return
+        bar = tqdm(total=o.steps, initial=self.step, desc=f"{self.problem.name} adam",
+                   disable=True if o.quiet else None, leave=False, dynamic_ncols=True)
+        while self.step < o.steps:
+            if o.resample_every and self.step and self.step % o.resample_every == 0:
+                self._set_batches(seed=o.seed + self.step)
+            self.adam.zero_grad(set_to_none=True)
+            total, terms = self._loss()
+            total.backward()
+            self.adam.step()
+            self.sched.step()
+            self.step += 1
+            if self.step % o.log_every == 0 or self.step == o.steps:
+                loss = self._record(0, self.step, total, terms, t0)
+                bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
+                bar.update(self.step - bar.n)
+            if o.checkpoint and self.step % o.checkpoint_every == 0:
+                self.save(t0)
+        bar.close()
+
+    def _enter_lbfgs(self) -> None:
+        dt = DTYPES[self.opts.lbfgs_dtype]
+        self.model.to(dtype=dt)
+        for p in self.params.values():
+            p.data = p.data.to(dt)
+        self.lbfgs = self._new_lbfgs()
+        self._to_tensors()
+
+    def _new_lbfgs(self) -> torch.optim.LBFGS:
+        return torch.optim.LBFGS(self._trainable(), lr=1.0, max_iter=self.opts.log_every,
+                                 history_size=self.opts.lbfgs_history, tolerance_grad=1e-15,
+                                 tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+    def _lbfgs(self, t0: float) -> None:
+        o = self.opts
+        if o.lbfgs_steps <= self.lbfgs_iter:
+            return
+        if self.lbfgs is None:
+            self._enter_lbfgs()
+
+        def closure():
+            self.lbfgs.zero_grad(set_to_none=True)
+            total, _ = self._loss()
+            total.backward()
+            return total
+
+        bar = tqdm(total=o.lbfgs_steps, initial=self.lbfgs_iter,
+                   desc=f"{self.problem.name} l-bfgs", disable=True if o.quiet else None,
+                   leave=False, dynamic_ncols=True)
+        best = self._loss()[0].item()
+        best_state = self._snapshot()
+        stalls = 0
+        while self.lbfgs_iter < o.lbfgs_steps:
+            chunk = min(o.log_every, o.lbfgs_steps - self.lbfgs_iter)
+            for g in self.lbfgs.param_groups:
+                g["max_iter"] = chunk
+            before = self.lbfgs.state[self.lbfgs._params[0]].get("n_iter", 0)
+            self.lbfgs.step(closure)
+            done = self.lbfgs.state[self.lbfgs._params[0]].get("n_iter", 0) - before
+            self.lbfgs_iter += max(done, 1)
+            total, terms = self._loss()
+            loss = total.item()
+            if not math.isfinite(loss):
+                self._load_snapshot(best_state)
+                self.messages.append(f"L-BFGS diverged at iteration {self.lbfgs_iter}; "
+                                     "restored the best state")
+                self.lbfgs = self._new_lbfgs()
+                stalls += 1
+            elif loss < best * (1 - 1e-7):
+                best, best_state, stalls = loss, self._snapshot(), 0
+                self._record(1, self.lbfgs_iter, total, terms, t0)
+                if done < chunk:  # torch stopped early: restart its history, keep going
+                    self.lbfgs = self._new_lbfgs()
+            else:
+                stalls += 1
+                self.lbfgs = self._new_lbfgs()  # zero step / no progress: restart the history
+            bar.set_postfix(loss=f"{best:.3e}", refresh=False)
+            bar.update(min(self.lbfgs_iter, o.lbfgs_steps) - bar.n)
+            if stalls >= 3:
+                self.messages.append(f"L-BFGS stopped at iteration {self.lbfgs_iter}: no decrease "
+                                     f"after {stalls} restarts (loss {best:.3e})")
+                break
+            if o.checkpoint and self.lbfgs_iter % o.checkpoint_every < chunk:
+                self.save(t0)
+        self._load_snapshot(best_state)
+        total, terms = self._loss()
+        if not self.history["phase"] or self.history["loss"][-1] != total.item():
+            self._record(1, self.lbfgs_iter, total, terms, t0)
+        bar.close()
+
+    def _snapshot(self) -> list:
+        return [p.detach().clone() for p in self._trainable()]
+
+    def _load_snapshot(self, snap: list) -> None:
+        with torch.no_grad():
+            for p, s in zip(self._trainable(), snap):
+                p.copy_(s)
+
+
+def train(problem: Problem, **options: Any) -> Solution:
+    """Train a PINN for ``problem``; keyword options are the fields of `TrainOptions`.
+
+    Returns a `Solution`. Raises `TrainingError` on a bad option, a missing device or a
+    non-finite loss (naming the step and the term).
+    """
+    if not isinstance(problem, Problem):
+        raise TrainingError(f"train() needs a pinnkit Problem, got {type(problem).__name__}")
+    opts = TrainOptions.from_kwargs(**options)
+    return _Trainer(problem, opts).run()

@@ -1,0 +1,25 @@
+"""Allen-Cahn equation with periodic boundaries.
+
+Source: Raissi, Perdikaris & Karniadakis (2019), J. Comput. Phys. 378, 686-707, Sec. 4.1.2;
+Wang, Sankaran, Wang & Perdikaris (2023), "An expert's guide to training physics-informed
+neural networks" (JAX-PI). u_t - 1e-4 u_xx + 5 u^3 - 5 u = 0, x in [-1, 1], t in [0, 1];
+u(x, 0) = x^2 cos(pi x); periodic in x. No closed form: compare with Raissi's spectral data
+(../shared/data/allen_cahn.npz) or pinnkit's finite-difference reference.
+Published L2RE: JAX-PI 5.37e-5 (modified MLP, 1e5+ steps, GPU); PirateNet 2.24e-5.
+"""
+import pinnkit as pk
+
+x, t = pk.coords("x t")
+u = pk.field("u", x, t)
+
+problem = pk.Problem(
+    name="allen_cahn",
+    domain=pk.Interval(x, -1, 1) * pk.TimeInterval(t, 0, 1),
+    equations=[u.diff(t) - 1e-4 * u.diff(x, 2) + 5 * u**3 - 5 * u],
+    conditions=[
+        pk.Periodic(u, x),
+        pk.Initial(u, x**2 * pk.cos(pk.pi * x)),
+    ],
+)
+options = {"steps": 10000, "lbfgs_steps": 3000, "network": "modified_mlp", "width": 64,
+           "depth": 4, "interior_points": 8000, "initial_points": 512, "hard_constraints": True}

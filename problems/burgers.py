@@ -1,0 +1,28 @@
+"""Viscous Burgers equation with a shock.
+
+Source: Raissi, Perdikaris & Karniadakis (2019), J. Comput. Phys. 378, 686-707, Sec. 3.1;
+PINNacle (Hao et al., NeurIPS 2024) "Burgers1d-C".
+u_t + u u_x = nu u_xx, nu = 0.01/pi, x in [-1, 1], t in [0, 1]; u(x, 0) = -sin(pi x); u(+-1, t) = 0.
+Exact solution: the Cole-Hopf transform (`pinnkit.exact.burgers_sine`, Gauss-Hermite quadrature
+in log space; agrees with Raissi's burgers_shock.mat to 3e-12).
+"""
+import math
+
+import pinnkit as pk
+from pinnkit.exact import burgers_sine
+
+x, t = pk.coords("x t")
+u = pk.field("u", x, t)
+nu = 0.01 / math.pi
+
+problem = pk.Problem(
+    name="burgers",
+    domain=pk.Interval(x, -1, 1) * pk.TimeInterval(t, 0, 1),
+    equations=[u.diff(t) + u * u.diff(x) - nu * u.diff(x, 2)],
+    conditions=[
+        pk.Dirichlet(u, 0, on="boundary"),
+        pk.Initial(u, -pk.sin(pk.pi * x)),
+    ],
+    exact={"u": lambda x, t: burgers_sine(x, t, nu)},
+)
+options = {"steps": 10000, "lbfgs_steps": 5000}

@@ -82,6 +82,8 @@ class NestedAutograd:
             if key in values:
                 continue
             parent, axis = plan.parent[key]
+            if parent not in grads and not values[parent].requires_grad:
+                grads[parent] = torch.zeros_like(X)  # the parent is constant in X
             if parent not in grads:
                 g, = torch.autograd.grad(values[parent], X,
                                          grad_outputs=torch.ones_like(values[parent]),

@@ -283,8 +283,11 @@ class Problem:
 
     def _collect_fields(self) -> dict:
         found: dict = {}
+        coord_set = set(self.coords)
         for expr in self.equations.values():
-            for f in sorted(expr.atoms(AppliedUndef), key=str):
+            # a use with coordinate arguments is the declaration; others are checked later
+            for f in sorted(expr.atoms(AppliedUndef),
+                            key=lambda f: (not set(f.args) <= coord_set, str(f))):
                 found.setdefault(f.func.__name__, f)
         if not found:
             raise SpecError(f"problem {self.name!r}: the equations contain no field")

@@ -519,3 +519,53 @@ class SpaceTime(Domain):
 
     def __repr__(self) -> str:
         return f"{self.space!r} x [{self.t0}, {self.t1}]"
+
+
+# --------------------------------------------------------------------------- boundary lookup
+
+def boundary_info(shape: Shape, P: np.ndarray, tol: float) -> list[list[tuple[str, np.ndarray]]]:
+    """For each point on the boundary of ``shape``: every (boundary name, outward normal) there.
+
+    Used by grid discretizations, whose boundary nodes are found by the signed distance.
+    Faces of boxes give their face names and exact normals; disks and polygons their own.
+    """
+    out: list[list] = [[] for _ in range(len(P))]
+    for leaf, flip in _leaves(shape, False):
+        for name, mask, normals in _leaf_boundary(leaf, P, tol):
+            for i in np.flatnonzero(mask):
+                out[i].append((name, -normals[i] if flip else normals[i]))
+    return out
+
+
+def _leaves(shape: Shape, flip: bool):
+    if isinstance(shape, _CSG):
+        yield from _leaves(shape.a, flip)
+        yield from _leaves(shape.b, flip ^ (shape.op == "difference"))
+    else:
+        yield shape, flip
+
+
+def _leaf_boundary(leaf: Shape, P: np.ndarray, tol: float):
+    near = np.abs(leaf.sdf(P)) <= tol
+    if isinstance(leaf, _AxisBox):
+        for axis in range(leaf.dim):
+            for side, value in ((0, leaf.lo[axis]), (1, leaf.hi[axis])):
+                mask = near & (np.abs(P[:, axis] - value) <= tol)
+                N = np.zeros_like(P)
+                N[:, axis] = -1.0 if side == 0 else 1.0
+                yield leaf.face_name(axis, side), mask, N
+    elif isinstance(leaf, Disk):
+        r = P - leaf.center
+        N = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-300)
+        yield leaf.name, near, N
+    elif isinstance(leaf, Polygon):
+        A, B = leaf._edges()
+        for a, b in zip(A, B):
+            t = b - a
+            L2 = float(t @ t)
+            s = np.clip((P - a) @ t / L2, 0, 1)
+            d = np.linalg.norm(P - a - s[:, None] * t, axis=1)
+            n = np.array([t[1], -t[0]]) / np.sqrt(L2)
+            yield leaf.name, near & (d <= tol), np.repeat(n[None], len(P), axis=0)
+    else:
+        raise GeometryError(f"no boundary lookup for {leaf!r}")

@@ -58,9 +58,13 @@ class Parameter(sympy.Symbol):
     init: float
 
     def __new__(cls, name: str, init: float = 1.0):
-        obj = super().__new__(cls, name, real=True)
+        # uncached: sympy caches Symbols by name, which would share ``init`` between problems
+        obj = sympy.Symbol.__xnew__(cls, name, real=True)
         obj.init = float(init)
         return obj
+
+    def __getnewargs_ex__(self):
+        return (self.name, self.init), {}
 
 
 def parameter(name: str, init: float = 1.0) -> Parameter:
@@ -87,9 +91,14 @@ def normal(coord: sympy.Symbol) -> NormalSymbol:
 def _spatial_args(u: sympy.Expr, spatial: Sequence[sympy.Symbol] | None) -> tuple:
     if spatial is not None:
         return tuple(spatial)
-    if not isinstance(u, AppliedUndef):
-        raise SpecError(f"cannot infer the spatial coordinates of {u}; pass coords=(x, y, ...)")
-    return tuple(a for a in u.args if a.name not in TIME_NAMES)
+    applied = sorted(sympy.sympify(u).atoms(AppliedUndef), key=str)
+    if applied:
+        return tuple(a for a in applied[0].args if a.name not in TIME_NAMES)
+    # a plain expression (e.g. an exact solution): differentiate in each symbol it uses;
+    # symbols it does not use contribute zero anyway
+    return tuple(sorted((s for s in sympy.sympify(u).free_symbols
+                         if not isinstance(s, (Parameter, NormalSymbol)) and s.name not in TIME_NAMES),
+                        key=lambda s: s.name))
 
 
 def grad(u: sympy.Expr, coords: Sequence[sympy.Symbol] | None = None) -> list:
@@ -241,16 +250,19 @@ class Problem:
     Attributes after construction: ``coords`` (domain coordinate symbols, space first, time
     last), ``time`` (time symbol or None), ``fields`` (name -> applied function),
     ``parameters`` (list of `Parameter`), ``equations`` (name -> residual expr),
-    ``terms`` (list of `Term`), ``exact`` (field name -> sympy expr or callable).
+    ``terms`` (list of `Term`), ``exact`` (field name -> sympy expr or callable),
+    ``reference_options`` (defaults for `pinnkit.reference`, e.g. {"resolution": ..., "order": 4}).
     """
 
     def __init__(self, name: str, domain: Any, equations: Sequence | Mapping,
                  conditions: Iterable = (), exact: Mapping[str, Any] | None = None,
-                 description: str = "") -> None:
+                 description: str = "", reference: Mapping[str, Any] | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise SpecError("Problem name must be a non-empty string")
         self.name = name
         self.description = description
+        # defaults for pk.reference (resolution, order, times, method, rtol, atol, advection)
+        self.reference_options = dict(reference or {})
         if not hasattr(domain, "coords") or not hasattr(domain, "boundary_names"):
             raise SpecError(f"problem {name!r}: domain must be a pinnkit domain, got {domain!r}")
         self.domain = domain

@@ -23,6 +23,7 @@ problem = pk.Problem(
     ],
     exact={"u": pk.sin(pk.pi * x) * pk.cos(2 * pk.pi * t)
            + 0.5 * pk.sin(4 * pk.pi * x) * pk.cos(8 * pk.pi * t)},
+    reference={"order": 4},  # finite-difference defaults
 )
 options = {"steps": 5000, "lbfgs_steps": 3000, "width": 64, "depth": 4, "interior_points": 4000,
            "hard_constraints": True}

@@ -40,7 +40,7 @@ def perturbed(problem):
 @pytest.mark.parametrize("name,kinds", [
     ("heat1d", {"dirichlet_u_boundary", "initial_u"}),
     ("poisson_robin1d", {"robin_u_x_min", "robin_u_x_max"}),
-    ("poisson2d", {"dirichlet_u_x_min_x_max_y_min_y_max", "neumann_u_hole"}),
+    ("poisson2d", {"dirichlet_u_x_min_y_min_hole", "neumann_u_x_max", "neumann_u_y_max"}),
     ("heat2d_neumann", {"neumann_u_boundary", "initial_u"}),
     ("wave1d_c", {"initial_u", "initial_u_t1", "dirichlet_u_boundary"}),
     ("helmholtz2d", {"dirichlet_u_boundary"}),

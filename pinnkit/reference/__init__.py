@@ -1,0 +1,141 @@
+"""The finite-difference reference: the same `Problem`, discretized on a (masked) tensor grid.
+
+``reference(problem, resolution=...)`` returns a `GridSolution`. Steady problems are solved
+by sparse Newton (`steady`), time-dependent ones by the method of lines (`mol`). Specs it
+cannot discretize raise `UnsupportedSpecError` saying why — never a silent wrong answer.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from typing import Any
+
+import numpy as np
+from scipy.interpolate import RegularGridInterpolator
+from tqdm.auto import tqdm
+
+from ..errors import UnsupportedSpecError
+from ..spec import Problem
+from .discretize import Discretization, default_resolution
+from .mol import solve_mol
+from .steady import solve_steady
+
+__all__ = ["reference", "GridSolution", "default_resolution"]
+
+
+class GridSolution:
+    """Fields on a tensor grid. ``coords``: name -> 1-D array; ``fields``: name -> array with
+    axes ``axes`` (time first); ``mask``: spatial bool array (False outside the domain, where
+    fields are NaN); ``seconds``; ``info`` (solver details); ``notes``."""
+
+    def __init__(self, problem_name: str, axes: list, coords: dict, fields: dict, mask: np.ndarray,
+                 seconds: float, info: dict, notes: list | None = None) -> None:
+        self.problem = problem_name
+        self.axes, self.coords, self.fields = list(axes), coords, fields
+        self.mask, self.seconds, self.info = mask, seconds, info
+        self.notes = list(notes or [])
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(len(self.coords[a]) for a in self.axes)
+
+    def points(self) -> dict:
+        """Coordinate arrays of every grid node, each shaped like the fields."""
+        grids = np.meshgrid(*[self.coords[a] for a in self.axes], indexing="ij")
+        return dict(zip(self.axes, grids))
+
+    def full_mask(self) -> np.ndarray:
+        """Mask broadcast to the fields' shape (time axis included)."""
+        m = self.mask
+        if len(self.axes) > m.ndim:
+            m = np.broadcast_to(m, self.shape)
+        return m
+
+    def __call__(self, points: dict, method: str = "linear") -> dict:
+        """Interpolate every field at ``points`` (coordinate name -> arrays of equal shape)."""
+        arrays = np.broadcast_arrays(*[np.asarray(points[a], float) for a in self.axes])
+        X = np.stack([a.ravel() for a in arrays], axis=1)
+        out = {}
+        for f, v in self.fields.items():
+            interp = RegularGridInterpolator([self.coords[a] for a in self.axes], v, method=method,
+                                             bounds_error=False, fill_value=np.nan)
+            out[f] = interp(X).reshape(arrays[0].shape)
+        return out
+
+    def __repr__(self) -> str:
+        dims = " x ".join(f"{a}:{len(self.coords[a])}" for a in self.axes)
+        return f"GridSolution({self.problem!r}, {dims}, fields={list(self.fields)})"
+
+
+def reference(problem: Problem, resolution: int | dict | None = None, quiet: bool = True,
+              **options: Any) -> GridSolution:
+    """Solve ``problem`` by finite differences on a tensor grid.
+
+    resolution: points per axis (int), or {coordinate name: points} (time: output times);
+    omitted = the problem's ``resolution`` or `default_resolution`. order: 2 or 4 (spatial
+    accuracy). times: output times (overrides the time resolution). method/rtol/atol:
+    `solve_ivp` settings. advection: "central" or "upwind" (first order, for coarse grids
+    where central differences oscillate). Defaults come from the problem's ``reference=``
+    options. Raises `UnsupportedSpecError` / `ReferenceSolverError`.
+    """
+    if not isinstance(problem, Problem):
+        raise UnsupportedSpecError(f"reference() needs a pinnkit Problem, got {type(problem).__name__}")
+    opts = {"order": 2, "times": None, "method": "BDF", "rtol": 1e-8, "atol": 1e-10,
+            "advection": "central"}
+    defaults = dict(problem.reference_options)
+    if resolution is None:
+        resolution = defaults.pop("resolution", None)
+    else:
+        defaults.pop("resolution", None)
+    for source in (defaults, options):
+        unknown = sorted(set(source) - set(opts))
+        if unknown:
+            raise UnsupportedSpecError(f"unknown reference option(s) {', '.join(unknown)}; "
+                                       f"valid: resolution, {', '.join(opts)}")
+        opts.update(source)
+    order, times, method = opts["order"], opts["times"], opts["method"]
+    rtol, atol, advection = opts["rtol"], opts["atol"], opts["advection"]
+    res = default_resolution(problem)
+    if isinstance(resolution, int):
+        res = {k: resolution for k in res}
+    elif isinstance(resolution, dict):
+        unknown = sorted(set(resolution) - set(res))
+        if unknown:
+            raise UnsupportedSpecError(f"resolution for unknown coordinate(s) {', '.join(unknown)}; "
+                                       f"coordinates: {', '.join(res)}")
+        res.update({k: int(v) for k, v in resolution.items()})
+    elif resolution is not None:
+        raise UnsupportedSpecError(f"resolution must be an int or a dict, got {resolution!r}")
+    for k, v in res.items():
+        if v < 3:
+            raise UnsupportedSpecError(f"resolution of {k} must be at least 3, got {v}")
+    t0 = _time.perf_counter()
+    disc = Discretization(problem, res, order=order)
+    grid = disc.grid
+    space_names = grid.names
+    coords = {n: grid.axes[i] for i, n in enumerate(space_names)}
+    mask = grid.to_tensor(np.ones(grid.n_points)) == 1
+    if problem.time is None:
+        bar = tqdm(desc=f"{problem.name} reference (newton)", disable=True if quiet else None,
+                   leave=False)
+        u, info = solve_steady(disc, progress=lambda it, r: bar.update(1))
+        bar.close()
+        fields = {f: grid.to_tensor(u[i * disc.P:(i + 1) * disc.P]) for i, f in enumerate(disc.fields)}
+        axes = space_names
+    else:
+        d = problem.domain
+        tname = problem.time.name
+        tt = np.linspace(d.t0, d.t1, res[tname]) if times is None else np.asarray(times, float)
+        span = d.t1 - d.t0
+        bar = tqdm(total=100, desc=f"{problem.name} reference (MOL)", disable=True if quiet else None,
+                   leave=False)
+        step = lambda t: bar.update(int(100 * (t - d.t0) / span) - bar.n)  # noqa: E731
+        values, info = solve_mol(disc, tt, method=method, rtol=rtol, atol=atol,
+                                 advection=advection, progress=step)
+        bar.close()
+        fields = {f: np.stack([grid.to_tensor(v) for v in values[f]]) for f in disc.fields}
+        coords = {tname: tt, **coords}
+        axes = [tname] + space_names
+    info.update({"order": order, "resolution": res, "points": int(grid.n_points)})
+    return GridSolution(problem.name, axes, coords, fields, mask, _time.perf_counter() - t0, info,
+                        disc.notes)

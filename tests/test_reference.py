@@ -1,0 +1,312 @@
+"""Finite-difference reference: observed convergence orders against exact solutions."""
+import numpy as np
+import pytest
+import sympy
+
+import pinnkit as pk
+from pinnkit.reference import reference
+
+from conftest import l2re, load_problem, shared_data
+
+x, y, t = pk.coords("x y t")
+
+
+def error(problem, ref):
+    pts, m = ref.points(), ref.full_mask()
+    errs = []
+    for f in ref.fields:
+        e = problem.exact_function(f)(**pts)
+        errs.append(l2re(ref.fields[f][m], e[m]))
+    return max(errs)
+
+
+def observed_order(make, ns, **kw):
+    errs, hs = [], []
+    for n in ns:
+        problem = make()
+        ref = reference(problem, resolution=n, **kw)
+        errs.append(error(problem, ref))
+        hs.append(1.0 / (n - 1))
+    p = np.polyfit(np.log(hs), np.log(errs), 1)[0]
+    return p, errs
+
+
+def _poisson1d(kind):
+    u = pk.field("u", x)
+    ex = sympy.exp(x) * sympy.sin(3 * x)
+    left = {"dirichlet": pk.Dirichlet(u, ex, on="x_min"),
+            "neumann": pk.Neumann(u, -ex.diff(x), on="x_min"),
+            "robin": pk.Robin(u, 2, 1, 2 * ex - ex.diff(x), on="x_min")}[kind]
+    return pk.Problem("p1", pk.Interval(x, 0, 1), [-u.diff(x, 2) + ex.diff(x, 2)],
+                      [left, pk.Robin(u, 1, 0.5, ex + 0.5 * ex.diff(x), on="x_max")],
+                      exact={"u": ex})
+
+
+@pytest.mark.parametrize("kind", ["dirichlet", "neumann", "robin"])
+def test_poisson1d_second_order(kind):
+    p, errs = observed_order(lambda: _poisson1d(kind), [21, 41, 81, 161])
+    assert abs(p - 2) <= 0.3, (p, errs)
+
+
+def test_poisson1d_fourth_order():
+    p, errs = observed_order(lambda: _poisson1d("robin"), [11, 21, 41, 81], order=4)
+    assert abs(p - 4) <= 0.3, (p, errs)
+
+
+def _poisson2d(domain):
+    u = pk.field("u", x, y)
+    ex = sympy.sin(2 * x + 1) * sympy.cosh(y) + x * y ** 2
+    return pk.Problem("p2", domain, [pk.laplacian(u) - pk.laplacian(ex)],
+                      [pk.Dirichlet(u, ex)], exact={"u": ex})
+
+
+def test_poisson2d_square_second_order():
+    p, errs = observed_order(lambda: _poisson2d(pk.Rectangle((x, y), (0, 0), (1, 1))),
+                             [11, 21, 41, 81])
+    assert abs(p - 2) <= 0.3, (p, errs)
+
+
+def test_poisson2d_disk_shortley_weller_second_order():
+    p, errs = observed_order(lambda: _poisson2d(pk.Disk((x, y), (0.5, 0.5), 0.45)),
+                             [21, 41, 81, 161])
+    assert abs(p - 2) <= 0.3, (p, errs)
+
+
+def test_poisson2d_csg_with_hole_second_order():
+    dom = pk.Rectangle((x, y), (0, 0), (1, 1)) - pk.Disk((x, y), (0.43, 0.57), 0.21, name="hole")
+    p, errs = observed_order(lambda: _poisson2d(dom), [21, 41, 81, 161])
+    assert abs(p - 2) <= 0.3, (p, errs)
+
+
+def _heat1d():
+    u = pk.field("u", x, t)
+    ex = sympy.exp(-t) * sympy.sin(sympy.pi * x) + x
+    return pk.Problem("h1", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 0.5),
+                      [u.diff(t) - u.diff(x, 2) / sympy.pi ** 2],
+                      [pk.Dirichlet(u, ex.subs(x, 0), on="x_min"),
+                       pk.Neumann(u, ex.diff(x).subs(x, 1), on="x_max"),
+                       pk.Initial(u, ex.subs(t, 0))], exact={"u": ex})
+
+
+def test_heat1d_second_order():
+    p, errs = observed_order(_heat1d, [11, 21, 41, 81], rtol=1e-11, atol=1e-13)
+    assert abs(p - 2) <= 0.3, (p, errs)
+
+
+def _heat2d():
+    u = pk.field("u", x, y, t)
+    ex = sympy.exp(-2 * t) * sympy.sin(x + 0.3) * sympy.cos(y - 0.2)
+    return pk.Problem("h2", pk.Rectangle((x, y), (0, 0), (1, 1)) * pk.TimeInterval(t, 0, 0.3),
+                      [u.diff(t) - pk.laplacian(u)],
+                      [pk.Dirichlet(u, ex, on=["x_min", "y_min", "y_max"]),
+                       pk.Robin(u, 1, 1, ex + ex.diff(x), on="x_max"),
+                       pk.Initial(u, ex.subs(t, 0))], exact={"u": ex})
+
+
+def test_heat2d_second_order():
+    p, errs = observed_order(_heat2d, [9, 17, 33], rtol=1e-11, atol=1e-13)
+    assert abs(p - 2) <= 0.3, (p, errs)
+
+
+def _wave():
+    u = pk.field("u", x, t)
+    ex = sympy.sin(sympy.pi * x) * sympy.cos(2 * sympy.pi * t) + sympy.sin(2 * sympy.pi * x) * sympy.sin(4 * sympy.pi * t) / 4
+    return pk.Problem("w", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 0.5),
+                      [u.diff(t, 2) - 4 * u.diff(x, 2)],
+                      [pk.Dirichlet(u, 0), pk.Initial(u, ex.subs(t, 0)),
+                       pk.Initial(u, ex.diff(t).subs(t, 0), order=1)], exact={"u": ex})
+
+
+def test_wave_second_order_in_time():
+    p, errs = observed_order(_wave, [21, 41, 81, 161], rtol=1e-11, atol=1e-13)
+    assert abs(p - 2) <= 0.3, (p, errs)
+
+
+def _advection_diffusion():
+    u = pk.field("u", x, t)
+    c, nu = 1.0, 0.05
+    ex = sympy.exp(-nu * 4 * sympy.pi ** 2 * t) * sympy.sin(2 * sympy.pi * (x - c * t))
+    return pk.Problem("ad", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 0.5),
+                      [u.diff(t) + c * u.diff(x) - nu * u.diff(x, 2)],
+                      [pk.Periodic(u, x), pk.Initial(u, ex.subs(t, 0))], exact={"u": ex})
+
+
+def test_periodic_advection_diffusion_second_order():
+    p, errs = observed_order(_advection_diffusion, [17, 33, 65, 129], rtol=1e-11, atol=1e-13)
+    assert abs(p - 2) <= 0.3, (p, errs)
+
+
+def test_periodic_upwind_first_order():
+    p, errs = observed_order(_advection_diffusion, [65, 129, 257, 513], rtol=1e-10,
+                             atol=1e-12, advection="upwind")
+    assert abs(p - 1) <= 0.3, (p, errs)
+
+
+def _reaction_diffusion():
+    u, v = pk.fields("u v", x, t)
+    eu = sympy.exp(-t) * sympy.cos(sympy.pi * x)
+    ev = sympy.exp(-t) * sympy.sin(sympy.pi * x) + 1
+    eqs = {"u": u.diff(t) - 0.1 * u.diff(x, 2) + u * v,
+           "v": v.diff(t) - 0.2 * v.diff(x, 2) - u ** 2}
+    # forcing makes (eu, ev) exact
+    force = {k: e.subs({u: eu, v: ev}).doit() for k, e in eqs.items()}
+    eqs = {k: e - force[k] for k, e in eqs.items()}
+    return pk.Problem("rd", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 0.5), eqs,
+                      [pk.Neumann(u, 0), pk.Dirichlet(v, ev), pk.Initial(u, eu.subs(t, 0)),
+                       pk.Initial(v, ev.subs(t, 0))], exact={"u": eu, "v": ev})
+
+
+def test_two_field_reaction_diffusion_second_order():
+    p, errs = observed_order(_reaction_diffusion, [11, 21, 41, 81], rtol=1e-11, atol=1e-13)
+    assert abs(p - 2) <= 0.3, (p, errs)
+
+
+def test_nonlinear_steady_newton():
+    # Bratu-type: -u'' + u^3 = f with exact u = sin(pi x) + x
+    u = pk.field("u", x)
+    ex = sympy.sin(sympy.pi * x) + x
+    p = pk.Problem("n", pk.Interval(x, 0, 1), [-u.diff(x, 2) + u ** 3 - (-ex.diff(x, 2) + ex ** 3)],
+                   [pk.Dirichlet(u, ex)], exact={"u": ex})
+    ref = reference(p, resolution=201)
+    assert ref.info["iterations"] >= 3 and error(p, ref) < 1e-4
+
+
+def test_3d_laplace_small_grid():
+    z = pk.coords("z")
+    u = pk.field("u", x, y, z)
+    ex = sympy.exp(x) * sympy.sin(y) + z ** 2 - x ** 2
+    p = pk.Problem("l3", pk.Box((x, y, z), (0, 0, 0), (1, 1, 1)), [pk.laplacian(u)],
+                   [pk.Dirichlet(u, ex)], exact={"u": ex})
+    e1 = error(p, reference(p, resolution=9))
+    e2 = error(p, reference(p, resolution=17))
+    assert abs(np.log2(e1 / e2) - 2) <= 0.3
+
+
+def test_burgers_against_exact():
+    problem = load_problem("burgers")["problem"]
+    ref = reference(problem)
+    d = shared_data("burgers_shock.npz")
+    X, T = np.meshgrid(d["x"], d["t"])
+    u = ref({"x": X, "t": T})["u"]   # the 256-point grid is a subgrid of the 2041 points
+    assert l2re(u, d["u"]) <= 1e-4
+    assert ref.seconds < 10  # ~0.6 s on the 2-core machine; loose bound against noise
+
+
+def test_allen_cahn_against_public_data():
+    problem = load_problem("allen_cahn")["problem"]
+    d = shared_data("allen_cahn.npz")
+    ref = reference(problem, resolution={"x": 512}, times=d["t"])
+    X, T = np.meshgrid(d["x"], d["t"])
+    u = ref({"x": X, "t": T})["u"]
+    assert l2re(u, d["u"]) <= 1e-3
+
+
+# --------------------------------------------------------------------------- unsupported specs
+
+def test_inverse_problem_is_unsupported():
+    problem = load_problem("burgers_inverse")["problem"]
+    with pytest.raises(pk.UnsupportedSpecError, match="unknown parameters.*log_nu"):
+        reference(problem)
+
+
+def test_mixed_space_time_derivative_is_unsupported():
+    u = pk.field("u", x, t)
+    p = pk.Problem("m", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 1),
+                   [u.diff(t) - u.diff(x, t)], [pk.Dirichlet(u, 0), pk.Initial(u, 0)])
+    with pytest.raises(pk.UnsupportedSpecError, match="equation 'pde' has a mixed space-time"):
+        reference(p)
+
+
+def test_not_linear_in_time_derivative():
+    u = pk.field("u", x, t)
+    p = pk.Problem("m", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 1),
+                   [u.diff(t) ** 2 - u.diff(x, 2)], [pk.Dirichlet(u, 0), pk.Initial(u, 0)])
+    with pytest.raises(pk.UnsupportedSpecError, match=r"not linear in the highest time derivative"):
+        reference(p)
+
+
+def test_field_without_time_derivative():
+    u, v = pk.fields("u v", x, t)
+    p = pk.Problem("m", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 1),
+                   [u.diff(t) - u.diff(x, 2) - v, v - u.diff(x, 2)],
+                   [pk.Dirichlet(u, 0), pk.Dirichlet(v, 0), pk.Initial(u, 0)])
+    with pytest.raises(pk.UnsupportedSpecError, match="field v has no time derivative"):
+        reference(p)
+
+
+def test_curved_neumann_is_unsupported():
+    u = pk.field("u", x, y)
+    p = pk.Problem("c", pk.Disk((x, y), (0, 0), 1, name="rim"), [pk.laplacian(u) - 1],
+                   [pk.Neumann(u, 0.5, on="rim")])
+    with pytest.raises(pk.UnsupportedSpecError, match="neumann_u_rim.*curved boundary"):
+        reference(p)
+
+
+def test_missing_boundary_condition():
+    u = pk.field("u", x, y)
+    p = pk.Problem("c", pk.Rectangle((x, y), (0, 0), (1, 1)), [pk.laplacian(u)],
+                   [pk.Dirichlet(u, 0, on=["x_min", "x_max", "y_min"])])
+    with pytest.raises(pk.UnsupportedSpecError, match="field u has no boundary condition on 'y_max'"):
+        reference(p)
+
+
+def test_missing_initial_velocity():
+    u = pk.field("u", x, t)
+    p = pk.Problem("w", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 1),
+                   [u.diff(t, 2) - u.diff(x, 2)], [pk.Dirichlet(u, 0), pk.Initial(u, 0)])
+    with pytest.raises(pk.UnsupportedSpecError, match=r"initial condition of order 1"):
+        reference(p)
+
+
+def test_third_order_in_time_unsupported():
+    u = pk.field("u", x, t)
+    p = pk.Problem("w", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 1),
+                   [u.diff(t, 3) - u.diff(x, 2)], [pk.Dirichlet(u, 0), pk.Initial(u, 0)])
+    with pytest.raises(pk.UnsupportedSpecError, match="order 3"):
+        reference(p)
+
+
+def test_nonlinear_boundary_condition_in_time_unsupported():
+    u = pk.field("u", x, t)
+    p = pk.Problem("w", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 1),
+                   [u.diff(t) - u.diff(x, 2)],
+                   [pk.BoundaryEquation(u ** 2 - 1), pk.Initial(u, 1)])
+    with pytest.raises(pk.UnsupportedSpecError, match="nonlinear in the fields"):
+        reference(p)
+
+
+def test_incompressible_pressure_unsupported():
+    u, v, pr = pk.fields("u v p", x, y)
+    eqs = [u * u.diff(x) + v * u.diff(y) + pr.diff(x) - 0.01 * pk.laplacian(u),
+           u * v.diff(x) + v * v.diff(y) + pr.diff(y) - 0.01 * pk.laplacian(v),
+           u.diff(x) + v.diff(y)]
+    p = pk.Problem("ns", pk.Rectangle((x, y), (0, 0), (1, 1)), eqs,
+                   [pk.Dirichlet(u, 0), pk.Dirichlet(v, 0)])
+    with pytest.raises(pk.UnsupportedSpecError, match="field p has no boundary condition"):
+        reference(p)
+
+
+def test_newton_failure_is_reported():
+    u = pk.field("u", x)
+    # -u'' = exp(u) with a huge load has no solution (Bratu beyond the turning point)
+    p = pk.Problem("b", pk.Interval(x, 0, 1), [u.diff(x, 2) + 20 * sympy.exp(u)], [pk.Dirichlet(u, 0)])
+    with pytest.raises(pk.ReferenceSolverError, match="Newton did not converge"):
+        reference(p, resolution=51)
+
+
+def test_bad_resolution_and_options():
+    problem = load_problem("heat1d")["problem"]
+    with pytest.raises(pk.UnsupportedSpecError, match="unknown coordinate.*y"):
+        reference(problem, resolution={"y": 10})
+    with pytest.raises(pk.UnsupportedSpecError, match="unknown reference option.*ordr"):
+        reference(problem, ordr=4)
+    with pytest.raises(pk.UnsupportedSpecError, match="order must be 2 or 4"):
+        reference(problem, order=3)
+
+
+@pytest.mark.parametrize("name", ["heat1d", "poisson_robin1d", "poisson2d", "wave1d_c",
+                                  "helmholtz2d", "heat2d_neumann", "burgers"])
+def test_problem_library_reference_error(name):
+    problem = load_problem(name)["problem"]
+    ref = reference(problem)
+    assert error(problem, ref) < 2e-3

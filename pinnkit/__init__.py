@@ -7,6 +7,10 @@ from sympy import Abs, Eq, cos, exp, log, pi, sin, sqrt, tanh
 from .errors import (GeometryError, PinnkitError, ReferenceSolverError, SpecError, TrainingError,
                      UnsupportedSpecError)
 from .geometry import Box, Disk, Interval, Polygon, Rectangle, SpaceTime, TimeInterval
+# the reference and compare subpackages share their names with the functions below; the
+# from-imports bind the functions (the contract is pk.reference(...), pk.compare(...))
+from .reference import GridSolution, reference  # noqa: E402  (numpy/scipy only)
+from .compare import compare  # noqa: E402
 from .spec import (BoundaryEquation, Data, Dirichlet, Initial, Neumann, Periodic, Problem, Robin,
                    coords, div, field, fields, grad, laplacian, normal, parameter)
 
@@ -20,8 +24,8 @@ __all__ = [
     "sin", "cos", "exp", "log", "sqrt", "tanh", "pi", "Eq", "Abs",
     # geometry
     "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "SpaceTime",
-    # solvers
-    "train", "Solution",
+    # solvers and results
+    "train", "Solution", "TrainOptions", "reference", "GridSolution", "compare", "export",
     # errors
     "PinnkitError", "SpecError", "GeometryError", "TrainingError", "ReferenceSolverError",
     "UnsupportedSpecError",
@@ -31,7 +35,9 @@ __all__ = [
 def __getattr__(name: str):
     # The torch-based PINN path loads on first use, so `import pinnkit` for the spec or the
     # reference solver does not pay for importing torch.
+    import importlib
     if name in ("train", "Solution", "TrainOptions"):
-        import importlib
         return getattr(importlib.import_module(".trainer", __name__), name)
+    if name == "export":
+        return importlib.import_module(".io", __name__).export
     raise AttributeError(f"module 'pinnkit' has no attribute {name!r}")

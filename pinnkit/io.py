@@ -1,0 +1,228 @@
+"""Output files (DESIGN.md §5): fields.h5, fields.xdmf, report.json and plots/.
+
+Every file is written to a temporary name in the output folder and renamed into place, so
+an interrupted export never leaves a half-written file over a good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+from .compare import Evaluation, evaluate, metrics_of, reference_errors
+
+__all__ = ["export", "atomic_path", "versions", "git_commit"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def versions() -> dict:
+    import scipy
+    import sympy
+    out = {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+           "sympy": sympy.__version__, "h5py": h5py.__version__}
+    from . import __version__
+    out["pinnkit"] = __version__
+    try:
+        import torch
+        out["torch"] = torch.__version__
+    except ImportError:  # reference-only use
+        pass
+    return out
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                              capture_output=True, text=True, timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str, allow_nan=True)
+
+
+def export(out: str | os.PathLike, problem, sol=None, ref=None, metrics: dict | None = None,
+           config: dict | None = None, plots: bool = True) -> dict:
+    """Write fields.h5, fields.xdmf, report.json and plots/ for a run; returns the report."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ev = evaluate(problem, sol, ref)
+    metrics = metrics if metrics is not None else metrics_of(ev)
+    config = dict(config or (sol.options.__dict__ if sol is not None else {}))
+    report = build_report(problem, sol, ref, ev, metrics, config)
+    layout = xdmf_layout(ev)
+    with atomic_path(out / "fields.h5") as tmp:
+        write_h5(tmp, problem, sol, ev, metrics, config, layout)
+    with atomic_path(out / "fields.xdmf") as tmp:
+        write_xdmf(tmp, layout, "fields.h5", problem.name)
+    with atomic_path(out / "report.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    if plots:
+        from .plot import plot_all
+        plot_all(out / "plots", ev, sol.history if sol is not None else None)
+    return report
+
+
+def build_report(problem, sol, ref, ev: Evaluation, metrics: dict, config: dict) -> dict:
+    report: dict = {"problem": problem.name, "metrics": metrics, "config": config}
+    if ref is not None:
+        report["reference"] = {"seconds": ref.seconds, "info": ref.info, "notes": ref.notes}
+        errs = reference_errors(ev)
+        if errs:
+            report["reference"]["l2re_exact"] = errs
+    elif sol is not None:
+        report["reference"] = {"skipped": True}
+    if sol is not None:
+        steps = [s for s, ph in zip(sol.history["step"], sol.history["phase"]) if ph == 1]
+        report["train"] = {"seconds": sol.seconds, "steps": sol.options.steps,
+                           "lbfgs_steps": steps[-1] if steps else 0,
+                           "final_loss": sol.final_loss, "messages": sol.messages}
+        if sol.parameters:
+            report["parameters"] = sol.parameters
+    return report
+
+
+def _dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
+    data = np.asarray(data, dtype=np.float64)
+    big = data.size > 4096
+    group.create_dataset(name, data=data, compression="gzip" if big else None,
+                         chunks=True if big else None)
+
+
+def write_h5(path: Path, problem, sol, ev: Evaluation, metrics: dict, config: dict,
+             layout: dict) -> None:
+    with h5py.File(path, "w") as h5:
+        a = h5.attrs
+        a["problem"] = problem.name
+        a["equations"] = "\n".join(f"{k}: {v} = 0" for k, v in problem.equations.items())
+        a["axes"] = list(ev.axes)
+        a["config"] = _json(config)
+        a["metrics"] = _json(metrics)
+        a["seed"] = int(config.get("seed", 0))
+        a["versions"] = _json(versions())
+        a["git_commit"] = git_commit()
+        a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
+        coords = h5.create_group("coords")
+        for name in ev.axes:
+            _dataset(coords, name, ev.coords[name])
+        h5.create_dataset("mask", data=np.asarray(ev.mask, dtype=np.uint8))
+        for label, data in (("pinn", ev.pinn), ("reference", ev.reference), ("exact", ev.exact),
+                            ("error", ev.error())):
+            if data:
+                g = h5.create_group(label)
+                for f, v in data.items():
+                    _dataset(g, f, v)
+        if sol is not None:
+            hist = h5.create_group("history")
+            for col, values in sol.history.items():
+                _dataset(hist, col, np.asarray(values, dtype=float))
+            if sol.parameters:
+                pg = h5.create_group("parameters")
+                for k, v in sol.parameters.items():
+                    pg.create_dataset(k, data=float(v))
+        write_xdmf_arrays(h5, layout)
+
+
+# --------------------------------------------------------------------------- XDMF
+
+_CELLS = {1: ("Polyline", 2), 2: ("Quadrilateral", 4), 3: ("Hexahedron", 8)}
+
+
+def _cells(mask: np.ndarray) -> np.ndarray:
+    """Cells of the tensor grid whose corners are all inside; indices into the active nodes."""
+    shape = mask.shape
+    idx = np.full(mask.size, -1)
+    idx[mask.ravel()] = np.arange(int(mask.sum()))
+    idx = idx.reshape(shape)
+    d = len(shape)
+    if d == 1:
+        corners = [(0,), (1,)]
+    elif d == 2:
+        corners = [(0, 0), (1, 0), (1, 1), (0, 1)]
+    else:
+        corners = [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0),
+                   (0, 0, 1), (1, 0, 1), (1, 1, 1), (0, 1, 1)]
+    sl = [tuple(slice(c, s - 1 + c) for c, s in zip(corner, shape)) for corner in corners]
+    cols = np.stack([idx[s].ravel() for s in sl], axis=1)
+    return cols[np.all(cols >= 0, axis=1)]
+
+
+def xdmf_layout(ev: Evaluation) -> dict:
+    """Nodes inside the domain, cells over them, times and the field sets the sidecar shows."""
+    problem = ev.problem
+    time = problem.time.name if problem.time is not None else None
+    space = [a for a in ev.axes if a != time]
+    mask = np.asarray(ev.mask, bool)
+    grids = np.meshgrid(*[ev.coords[a] for a in space], indexing="ij")
+    P = np.zeros((int(mask.sum()), 3))
+    for i, g in enumerate(grids):
+        P[:, i] = g[mask]
+    ctype, per = _CELLS[len(space)]
+    return {"points": P, "cells": _cells(mask), "ctype": ctype, "per": per, "mask": mask,
+            "times": list(ev.coords[time]) if time else [None], "time": time,
+            "sets": {"pinn": ev.pinn, "reference": ev.reference, "exact": ev.exact,
+                     "error": ev.error()}}
+
+
+def write_xdmf_arrays(h5: h5py.File, layout: dict) -> None:
+    """Node arrays for the sidecar under /xdmf (flattened copies, one per time step)."""
+    g = h5.create_group("xdmf")
+    g.create_dataset("points", data=layout["points"])
+    g.create_dataset("cells", data=layout["cells"].astype(np.int64))
+    mask = layout["mask"]
+    for label, data in layout["sets"].items():
+        for f, v in data.items():
+            for k in range(len(layout["times"])):
+                arr = v[k] if layout["time"] else v
+                g.create_dataset(f"{label}_{f}_{k}", data=np.asarray(arr, float)[mask])
+
+
+def write_xdmf(path: Path, layout: dict, h5name: str, name: str) -> None:
+    """An XDMF 3 sidecar: unstructured cells over the grid nodes inside the domain, point
+    data for every field (a temporal collection for time-dependent problems)."""
+    n, nc, per, ctype = len(layout["points"]), len(layout["cells"]), layout["per"], layout["ctype"]
+
+    def grid_xml(k: int, t) -> str:
+        attrs = "".join(
+            f'<Attribute Name="{label}_{f}" AttributeType="Scalar" Center="Node">'
+            f'<DataItem DataType="Float" Precision="8" Dimensions="{n}" Format="HDF">'
+            f'{h5name}:/xdmf/{label}_{f}_{k}</DataItem></Attribute>'
+            for label, data in layout["sets"].items() for f in data)
+        tx = f'<Time Value="{t:.17g}"/>' if t is not None else ""
+        return (f'<Grid Name="{name}{"" if t is None else f"_{k}"}" GridType="Uniform">{tx}'
+                f'<Topology TopologyType="{ctype}" NumberOfElements="{nc}" NodesPerElement="{per}">'
+                f'<DataItem DataType="Int" Precision="8" Dimensions="{nc} {per}" Format="HDF">'
+                f'{h5name}:/xdmf/cells</DataItem></Topology>'
+                f'<Geometry GeometryType="XYZ"><DataItem DataType="Float" Precision="8" '
+                f'Dimensions="{n} 3" Format="HDF">{h5name}:/xdmf/points</DataItem></Geometry>'
+                f'{attrs}</Grid>')
+
+    body = "".join(grid_xml(k, t) for k, t in enumerate(layout["times"]))
+    if layout["time"]:
+        body = f'<Grid Name="TimeSeries" GridType="Collection" CollectionType="Temporal">{body}</Grid>'
+    path.write_text('<?xml version="1.0"?>\n<Xdmf Version="3.0" xmlns:xi="http://www.w3.org/2001/XInclude">'
+                    f'<Domain>{body}</Domain></Xdmf>\n')

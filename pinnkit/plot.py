@@ -1,0 +1,132 @@
+"""Figures (matplotlib, Agg): fields side by side (PINN, reference/exact, error) and losses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .compare import Evaluation  # noqa: E402
+from .io import atomic_path  # noqa: E402
+
+__all__ = ["plot_all", "plot_fields", "plot_history"]
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def _panels(ev: Evaluation, f: str) -> list:
+    out = []
+    if f in ev.pinn:
+        out.append(("PINN", ev.pinn[f]))
+    if f in ev.reference:
+        out.append(("reference (FD)", ev.reference[f]))
+    elif f in ev.exact:
+        out.append(("exact", ev.exact[f]))
+    err = ev.error()
+    if f in err:
+        out.append(("error", err[f]))
+    return out
+
+
+def _image(ax, data2d, xa, ya, xlabel, ylabel, title, cmap):
+    im = ax.pcolormesh(xa, ya, data2d.T, shading="auto", cmap=cmap)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    plt.colorbar(im, ax=ax)
+
+
+def plot_fields(folder: Path, ev: Evaluation) -> list[Path]:
+    """One figure per field: heatmaps (x-t for 1D+time, last time for 2D+time, mid-plane
+    for 3D) and, for 1D+time, a few time slices."""
+    problem = ev.problem
+    time = problem.time.name if problem.time is not None else None
+    space = [a for a in ev.axes if a != time]
+    written = []
+    for f in problem.fields:
+        panels = _panels(ev, f)
+        if not panels:
+            continue
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+        for ax, (title, data) in zip(axes[0], panels):
+            cmap = "RdBu_r" if title == "error" else "viridis"
+            if len(space) == 1 and time:
+                _image(ax, data, ev.coords[time], ev.coords[space[0]], time, space[0],
+                       f"{f}: {title}", cmap)
+            elif len(space) == 1:
+                ax.plot(ev.coords[space[0]], data)
+                ax.set_xlabel(space[0])
+                ax.set_title(f"{f}: {title}")
+            else:
+                d = data[-1] if time else data
+                if len(space) == 3:
+                    d = d[:, :, d.shape[2] // 2]
+                sub = f" ({time}={ev.coords[time][-1]:.3g})" if time else ""
+                _image(ax, d, ev.coords[space[0]], ev.coords[space[1]], space[0], space[1],
+                       f"{f}: {title}{sub}", cmap)
+                ax.set_aspect("equal")
+        fig.tight_layout()
+        path = folder / f"{f}.png"
+        _save(fig, path)
+        written.append(path)
+        if len(space) == 1 and time:
+            written.append(_time_slices(folder, ev, f, time, space[0]))
+    return written
+
+
+def _time_slices(folder: Path, ev: Evaluation, f: str, time: str, x: str) -> Path:
+    ts = ev.coords[time]
+    picks = sorted({0, len(ts) // 4, len(ts) // 2, 3 * len(ts) // 4, len(ts) - 1})
+    fig, axes = plt.subplots(1, len(picks), figsize=(3.4 * len(picks), 3), sharey=True)
+    base = ev.reference.get(f, ev.exact.get(f))
+    for ax, k in zip(np.atleast_1d(axes), picks):
+        if base is not None:
+            ax.plot(ev.coords[x], base[k], "k-", lw=2, label="reference" if f in ev.reference else "exact")
+        if f in ev.pinn:
+            ax.plot(ev.coords[x], ev.pinn[f][k], "r--", lw=1.5, label="PINN")
+        ax.set_title(f"{time} = {ts[k]:.3g}")
+        ax.set_xlabel(x)
+    np.atleast_1d(axes)[0].legend()
+    fig.tight_layout()
+    path = folder / f"{f}_slices.png"
+    _save(fig, path)
+    return path
+
+
+def plot_history(folder: Path, history: dict) -> Path:
+    """Total and per-term losses against step (log scale); L-BFGS iterations continue the axis."""
+    step = np.asarray(history["step"], float)
+    phase = np.asarray(history["phase"])
+    n_adam = step[phase == 0].max() if np.any(phase == 0) else 0
+    x = np.where(phase == 1, n_adam + step, step)
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.semilogy(x, history["loss"], "k-", lw=2, label="total")
+    for col, values in history.items():
+        if col.startswith("loss_"):
+            ax.semilogy(x, values, lw=1, label=col[5:])
+    if np.any(phase == 1) and n_adam:
+        ax.axvline(n_adam, color="gray", ls=":", label="Adam → L-BFGS")
+    ax.set_xlabel("step (Adam, then L-BFGS iterations)")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = folder / "loss.png"
+    _save(fig, path)
+    return path
+
+
+def plot_all(folder: Path, ev: Evaluation, history: dict | None) -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = plot_fields(folder, ev)
+    if history and history.get("step"):
+        paths.append(plot_history(folder, history))
+    return paths

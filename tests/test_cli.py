@@ -1,0 +1,200 @@
+"""scripts/solve.py and the output files (DESIGN.md §4-§5)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import h5py
+import numpy as np
+import pytest
+
+from pinnkit.cli import main
+
+from conftest import ROOT
+
+SOLVE = [sys.executable, str(ROOT / "scripts" / "solve.py")]
+FAST = ["--steps", "60", "--lbfgs-steps", "20", "--width", "12", "--depth", "2",
+        "--interior-points", "300", "--boundary-points", "40", "--initial-points", "40", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def heat_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("heat")
+    assert main([str(ROOT / "problems" / "heat1d.py"), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_output_files_exist(heat_run):
+    for name in ("fields.h5", "fields.xdmf", "report.json", "checkpoint.pt", "plots/u.png",
+                 "plots/u_slices.png", "plots/loss.png"):
+        assert (heat_run / name).is_file(), name
+    assert not [p for p in heat_run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_hdf5_schema(heat_run):
+    with h5py.File(heat_run / "fields.h5") as h5:
+        for attr in ("problem", "equations", "axes", "config", "metrics", "seed", "versions",
+                     "git_commit", "created"):
+            assert attr in h5.attrs, attr
+        assert h5.attrs["problem"] == "heat1d"
+        axes = list(h5.attrs["axes"])
+        assert axes == ["t", "x"]
+        shape = tuple(len(h5["coords"][a]) for a in axes)
+        for group in ("pinn", "reference", "exact", "error"):
+            assert h5[group]["u"].shape == shape and h5[group]["u"].dtype == np.float64
+        assert np.allclose(h5["error/u"][()], h5["pinn/u"][()] - h5["reference/u"][()])
+        hist = h5["history"]
+        assert {"step", "loss", "time", "loss_pde", "loss_initial_u"} <= set(hist)
+        assert len(hist["step"]) == len(hist["loss"])
+        json.loads(h5.attrs["config"]), json.loads(h5.attrs["metrics"]), json.loads(h5.attrs["versions"])
+
+
+def test_report_matches_h5(heat_run):
+    report = json.loads((heat_run / "report.json").read_text())
+    assert set(report) >= {"problem", "metrics", "reference", "train", "config"}
+    m = report["metrics"]["u"]
+    assert set(m) == {"l2re_reference", "l2re_exact", "linf_reference", "linf_exact"}
+    assert set(report["train"]) >= {"seconds", "steps", "lbfgs_steps", "final_loss"}
+    assert report["reference"]["l2re_exact"]["u"] < 1e-4
+    with h5py.File(heat_run / "fields.h5") as h5:
+        p, r = h5["pinn/u"][()], h5["reference/u"][()]
+    recomputed = np.linalg.norm(p - r) / np.linalg.norm(r)
+    assert abs(recomputed - m["l2re_reference"]) <= 1e-12
+
+
+def test_xdmf_valid_and_readable(heat_run):
+    tree = ET.parse(heat_run / "fields.xdmf")
+    items = [e.text for e in tree.iter("DataItem")]
+    with h5py.File(heat_run / "fields.h5") as h5:
+        for text in items:
+            fname, dset = text.split(":")
+            assert fname == "fields.h5" and dset in h5
+    from meshio.xdmf import TimeSeriesReader
+    with TimeSeriesReader(str(heat_run / "fields.xdmf")) as rd:
+        points, cells = rd.read_points_cells()
+        t, pdata, _ = rd.read_data(5)
+    with h5py.File(heat_run / "fields.h5") as h5:
+        assert np.allclose(points[:, 0], h5["coords/x"][()])
+        assert t == pytest.approx(h5["coords/t"][5])
+        assert np.array_equal(pdata["pinn_u"], h5["pinn/u"][5])
+
+
+def test_steady_masked_export_reads_with_meshio(tmp_path):
+    import meshio
+    assert main([str(ROOT / "problems" / "poisson2d.py"), "--out", str(tmp_path),
+                 "--reference-only", "--quiet"]) == 0
+    mesh = meshio.read(tmp_path / "fields.xdmf")
+    with h5py.File(tmp_path / "fields.h5") as h5:
+        mask = h5["mask"][()].astype(bool)
+        assert np.array_equal(mesh.point_data["reference_u"], h5["reference/u"][()][mask])
+    assert "quad" in mesh.cells_dict
+
+
+def _run(*args, **kw):
+    return subprocess.run([*SOLVE, *args], capture_output=True, text=True, timeout=300, **kw)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["problems/missing.py"], "no such problem file"),
+    (["problems/heat1d.py", "--bogus"], "unrecognized arguments: --bogus"),
+    (["problems/heat1d.py", "--set", "widht=3"], "problem 'heat1d': unknown option 'widht'"),
+    (["problems/heat1d.py", "--set", "width=abc"], "option width: 'abc' is not a valid int"),
+    (["problems/heat1d.py", "--set", "width"], "expected KEY=VALUE"),
+    (["problems/heat1d.py", "--no-reference", "--reference-only"], "exclude each other"),
+])
+def test_bad_input_one_line_exit_2(args, message):
+    r = _run(*args, cwd=ROOT)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_problem_files(tmp_path):
+    cases = {
+        "syntax.py": ("import pinnkit as pk\nx = (\n", "syntax.py:2: syntax error"),
+        "noproblem.py": ("x = 1\n", "defines no `problem`"),
+        "invalid.py": ("import pinnkit as pk\nx, t = pk.coords('x t')\nu = pk.field('u', x, t)\n"
+                       "problem = pk.Problem('bad', pk.Interval(x, 0, 1), [u.diff(x) - t])\n",
+                       "invalid problem: field u(x, t) must take every coordinate"),
+        "raises.py": ("import pinnkit as pk\n\nraise RuntimeError('boom')\n", "raises.py:3: RuntimeError: boom"),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        r = _run(str(tmp_path / name))
+        assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_device_and_unwritable_output(tmp_path):
+    import torch
+    if not torch.cuda.is_available():
+        r = _run("problems/heat1d.py", "--device", "cuda", cwd=ROOT)
+        assert r.returncode == 2 and "CUDA is not available" in r.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = _run("problems/heat1d.py", "--out", str(blocker / "sub"), cwd=ROOT)
+    assert r.returncode == 2 and "is not writable" in r.stderr
+
+
+def test_nan_during_training_keeps_previous_outputs(tmp_path):
+    (tmp_path / "nan.py").write_text(
+        "import pinnkit as pk\nx, = pk.coords('x,')\nu = pk.field('u', x)\n"
+        "problem = pk.Problem('nanprob', pk.Interval(x, 0, 1), [pk.log(u - 10) - x],"
+        " [pk.Dirichlet(u, 0)])\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text("{\"old\": 1}")
+    r = _run(str(tmp_path / "nan.py"), "--out", str(out), "--steps", "30", "--set", "log_every=10")
+    assert r.returncode == 2 and "non-finite at step 10" in r.stderr and "nanprob" in r.stderr
+    assert json.loads((out / "report.json").read_text()) == {"old": 1}
+
+
+def test_set_parsing():
+    from pinnkit.cli import _convert, _option_types, UsageError
+    types = _option_types()
+    assert _convert("lr", "3e-4", types) == 3e-4
+    assert _convert("hard_constraints", "yes", types) is True
+    assert _convert("weights", '{"pde": 2}', types) == {"pde": 2}
+    assert _convert("checkpoint", "none", types) is None
+    assert _convert("network", "modified_mlp", types) == "modified_mlp"
+    with pytest.raises(UsageError, match="not a valid bool"):
+        _convert("hard_constraints", "maybe", types)
+    with pytest.raises(UsageError, match="not a valid dict"):
+        _convert("weights", "[1]", types)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    base = [str(ROOT / "problems" / "heat1d.py"), "--no-reference", "--width", "10", "--depth", "2",
+            "--interior-points", "200", "--boundary-points", "30", "--initial-points", "30",
+            "--quiet", "--set", "log_every=10", "--set", "checkpoint_every=20"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main([*base, "--out", str(full), "--steps", "60", "--lbfgs-steps", "30"]) == 0
+    # "killed" after 40 Adam steps, then resumed to the same budget
+    assert main([*base, "--out", str(part), "--steps", "40", "--lbfgs-steps", "0"]) == 0
+    assert main([*base, "--out", str(part), "--steps", "60", "--lbfgs-steps", "30", "--resume"]) == 0
+    with h5py.File(full / "fields.h5") as a, h5py.File(part / "fields.h5") as b:
+        assert np.array_equal(a["history/loss"][()], b["history/loss"][()])
+        assert np.array_equal(a["pinn/u"][()], b["pinn/u"][()])
+
+
+def test_resume_refuses_other_config(tmp_path):
+    base = [str(ROOT / "problems" / "heat1d.py"), "--no-reference", "--quiet", "--out", str(tmp_path),
+            "--interior-points", "100", "--steps", "10", "--lbfgs-steps", "0"]
+    assert main([*base, "--width", "8"]) == 0
+    r = _run(*base, "--width", "9", "--resume")
+    assert r.returncode == 2 and "different options" in r.stderr
+
+
+def test_ctrl_c_writes_checkpoint(tmp_path):
+    proc = subprocess.Popen([*SOLVE, str(ROOT / "problems" / "heat1d.py"), "--out", str(tmp_path),
+                             "--steps", "100000", "--quiet", "--no-reference", "--width", "8",
+                             "--set", "checkpoint_every=100000"],
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # imports take ~2 s; then it trains
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "checkpoint written to" in err and "Traceback" not in err
+    from pinnkit.checkpoint import load_checkpoint
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["problem"] == "heat1d" and state["step"] > 0

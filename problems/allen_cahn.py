@@ -20,6 +20,8 @@ problem = pk.Problem(
         pk.Periodic(u, x),
         pk.Initial(u, x**2 * pk.cos(pk.pi * x)),
     ],
+    # periodic grid of 512 points on [-1, 1) and 201 times: the grid of Raissi's data
+    reference={"resolution": {"x": 512, "t": 201}, "order": 4},
 )
 options = {"steps": 10000, "lbfgs_steps": 3000, "network": "modified_mlp", "width": 64,
            "depth": 4, "interior_points": 8000, "initial_points": 512, "hard_constraints": True}

@@ -1,0 +1,53 @@
+"""Full-accuracy runs with each problem's default options (minutes each): `pytest -m slow`."""
+import math
+
+import numpy as np
+import pytest
+
+import pinnkit as pk
+from pinnkit.compare import evaluate, metrics_of
+
+from conftest import l2re, load_problem, shared_data
+
+pytestmark = pytest.mark.slow
+
+
+def _train(name, seed=0):
+    ns = load_problem(name)
+    return ns["problem"], pk.train(ns["problem"], seed=seed, quiet=True, **ns["options"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_burgers_each_seed(seed):
+    problem, sol = _train("burgers", seed)
+    d = shared_data("burgers_shock.npz")
+    X, T = np.meshgrid(d["x"], d["t"])
+    assert l2re(sol({"x": X, "t": T})["u"], d["u"]) <= 1e-3
+
+
+@pytest.mark.parametrize("name", ["poisson_robin1d", "heat1d", "poisson2d", "heat2d_neumann",
+                                  "helmholtz2d"])
+def test_problem_defaults_reach_1e_2(name):
+    problem, sol = _train(name)
+    m = metrics_of(evaluate(problem, sol, None))
+    assert m["u"]["l2re_exact"] <= 1e-2
+
+
+def test_burgers_inverse_recovers_nu():
+    problem, sol = _train("burgers_inverse")
+    nu = math.exp(sol.parameters["log_nu"])
+    assert abs(nu - 0.01 / math.pi) / (0.01 / math.pi) <= 0.02
+
+
+def test_wave1d_c_beats_published_best():
+    problem, sol = _train("wave1d_c")
+    m = metrics_of(evaluate(problem, sol, None))
+    assert m["u"]["l2re_exact"] < 9.79e-2   # PINNacle's best published Wave1d-C error
+
+
+def test_allen_cahn_against_data():
+    problem, sol = _train("allen_cahn")
+    d = shared_data("allen_cahn.npz")
+    X, T = np.meshgrid(d["x"], d["t"])
+    err = l2re(sol({"x": X, "t": T})["u"], d["u"])
+    assert err < 1.0  # recorded, not a target of the core issue (see docs/problems.md)

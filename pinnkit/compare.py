@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .reference import GridSolution, default_resolution
+from .reference import GridSolution, TensorGridMixin, default_resolution
 from .spec import Problem
 
 __all__ = ["compare", "evaluate", "evaluation_grid", "l2re", "reference_errors", "Evaluation"]
@@ -24,7 +24,7 @@ def l2re(a: np.ndarray, b: np.ndarray) -> float:
     return diff / nb if nb > 0 else (0.0 if diff == 0 else float("inf"))
 
 
-class Evaluation:
+class Evaluation(TensorGridMixin):
     """Every field of the PINN, the reference and the exact solution on one tensor grid."""
 
     def __init__(self, problem: Problem, axes: list, coords: dict, mask: np.ndarray) -> None:
@@ -32,17 +32,6 @@ class Evaluation:
         self.pinn: dict = {}
         self.reference: dict = {}
         self.exact: dict = {}
-
-    @property
-    def shape(self) -> tuple:
-        return tuple(len(self.coords[a]) for a in self.axes)
-
-    def points(self) -> dict:
-        grids = np.meshgrid(*[self.coords[a] for a in self.axes], indexing="ij")
-        return dict(zip(self.axes, grids))
-
-    def full_mask(self) -> np.ndarray:
-        return np.broadcast_to(self.mask, self.shape)
 
     def error(self) -> dict:
         """pinn − reference, or pinn − exact without a reference (NaN outside the domain)."""

@@ -15,12 +15,11 @@ from typing import Any, Callable
 import numpy as np
 import sympy
 import torch
-from sympy.core.function import AppliedUndef
 
 from .derivatives import DerivativePlan, compute_derivatives
 from .errors import SpecError
 from .geometry import Domain, _AxisBox
-from .spec import Dirichlet, Initial, NormalSymbol, Problem, Term
+from .spec import Dirichlet, Initial, Problem, Term
 
 __all__ = ["CompiledProblem", "lambdify_torch", "TORCH_FUNCTIONS", "hard_constraint"]
 
@@ -80,18 +79,9 @@ class CompiledProblem:
 
     def _compile(self, expr: sympy.Expr) -> _Expr:
         problem = self.problem
-        keys = problem.derivative_keys(expr)
-        placeholders = {k: sympy.Dummy(f"{k[0]}_{''.join(map(str, k[1]))}") for k in keys}
-        sub = expr.xreplace({d: placeholders[problem.derivative_key(d)]
-                             for d in expr.atoms(sympy.Derivative) if isinstance(d.expr, AppliedUndef)})
-        sub = sub.xreplace({f: placeholders[problem.derivative_key(f)]
-                            for f in sub.atoms(AppliedUndef)})
-        normals = sorted((s for s in sub.free_symbols if isinstance(s, NormalSymbol)),
-                         key=lambda s: s.coord_name)
-        args = (list(problem.coords) + normals + list(problem.parameters)
-                + [placeholders[k] for k in keys])
-        return _Expr(lambdify_torch(args, sub), [placeholders[k] for k in keys], keys,
-                     [s.coord_name for s in normals])
+        sub, keys, syms, normals = problem.placeholders(expr)
+        args = list(problem.coords) + normals + list(problem.parameters) + syms
+        return _Expr(lambdify_torch(args, sub), syms, keys, [s.coord_name for s in normals])
 
     # -- evaluation
     def _eval(self, e: _Expr, X: torch.Tensor, derivs: dict, params: dict,

@@ -66,6 +66,11 @@ class Parameter(sympy.Symbol):
     def __getnewargs_ex__(self):
         return (self.name, self.init), {}
 
+    def _hashable_content(self):
+        # two parameters of the same name but different start values must not compare
+        # equal, or sympy's expression cache hands back one in place of the other
+        return super()._hashable_content() + (self.init,)
+
 
 def parameter(name: str, init: float = 1.0) -> Parameter:
     """An unknown parameter: ``k = parameter("k", init=1.0)``; use it like a constant."""
@@ -480,6 +485,21 @@ class Problem:
         stripped = expr.replace(lambda e: isinstance(e, sympy.Derivative), lambda e: sympy.Dummy())
         atoms |= {self.derivative_key(f) for f in stripped.atoms(AppliedUndef)}
         return sorted(atoms)
+
+    def placeholders(self, expr: sympy.Expr) -> tuple:
+        """``expr`` with every field value/derivative replaced by a placeholder symbol.
+
+        Returns (substituted expr, derivative keys, placeholder symbols aligned with the keys,
+        normal symbols used sorted by coordinate). Both solvers evaluate residuals this way.
+        """
+        keys = self.derivative_keys(expr)
+        ph = {k: sympy.Dummy(f"{k[0]}_{''.join(map(str, k[1]))}") for k in keys}
+        sub = expr.xreplace({d: ph[self.derivative_key(d)] for d in expr.atoms(sympy.Derivative)
+                             if isinstance(d.expr, AppliedUndef)})
+        sub = sub.xreplace({f: ph[self.derivative_key(f)] for f in sub.atoms(AppliedUndef)})
+        normals = sorted((s for s in sub.free_symbols if isinstance(s, NormalSymbol)),
+                         key=lambda s: s.coord_name)
+        return sub, keys, [ph[k] for k in keys], normals
 
     def exact_function(self, fname: str) -> Callable | None:
         """The exact solution of ``fname`` as ``f(**{coord: array}) -> array``, or None."""

@@ -23,17 +23,8 @@ from .steady import solve_steady
 __all__ = ["reference", "GridSolution", "default_resolution"]
 
 
-class GridSolution:
-    """Fields on a tensor grid. ``coords``: name -> 1-D array; ``fields``: name -> array with
-    axes ``axes`` (time first); ``mask``: spatial bool array (False outside the domain, where
-    fields are NaN); ``seconds``; ``info`` (solver details); ``notes``."""
-
-    def __init__(self, problem_name: str, axes: list, coords: dict, fields: dict, mask: np.ndarray,
-                 seconds: float, info: dict, notes: list | None = None) -> None:
-        self.problem = problem_name
-        self.axes, self.coords, self.fields = list(axes), coords, fields
-        self.mask, self.seconds, self.info = mask, seconds, info
-        self.notes = list(notes or [])
+class TensorGridMixin:
+    """Node coordinates and mask of a tensor grid with ``axes``, ``coords``, ``mask``."""
 
     @property
     def shape(self) -> tuple:
@@ -45,11 +36,21 @@ class GridSolution:
         return dict(zip(self.axes, grids))
 
     def full_mask(self) -> np.ndarray:
-        """Mask broadcast to the fields' shape (time axis included)."""
-        m = self.mask
-        if len(self.axes) > m.ndim:
-            m = np.broadcast_to(m, self.shape)
-        return m
+        """Spatial mask broadcast to the fields' shape (time axis included)."""
+        return np.broadcast_to(self.mask, self.shape)
+
+
+class GridSolution(TensorGridMixin):
+    """Fields on a tensor grid. ``coords``: name -> 1-D array; ``fields``: name -> array with
+    axes ``axes`` (time first); ``mask``: spatial bool array (False outside the domain, where
+    fields are NaN); ``seconds``; ``info`` (solver details); ``notes``."""
+
+    def __init__(self, problem_name: str, axes: list, coords: dict, fields: dict, mask: np.ndarray,
+                 seconds: float, info: dict, notes: list | None = None) -> None:
+        self.problem = problem_name
+        self.axes, self.coords, self.fields = list(axes), coords, fields
+        self.mask, self.seconds, self.info = mask, seconds, info
+        self.notes = list(notes or [])
 
     def __call__(self, points: dict, method: str = "linear") -> dict:
         """Interpolate every field at ``points`` (coordinate name -> arrays of equal shape)."""

@@ -17,7 +17,7 @@ from sympy.core.function import AppliedUndef
 
 from ..errors import UnsupportedSpecError
 from ..geometry import Shape
-from ..spec import Dirichlet, NormalSymbol, Problem, Term
+from ..spec import Dirichlet, Problem, Term
 from .grid import Grid
 
 __all__ = ["Discretization", "CompiledResidual", "default_resolution"]
@@ -52,15 +52,9 @@ class CompiledResidual:
 
 
 def compile_residual(problem: Problem, expr: sympy.Expr) -> CompiledResidual:
-    keys = problem.derivative_keys(expr)
-    ph = {k: sympy.Dummy(f"{k[0]}_{''.join(map(str, k[1]))}") for k in keys}
-    sub = expr.xreplace({d: ph[problem.derivative_key(d)] for d in expr.atoms(sympy.Derivative)
-                         if isinstance(d.expr, AppliedUndef)})
-    sub = sub.xreplace({f: ph[problem.derivative_key(f)] for f in sub.atoms(AppliedUndef)})
-    normals = sorted((s for s in sub.free_symbols if isinstance(s, NormalSymbol)),
-                     key=lambda s: s.coord_name)
-    args = list(problem.coords) + normals + [ph[k] for k in keys]
-    dsym = [sympy.diff(sub, ph[k]) for k in keys]
+    sub, keys, syms, normals = problem.placeholders(expr)
+    args = list(problem.coords) + normals + syms
+    dsym = [sympy.diff(sub, p) for p in syms]
     lam = lambda e: sympy.lambdify(args, e, modules="numpy")  # noqa: E731
     return CompiledResidual(keys, lam(sub), [lam(d) for d in dsym], dsym,
                             [s.coord_name for s in normals], sub)

@@ -189,9 +189,12 @@ def test_resume_refuses_other_config(tmp_path):
 def test_ctrl_c_writes_checkpoint(tmp_path):
     proc = subprocess.Popen([*SOLVE, str(ROOT / "problems" / "heat1d.py"), "--out", str(tmp_path),
                              "--steps", "100000", "--quiet", "--no-reference", "--width", "8",
-                             "--set", "checkpoint_every=100000"],
+                             "--set", "checkpoint_every=50"],
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # imports take ~2 s; then it trains
+    deadline = time.time() + 180
+    while not (tmp_path / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)   # training has started once the first checkpoint exists
+    assert (tmp_path / "checkpoint.pt").exists()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "checkpoint written to" in err and "Traceback" not in err

@@ -157,12 +157,12 @@ class Discretization:
             grp["rows"] = np.array(grp["rows"])
             grp["normals"] = np.array(grp["normals"])
             grp["residual"] = res = compile_residual(self.problem, grp["term"].exprs[0])
-            derivs = [k for k in res.keys if sum(self.spatial_orders(k))]
+            derivs = [k for k in res.keys if sum(self.spatial_orders(k)) > 1]
             if derivs and np.any(g.node[grp["rows"]] < 0):
                 raise UnsupportedSpecError(
-                    f"condition {grp['term'].name!r} needs derivatives on a curved boundary "
-                    f"({', '.join(grp['term'].on)}); the finite-difference reference supports "
-                    "only Dirichlet conditions on boundaries that are not grid-aligned")
+                    f"condition {grp['term'].name!r} needs second or higher derivatives on a curved "
+                    f"boundary ({', '.join(grp['term'].on)}); the finite-difference reference "
+                    "supports values and first derivatives there")
             out.append(grp)
         return out
 

@@ -66,6 +66,7 @@ class Grid:
         pts = [mesh[nodes]]
         self.node = list(nodes)
         self.lines: list[list[tuple[np.ndarray, bool]]] = []
+        self.owner: list[tuple[int, int]] = []   # crossing point -> (adjacent node, its axis)
         extra: list[np.ndarray] = []
         for k in range(len(self.shape)):
             self.lines.append(self._lines_along(k, mesh, sdf, extra, len(nodes)))
@@ -111,8 +112,10 @@ class Grid:
                 if start > 0 and sdf[line[start]] < 0:
                     seg.insert(0, self._crossing(mesh[line[start]], mesh[line[start - 1]],
                                                  extra, n_nodes))
+                    self.owner.append((seg[1], k))
                 if j < len(line) and sdf[line[j - 1]] < 0:
                     seg.append(self._crossing(mesh[line[j - 1]], mesh[line[j]], extra, n_nodes))
+                    self.owner.append((seg[-2], k))
                 lines.append((np.array(seg), False))
         return lines
 
@@ -145,7 +148,17 @@ class Grid:
                 cols.extend(idx[st])
                 vals.extend(fornberg(x[i], xs, m))
         P = self.n_points
-        return sp.csr_matrix((vals, (rows, cols)), shape=(P, P))
+        D = sp.csr_matrix((vals, (rows, cols)), shape=(P, P))
+        if m == 1 and self.owner:
+            # a boundary crossing has a grid line along one axis only; along the others its
+            # first derivative is taken from the adjacent inside node: first order, O(h)
+            first = P - len(self.owner)
+            copy = [(first + c, a) for c, (a, axis) in enumerate(self.owner) if axis != k]
+            if copy:
+                src = sp.csr_matrix((np.ones(len(copy)), ([c for c, _ in copy], [a for _, a in copy])),
+                                    shape=(P, P))
+                D = D + src @ D
+        return D.tocsr()
 
     @lru_cache(maxsize=None)
     def derivative(self, orders: tuple, order: int) -> sp.csr_matrix:

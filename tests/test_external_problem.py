@@ -20,7 +20,7 @@ problem = pk.Problem(
         pk.Initial(u, pk.exp(-4 * (x**2 + y**2))),
     ],
 )
-options = {"steps": 300, "lbfgs_steps": 50, "width": 24, "depth": 3}
+options = {"steps": 1000, "lbfgs_steps": 300, "width": 24, "depth": 3}
 '''
 
 
@@ -33,7 +33,8 @@ def test_design_md_problem_file_trains_and_has_a_reference(tmp_path):
     assert np.isfinite(sol.final_loss) and sol.final_loss < sol.history["loss"][0]
     ref = pk.reference(problem, resolution={"x": 31, "y": 31, "t": 11})
     m = pk.compare(sol, ref)["u"]
-    # the field decays from a peak of 1; a short training is already in the right range
-    assert m["l2re_reference"] < 0.5
+    # measured 2.0e-2 (1 thread) and 2.2e-2 (2 threads); the FD grid is coarse and its
+    # Robin condition on the curved rim first order, so the two solvers agree to ~2%
+    assert m["l2re_reference"] < 0.05
     u_ref = ref.fields["u"]
     assert np.nanmax(u_ref[-1]) < np.nanmax(u_ref[0]) <= 1.0 + 1e-9

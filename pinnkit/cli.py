@@ -197,6 +197,7 @@ def run(argv: list[str] | None = None) -> int:
                 raise Interrupted(f"interrupted: checkpoint written to {ck}; rerun with --resume "
                                   "to continue") from None
             raise Interrupted("interrupted before any checkpoint was written") from None
+    reason = "--no-reference" if args.no_reference else None
     if not args.no_reference:
         from .reference import reference
         say(f"[{problem.name}] finite-difference reference")
@@ -205,13 +206,14 @@ def run(argv: list[str] | None = None) -> int:
         except PinnkitError as exc:
             if args.reference_only:
                 raise
+            reason = f"unsupported: {exc}"
             say(f"[{problem.name}] reference unavailable: {exc}")
     from .compare import compare
     from .io import export
     metrics = compare(sol, ref, problem)
     config = dict(opts)
     config.update({"no_reference": bool(args.no_reference), "reference_only": bool(args.reference_only)})
-    report = export(out, problem, sol, ref, metrics, config=config)
+    report = export(out, problem, sol, ref, metrics, config=config, reference_reason=reason)
     if not quiet:
         print(summary(problem, report, out, time.perf_counter() - t0))
     return 0

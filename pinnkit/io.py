@@ -66,14 +66,17 @@ def _json(obj: Any) -> str:
 
 
 def export(out: str | os.PathLike, problem, sol=None, ref=None, metrics: dict | None = None,
-           config: dict | None = None, plots: bool = True) -> dict:
-    """Write fields.h5, fields.xdmf, report.json and plots/ for a run; returns the report."""
+           config: dict | None = None, plots: bool = True,
+           reference_reason: str | None = None) -> dict:
+    """Write fields.h5, fields.xdmf, report.json and plots/ for a run; returns the report.
+
+    ``reference_reason`` says why there is no reference (shown in report.json)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ev = evaluate(problem, sol, ref)
     metrics = metrics if metrics is not None else metrics_of(ev)
     config = dict(config or (sol.options.__dict__ if sol is not None else {}))
-    report = build_report(problem, sol, ref, ev, metrics, config)
+    report = build_report(problem, sol, ref, ev, metrics, config, reference_reason)
     layout = xdmf_layout(ev)
     with atomic_path(out / "fields.h5") as tmp:
         write_h5(tmp, problem, sol, ev, metrics, config, layout)
@@ -87,7 +90,8 @@ def export(out: str | os.PathLike, problem, sol=None, ref=None, metrics: dict | 
     return report
 
 
-def build_report(problem, sol, ref, ev: Evaluation, metrics: dict, config: dict) -> dict:
+def build_report(problem, sol, ref, ev: Evaluation, metrics: dict, config: dict,
+                 reference_reason: str | None = None) -> dict:
     report: dict = {"problem": problem.name, "metrics": metrics, "config": config}
     if ref is not None:
         report["reference"] = {"seconds": ref.seconds, "info": ref.info, "notes": ref.notes}
@@ -95,7 +99,7 @@ def build_report(problem, sol, ref, ev: Evaluation, metrics: dict, config: dict)
         if errs:
             report["reference"]["l2re_exact"] = errs
     elif sol is not None:
-        report["reference"] = {"skipped": True}
+        report["reference"] = {"skipped": True, "reason": reference_reason or "not requested"}
     if sol is not None:
         steps = [s for s, ph in zip(sol.history["step"], sol.history["phase"]) if ph == 1]
         report["train"] = {"seconds": sol.seconds, "steps": sol.options.steps,

@@ -201,3 +201,15 @@ def test_ctrl_c_writes_checkpoint(tmp_path):
     from pinnkit.checkpoint import load_checkpoint
     state = load_checkpoint(tmp_path / "checkpoint.pt")
     assert state["problem"] == "heat1d" and state["step"] > 0
+
+
+def test_unsupported_reference_is_reported(tmp_path):
+    assert main([str(ROOT / "problems" / "burgers_inverse.py"), "--out", str(tmp_path), "--quiet",
+                 "--steps", "20", "--lbfgs-steps", "0", "--width", "8", "--depth", "2",
+                 "--interior-points", "100"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["reference"]["skipped"] is True
+    assert "unknown parameters" in report["reference"]["reason"]
+    assert "log_nu" in report["parameters"] and "l2re_exact" in report["metrics"]["u"]
+    with h5py.File(tmp_path / "fields.h5") as h5:
+        assert "log_nu" in h5["parameters"] and "reference" not in h5

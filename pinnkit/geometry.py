@@ -13,7 +13,7 @@ and the normals exact (flipped on the boundary a difference cuts out).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np

@@ -1,6 +1,5 @@
 """scripts/solve.py and the output files (DESIGN.md §4-§5)."""
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import sympy
 import torch
 
 import pinnkit as pk

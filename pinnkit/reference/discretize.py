@@ -219,8 +219,9 @@ class Discretization:
             blocks[k[0]] = blocks[k[0]] + sp.diags(d) @ self.operator(k)[rows]
         return sp.hstack([blocks[f] for f in self.fields], format="csr")
 
-    def boundary_system(self, u: np.ndarray | None, t: float | None):
-        """Boundary residuals and their Jacobian rows (stacked over groups, field-major)."""
+    def boundary_system(self, u: np.ndarray | None, t: float | None, jacobian: bool = True):
+        """Boundary residuals and their Jacobian rows (stacked over groups, field-major);
+        the Jacobian is None when ``jacobian`` is False."""
         res_parts, jac_parts = [], []
         for grp in self.bc_groups:
             r = grp["residual"]
@@ -230,9 +231,13 @@ class Discretization:
             vals = self.key_values(r.keys, u, rows) if u is not None else \
                 [np.zeros(len(rows))] * len(r.keys)
             res_parts.append(_broadcast(r(coords, normals, vals), len(rows)))
-            jac_parts.append(self.jacobian_rows(r, r.partials(coords, normals, vals), rows))
-        return np.concatenate(res_parts) if res_parts else np.zeros(0), \
-            (sp.vstack(jac_parts, format="csr") if jac_parts else sp.csr_matrix((0, len(self.fields) * self.P)))
+            if jacobian:
+                jac_parts.append(self.jacobian_rows(r, r.partials(coords, normals, vals), rows))
+        res = np.concatenate(res_parts) if res_parts else np.zeros(0)
+        if not jacobian:
+            return res, None
+        return res, (sp.vstack(jac_parts, format="csr") if jac_parts
+                     else sp.csr_matrix((0, len(self.fields) * self.P)))
 
     def boundary_unknowns(self) -> np.ndarray:
         """Indices into the full unknown vector of the points each boundary row determines."""

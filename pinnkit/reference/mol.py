@@ -91,20 +91,21 @@ def solve_mol(disc: Discretization, times: np.ndarray, method: str = "BDF", rtol
                             for d in grp["residual"].dsym)
 
     def bc_matrices(t):
-        r0, A = disc.boundary_system(None, t)       # residual at u = 0 is -g
+        _, A = disc.boundary_system(None, t)
         A_BB = A[:, full_B].tocsc()
         A_BI = A[:, full_I].tocsc()
         lu = spla.splu(A_BB)
         M = -sp.csr_matrix(lu.solve(A_BI.toarray())) if A_BI.nnz else sp.csr_matrix((len(full_B), len(full_I)))
-        return lu, M, -r0
+        return lu, M
 
     cache = {"t": None}
 
     def boundary(t):
+        """Factorized A_BB, M = -A_BB^-1 A_BI (refreshed only for time-dependent BCs), g(t)."""
         if cache["t"] is None or (bc_time_dependent and cache["t"] != t):
-            cache["lu"], cache["M"], _ = bc_matrices(t)
+            cache["lu"], cache["M"] = bc_matrices(t)
             cache["t"] = t
-        _, _, g = (None, None, -disc.boundary_system(None, t)[0])
+        g = -disc.boundary_system(None, t, jacobian=False)[0]   # residual at u = 0 is -g
         return cache["lu"], cache["M"], g
 
     def full_state(t, y):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sympy import Abs, Eq, cos, exp, log, pi, sin, sqrt, tanh
+from sympy import Abs, Eq, Rational, atan2, cos, cosh, exp, log, pi, sin, sinh, sqrt, tanh
 
 from .errors import (GeometryError, PinnkitError, ReferenceSolverError, SpecError, TrainingError,
                      UnsupportedSpecError)
 from .geometry import Box, Disk, Interval, Polygon, Rectangle, SpaceTime, TimeInterval
+from .mesh import Mesh
 # the reference and compare subpackages share their names with the functions below; the
 # from-imports bind the functions (the contract is pk.reference(...), pk.compare(...))
 from .reference import GridSolution, reference  # noqa: E402  (numpy/scipy only)
@@ -21,9 +22,9 @@ __all__ = [
     "coords", "field", "fields", "parameter", "normal", "grad", "div", "laplacian", "Problem",
     "Dirichlet", "Neumann", "Robin", "Periodic", "Initial", "BoundaryEquation", "Data",
     # sympy re-exports
-    "sin", "cos", "exp", "log", "sqrt", "tanh", "pi", "Eq", "Abs",
+    "sin", "cos", "exp", "log", "sqrt", "tanh", "sinh", "cosh", "atan2", "pi", "Rational", "Eq", "Abs",
     # geometry
-    "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "SpaceTime",
+    "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "SpaceTime", "Mesh",
     # solvers and results
     "train", "Solution", "TrainOptions", "reference", "GridSolution", "compare", "export",
     # errors

@@ -206,7 +206,10 @@ def run(argv: list[str] | None = None) -> int:
             if args.reference_only:
                 raise
             reason = f"unsupported: {exc}"
+            has_exact = any(problem.exact_function(f) is not None for f in problem.fields)
             say(f"[{problem.name}] reference unavailable: {exc}")
+            say(f"[{problem.name}] comparing the PINN with "
+                f"{'the exact solution' if has_exact else 'nothing (no exact solution either)'}")
     from .compare import compare
     from .io import export
     metrics = compare(sol, ref, problem)

@@ -1,7 +1,8 @@
 """Metrics: PINN vs reference vs exact on the reference grid (DESIGN.md §5).
 
 ``l2re`` is ‖a − b‖₂ / ‖b‖₂ over the grid nodes inside the domain; ``linf`` is max |a − b|.
-Without a reference the evaluation grid is the tensor grid the reference would use.
+Without a reference the evaluation grid is the tensor grid the reference would use; on a
+mesh it is the mesh's vertices (times the output times for time-dependent problems).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from .mesh import Mesh
 from .reference import GridSolution, TensorGridMixin, default_resolution
 from .spec import Problem
 
-__all__ = ["compare", "evaluate", "evaluation_grid", "l2re", "reference_errors", "Evaluation"]
+__all__ = ["compare", "evaluate", "evaluation_grid", "l2re", "reference_errors", "Evaluation",
+           "MeshEvaluation"]
 
 
 def l2re(a: np.ndarray, b: np.ndarray) -> float:
@@ -39,14 +42,53 @@ class Evaluation(TensorGridMixin):
         return {f: self.pinn[f] - base[f] for f in self.pinn if f in base}
 
 
+class MeshEvaluation(Evaluation):
+    """Every field at the vertices of a mesh: arrays (vertices,) or (times, vertices).
+
+    ``axes`` is [time,] "vertex"; ``mask`` marks the vertices used by cells (files may carry
+    unused geometry points, which get NaN)."""
+
+    def __init__(self, problem: Problem, mesh: Mesh, times: np.ndarray | None) -> None:
+        nv = len(mesh.points)
+        time = problem.time.name if problem.time is not None else None
+        axes = ([time] if time else []) + ["vertex"]
+        coords = {"vertex": np.arange(nv)}
+        if time:
+            coords[time] = np.asarray(times, float)
+        mask = np.zeros(nv, dtype=bool)
+        for c in mesh.cells.values():
+            mask[c.ravel()] = True
+        super().__init__(problem, axes, coords, mask)
+        self.mesh = mesh
+
+    def points(self) -> dict:
+        pts = {n: self.mesh.points[:, i] for i, n in enumerate(self.mesh.names)}
+        if self.problem.time is None:
+            return pts
+        t = self.coords[self.problem.time.name][:, None]
+        out = {n: np.broadcast_to(v, (len(t), len(v))) for n, v in pts.items()}
+        out[self.problem.time.name] = np.broadcast_to(t, (len(t), len(self.mesh.points)))
+        return out
+
+
+def _resolution(problem: Problem) -> dict:
+    res = default_resolution(problem)
+    given = problem.reference_options.get("resolution")
+    res.update(given if isinstance(given, dict) else {})
+    return res
+
+
 def evaluation_grid(problem: Problem, ref: GridSolution | None = None) -> Evaluation:
-    """The reference's grid, or (no reference) the default tensor grid masked by the domain."""
+    """The reference's grid, or (no reference) the default tensor grid masked by the domain,
+    or the mesh's vertices for a problem on a `Mesh`."""
     if ref is not None:
         return Evaluation(problem, ref.axes, ref.coords, ref.mask)
-    res = default_resolution(problem)
-    res.update((problem.reference_options.get("resolution") or {})
-               if isinstance(problem.reference_options.get("resolution"), dict) else {})
+    res = _resolution(problem)
     domain = problem.domain
+    space = getattr(domain, "space", domain)
+    if isinstance(space, Mesh):
+        times = np.linspace(domain.t0, domain.t1, res[problem.time.name]) if problem.time else None
+        return MeshEvaluation(problem, space, times)
     lo, hi = domain.bbox
     names = [c.name for c in problem.coords]
     coords = {n: np.linspace(lo[i], hi[i], res[n]) for i, n in enumerate(names)}

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from .compare import Evaluation, evaluate, metrics_of, reference_errors
+from .compare import Evaluation, MeshEvaluation, evaluate, metrics_of, reference_errors
 
 __all__ = ["export", "atomic_path", "versions", "git_commit"]
 
@@ -99,7 +99,8 @@ def build_report(problem, sol, ref, ev: Evaluation, metrics: dict, config: dict,
         if errs:
             report["reference"]["l2re_exact"] = errs
     elif sol is not None:
-        report["reference"] = {"skipped": True, "reason": reference_reason or "not requested"}
+        report["reference"] = {"skipped": True, "reason": reference_reason or "not requested",
+                               "compared_with": "exact" if ev.exact else "nothing"}
     if sol is not None:
         steps = [s for s, ph in zip(sol.history["step"], sol.history["phase"]) if ph == 1]
         report["train"] = {"seconds": sol.seconds, "steps": sol.options.steps,
@@ -132,7 +133,15 @@ def write_h5(path: Path, problem, sol, ev: Evaluation, metrics: dict, config: di
         a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
         coords = h5.create_group("coords")
         for name in ev.axes:
-            _dataset(coords, name, ev.coords[name])
+            if name != "vertex":
+                _dataset(coords, name, ev.coords[name])
+        if isinstance(ev, MeshEvaluation):
+            mg = h5.create_group("mesh")
+            mg.create_dataset("points", data=ev.mesh.points)
+            mg.attrs["coords"] = list(ev.mesh.names)
+            cg = mg.create_group("cells")
+            for ctype, cells in ev.mesh.cells.items():
+                cg.create_dataset(ctype, data=np.asarray(cells, dtype=np.int64))
         h5.create_dataset("mask", data=np.asarray(ev.mask, dtype=np.uint8))
         for label, data in (("pinn", ev.pinn), ("reference", ev.reference), ("exact", ev.exact),
                             ("error", ev.error())):
@@ -175,10 +184,38 @@ def _cells(mask: np.ndarray) -> np.ndarray:
     return cols[np.all(cols >= 0, axis=1)]
 
 
+# meshio cell type -> (XDMF topology name, corner nodes, XDMF "Mixed" code)
+_XDMF_TYPES = {"triangle": ("Triangle", 3, 4), "quad": ("Quadrilateral", 4, 5),
+               "tetra": ("Tetrahedron", 4, 6), "pyramid": ("Pyramid", 5, 7),
+               "wedge": ("Wedge", 6, 8), "hexahedron": ("Hexahedron", 8, 9)}
+
+
+def _mesh_topology(mesh) -> tuple[str, int | None, np.ndarray]:
+    """(topology type, nodes per element or None for Mixed, connectivity) of a mesh's cells
+    (higher-order cells by their corners)."""
+    from .mesh import _base
+    blocks = [(_XDMF_TYPES[_base(t)], c) for t, c in mesh.cells.items()]
+    if len(blocks) == 1:
+        (name, k, _), c = blocks[0]
+        return name, k, np.ascontiguousarray(c[:, :k])
+    flat = [np.concatenate([np.full((len(c), 1), code), c[:, :k]], axis=1).ravel()
+            for (_, k, code), c in blocks]
+    return "Mixed", None, np.concatenate(flat)
+
+
 def xdmf_layout(ev: Evaluation) -> dict:
     """Nodes inside the domain, cells over them, times and the field sets the sidecar shows."""
     problem = ev.problem
     time = problem.time.name if problem.time is not None else None
+    sets = {"pinn": ev.pinn, "reference": ev.reference, "exact": ev.exact, "error": ev.error()}
+    times = list(ev.coords[time]) if time else [None]
+    if isinstance(ev, MeshEvaluation):
+        P = np.zeros((len(ev.mesh.points), 3))
+        P[:, :ev.mesh.dim] = ev.mesh.points
+        ctype, per, cells = _mesh_topology(ev.mesh)
+        return {"points": P, "cells": cells, "ctype": ctype, "per": per,
+                "ncells": sum(len(c) for c in ev.mesh.cells.values()),
+                "mask": np.ones(len(P), dtype=bool), "times": times, "time": time, "sets": sets}
     space = [a for a in ev.axes if a != time]
     mask = np.asarray(ev.mask, bool)
     grids = np.meshgrid(*[ev.coords[a] for a in space], indexing="ij")
@@ -186,10 +223,9 @@ def xdmf_layout(ev: Evaluation) -> dict:
     for i, g in enumerate(grids):
         P[:, i] = g[mask]
     ctype, per = _CELLS[len(space)]
-    return {"points": P, "cells": _cells(mask), "ctype": ctype, "per": per, "mask": mask,
-            "times": list(ev.coords[time]) if time else [None], "time": time,
-            "sets": {"pinn": ev.pinn, "reference": ev.reference, "exact": ev.exact,
-                     "error": ev.error()}}
+    cells = _cells(mask)
+    return {"points": P, "cells": cells, "ctype": ctype, "per": per, "ncells": len(cells),
+            "mask": mask, "times": times, "time": time, "sets": sets}
 
 
 def write_xdmf_arrays(h5: h5py.File, layout: dict) -> None:
@@ -208,7 +244,15 @@ def write_xdmf_arrays(h5: h5py.File, layout: dict) -> None:
 def write_xdmf(path: Path, layout: dict, h5name: str, name: str) -> None:
     """An XDMF 3 sidecar: unstructured cells over the grid nodes inside the domain, point
     data for every field (a temporal collection for time-dependent problems)."""
-    n, nc, per, ctype = len(layout["points"]), len(layout["cells"]), layout["per"], layout["ctype"]
+    n, nc, per, ctype = len(layout["points"]), layout["ncells"], layout["per"], layout["ctype"]
+    if per is None:   # Mixed: one flat array of (type code, nodes...) per cell
+        topo = (f'<Topology TopologyType="Mixed" NumberOfElements="{nc}">'
+                f'<DataItem DataType="Int" Precision="8" Dimensions="{len(layout["cells"])}" '
+                f'Format="HDF">{h5name}:/xdmf/cells</DataItem></Topology>')
+    else:
+        topo = (f'<Topology TopologyType="{ctype}" NumberOfElements="{nc}" NodesPerElement="{per}">'
+                f'<DataItem DataType="Int" Precision="8" Dimensions="{nc} {per}" Format="HDF">'
+                f'{h5name}:/xdmf/cells</DataItem></Topology>')
 
     def grid_xml(k: int, t) -> str:
         attrs = "".join(
@@ -218,10 +262,7 @@ def write_xdmf(path: Path, layout: dict, h5name: str, name: str) -> None:
             for label, data in layout["sets"].items() for f in data)
         tx = f'<Time Value="{t:.17g}"/>' if t is not None else ""
         return (f'<Grid Name="{name}{"" if t is None else f"_{k}"}" GridType="Uniform">{tx}'
-                f'<Topology TopologyType="{ctype}" NumberOfElements="{nc}" NodesPerElement="{per}">'
-                f'<DataItem DataType="Int" Precision="8" Dimensions="{nc} {per}" Format="HDF">'
-                f'{h5name}:/xdmf/cells</DataItem></Topology>'
-                f'<Geometry GeometryType="XYZ"><DataItem DataType="Float" Precision="8" '
+                f'{topo}<Geometry GeometryType="XYZ"><DataItem DataType="Float" Precision="8" '
                 f'Dimensions="{n} 3" Format="HDF">{h5name}:/xdmf/points</DataItem></Geometry>'
                 f'{attrs}</Grid>')
 

@@ -17,8 +17,9 @@ import sympy
 import torch
 
 from .derivatives import DerivativePlan, compute_derivatives
-from .errors import SpecError
+from .errors import SpecError, TrainingError
 from .geometry import Domain, _AxisBox
+from .mesh import Mesh
 from .spec import Dirichlet, Initial, Problem, Term
 
 __all__ = ["CompiledProblem", "lambdify_torch", "TORCH_FUNCTIONS", "hard_constraint"]
@@ -131,16 +132,36 @@ class CompiledProblem:
 
 # --------------------------------------------------------------------------- point sets
 
+def mesh_vertex_points(problem: Problem, seed: int) -> dict:
+    """The interior vertices of the problem's mesh as collocation points (space-time: each
+    vertex at one time drawn uniformly, fixed by ``seed``)."""
+    domain = problem.domain
+    space = getattr(domain, "space", domain)
+    if not isinstance(space, Mesh):
+        raise TrainingError(f"option mesh_vertices needs a domain on a pk.Mesh; problem "
+                            f"{problem.name!r} is on {space!r}")
+    pts = space.vertices("interior")
+    if problem.time is not None:
+        n = len(next(iter(pts.values())))
+        pts[problem.time.name] = np.random.default_rng(seed + 15485863).uniform(domain.t0, domain.t1, n)
+    return pts
+
+
 def sample_batches(problem: Problem, terms: list[Term], interior_points: int,
                    boundary_points: int, initial_points: int, seed: int,
-                   method: str = "sobol") -> dict:
-    """Numpy point sets per term (and ``__interior__``), arrays (N, ndim) in coordinate order."""
+                   method: str = "sobol", mesh_vertices: bool = False) -> dict:
+    """Numpy point sets per term (and ``__interior__``), arrays (N, ndim) in coordinate order.
+
+    mesh_vertices: add the mesh's interior vertices (fixed) to the sampled interior points."""
     domain: Domain = problem.domain
     names = [c.name for c in problem.coords]
     stack = lambda pts: np.stack([np.asarray(pts[n], float) for n in names], axis=1)  # noqa: E731
     out: dict = {}
     if any(t.kind == "pde" for t in terms):
-        out["__interior__"] = {"X": stack(domain.sample_interior(interior_points, method, seed))}
+        X = stack(domain.sample_interior(interior_points, method, seed))
+        if mesh_vertices:
+            X = np.concatenate([stack(mesh_vertex_points(problem, 0)), X])
+        out["__interior__"] = {"X": X}
     for k, t in enumerate(terms, start=1):
         s = seed * 1000 + k
         if t.kind == "boundary":

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .compare import Evaluation  # noqa: E402
+from .compare import Evaluation, MeshEvaluation  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 __all__ = ["plot_all", "plot_fields", "plot_history"]
@@ -48,6 +48,8 @@ def plot_fields(folder: Path, ev: Evaluation) -> list[Path]:
     """One figure per field: heatmaps (x-t for 1D+time, last time for 2D+time, mid-plane
     for 3D) and, for 1D+time, a few time slices."""
     problem = ev.problem
+    if isinstance(ev, MeshEvaluation):
+        return _plot_mesh_fields(folder, ev)
     time = problem.time.name if problem.time is not None else None
     space = [a for a in ev.axes if a != time]
     written = []
@@ -79,6 +81,45 @@ def plot_fields(folder: Path, ev: Evaluation) -> list[Path]:
         written.append(path)
         if len(space) == 1 and time:
             written.append(_time_slices(folder, ev, f, time, space[0]))
+    return written
+
+
+def _plot_mesh_fields(folder: Path, ev: MeshEvaluation) -> list[Path]:
+    """Fields on the mesh at the last time: colour over the triangles in 2-D; in 3-D the
+    vertices within a slab around the middle z-plane, coloured."""
+    mesh, problem = ev.mesh, ev.problem
+    time = problem.time.name if problem.time is not None else None
+    P = mesh.points
+    sub = f" ({time}={ev.coords[time][-1]:.3g})" if time else ""
+    if mesh.dim == 3:
+        zmid = 0.5 * (P[:, 2].min() + P[:, 2].max())
+        slab = np.abs(P[:, 2] - zmid) <= 0.08 * np.ptp(P[:, 2])
+    written = []
+    for f in problem.fields:
+        panels = _panels(ev, f)
+        if not panels:
+            continue
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+        for ax, (title, data) in zip(axes[0], panels):
+            d = np.asarray(data[-1] if time else data, float)
+            cmap = "RdBu_r" if title == "error" else "viridis"
+            if mesh.dim == 2:
+                im = ax.tripcolor(P[:, 0], P[:, 1], d, triangles=mesh.simplices, shading="gouraud",
+                                  cmap=cmap)
+                names = mesh.names
+            else:
+                im = ax.scatter(P[slab, 0], P[slab, 1], c=d[slab], s=6, cmap=cmap)
+                names = mesh.names
+                title = f"{title}, |{names[2]} - {zmid:.3g}| small"
+            plt.colorbar(im, ax=ax)
+            ax.set_xlabel(names[0])
+            ax.set_ylabel(names[1])
+            ax.set_title(f"{f}: {title}{sub}", fontsize=9)
+            ax.set_aspect("equal")
+        fig.tight_layout()
+        path = folder / f"{f}.png"
+        _save(fig, path)
+        written.append(path)
     return written
 
 

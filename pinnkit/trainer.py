@@ -52,6 +52,7 @@ class TrainOptions:
     boundary_points: int = 200        # per boundary/periodic condition
     initial_points: int = 200         # per initial condition
     sampling: str = "sobol"           # sobol | halton | lhs | uniform
+    mesh_vertices: bool = False       # also collocate at the mesh's interior vertices (meshes)
     resample_every: int = 0           # resample collocation points every K Adam steps (0 = never)
     lr: float = 1e-3
     lr_decay: float = 0.9             # multiply lr by this ...
@@ -207,7 +208,8 @@ class _Trainer:
     def _set_batches(self, seed: int) -> None:
         o = self.opts
         self.np_batches = sample_batches(self.problem, self.compiled.terms, o.interior_points,
-                                         o.boundary_points, o.initial_points, seed, o.sampling)
+                                         o.boundary_points, o.initial_points, seed, o.sampling,
+                                         o.mesh_vertices)
         self._to_tensors()
 
     def _to_tensors(self) -> None:

@@ -15,6 +15,7 @@ from scipy.interpolate import RegularGridInterpolator
 from tqdm.auto import tqdm
 
 from ..errors import UnsupportedSpecError
+from ..geometry import Shape
 from ..spec import Problem
 from .discretize import Discretization, default_resolution
 from .mol import solve_mol
@@ -81,6 +82,12 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
     """
     if not isinstance(problem, Problem):
         raise UnsupportedSpecError(f"reference() needs a pinnkit Problem, got {type(problem).__name__}")
+    space = getattr(problem.domain, "space", problem.domain)
+    if not isinstance(space, Shape):
+        raise UnsupportedSpecError(
+            f"problem {problem.name!r}: the finite-difference reference needs a shape domain "
+            f"(Interval, Rectangle, Box, Disk, Polygon or their CSG), not {space!r}; on meshes the "
+            "comparison uses the exact solution when the problem gives one")
     opts = {"order": 2, "times": None, "method": "BDF", "rtol": 1e-8, "atol": 1e-10,
             "advection": "central"}
     defaults = dict(problem.reference_options)

@@ -15,7 +15,8 @@ import torch
 
 from .errors import TrainingError
 
-__all__ = ["DerivativePlan", "NestedAutograd", "ENGINES", "compute_derivatives"]
+__all__ = ["DerivativePlan", "NestedAutograd", "AutoEngine", "ENGINES", "compute_derivatives",
+           "resolve_engine"]
 
 Key = tuple  # (field name, orders per input coordinate)
 
@@ -41,6 +42,12 @@ class DerivativePlan:
         for key in sorted(self.requested, key=lambda k: -sum(k[1])):
             self._plan(key, closure)
         self.keys = sorted(closure, key=lambda k: (sum(k[1]), k))
+        self._max_order = max((sum(o) for _, o in self.keys), default=0)
+        # the Taylor engine's multi-index set and index tables, built here (outside any
+        # torch.compile region)
+        from .taylor import _tables, multi_index_closure
+        self.jet_set = multi_index_closure([o for _, o in self.requested], ndim)
+        _tables(self.jet_set)
 
     def _plan(self, key: Key, closure: set) -> None:
         f, orders = key
@@ -58,7 +65,7 @@ class DerivativePlan:
 
     @property
     def max_order(self) -> int:
-        return max((sum(o) for _, o in self.keys), default=0)
+        return self._max_order
 
     def __repr__(self) -> str:
         return f"DerivativePlan({self.requested})"
@@ -95,12 +102,38 @@ class NestedAutograd:
         return {k: values[k] for k in plan.requested}
 
 
-#: Registry of derivative engines (a faster forward/Taylor-mode engine joins here).
-ENGINES: dict[str, type] = {"autograd": NestedAutograd}
+class AutoEngine:
+    """The default. Eager PyTorch: nested autograd, which measured faster than eager Taylor
+    mode on CPU (scripts/bench.py: Taylor mode's extra elementwise kernels cost more than the
+    backward passes it saves). Under ``compile=True`` the trainer resolves "auto" to Taylor
+    mode, which compiles (nested autograd's double backward does not) and then wins."""
+
+    name = "auto"
+
+    def __call__(self, net: Callable, X: torch.Tensor, plan: DerivativePlan,
+                 create_graph: bool = True) -> dict:
+        return NestedAutograd()(net, X, plan, create_graph=create_graph)
+
+
+def resolve_engine(engine: str, net: Callable, compiled: bool) -> str:
+    """The engine "auto" stands for: taylor when compiling a network it supports, else autograd."""
+    if engine != "auto":
+        return engine
+    from .taylor import supports
+    return "taylor" if compiled and supports(net) else "autograd"
+
+
+def _taylor():
+    from .taylor import TaylorMode
+    return TaylorMode()
+
+
+#: Registry of derivative engines: name -> factory.
+ENGINES: dict[str, Callable] = {"auto": AutoEngine, "autograd": NestedAutograd, "taylor": _taylor}
 
 
 def compute_derivatives(net: Callable, X: torch.Tensor, plan: DerivativePlan,
-                        engine: str = "autograd", create_graph: bool = True) -> dict:
+                        engine: str = "auto", create_graph: bool = True) -> dict:
     """Every derivative of ``plan`` at the points ``X`` (N, ndim): dict key -> (N,) tensor."""
     try:
         eng = ENGINES[engine]()

@@ -235,22 +235,39 @@ def hard_constraint(problem: Problem) -> tuple[Callable | None, tuple[str, ...]]
     t0 = getattr(domain, "t0", 0.0)
     T = getattr(domain, "t1", 1.0) - t0
 
-    def transform(X: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    return HardConstraint(parts, ndim_space, lo, hi, t0, T), tuple(enforced)
+
+
+class HardConstraint:
+    """out = A(X) + D(X)·raw per field (A = 0, D = 1 for unconstrained fields).
+
+    ``factors(X)`` gives A and D, parameter-free functions of the inputs, which lets the
+    Taylor engine differentiate them once per point set."""
+
+    def __init__(self, parts: list, ndim_space: int, lo, hi, t0: float, T: float) -> None:
+        self.parts, self.ndim_space = parts, ndim_space
+        self.lo, self.hi, self.t0, self.T = lo, hi, t0, T
+
+    def factors(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cols = [X[:, j] for j in range(X.shape[1])]
-        outs = []
-        for i, part in enumerate(parts):
+        As, Ds = [], []
+        for part in self.parts:
             if part is None:
-                outs.append(raw[:, i])
+                As.append(torch.zeros_like(cols[0]))
+                Ds.append(torch.ones_like(cols[0]))
                 continue
             fn, on_faces, at_t0 = part
             D = torch.ones_like(cols[0])
             if on_faces:
-                for j in range(ndim_space):
-                    h = (hi[j] - lo[j]) / 2
-                    D = D * (cols[j] - lo[j]) * (hi[j] - cols[j]) / h ** 2
+                for j in range(self.ndim_space):
+                    h = (self.hi[j] - self.lo[j]) / 2
+                    D = D * (cols[j] - self.lo[j]) * (self.hi[j] - cols[j]) / h ** 2
             if at_t0:
-                D = D * (cols[-1] - t0) / T
-            outs.append(_broadcast(fn(*cols), cols[0]) + D * raw[:, i])
-        return torch.stack(outs, dim=1)
+                D = D * (cols[-1] - self.t0) / self.T
+            As.append(_broadcast(fn(*cols), cols[0]))
+            Ds.append(D)
+        return torch.stack(As, dim=1), torch.stack(Ds, dim=1)
 
-    return transform, tuple(enforced)
+    def __call__(self, X: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        A, D = self.factors(X)
+        return A + D * raw

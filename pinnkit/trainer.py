@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
@@ -23,6 +24,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import TrainingError
+from .derivatives import resolve_engine
 from .losses import CompiledProblem, hard_constraint, sample_batches
 from .nn import build_model
 from .spec import Problem
@@ -60,7 +62,8 @@ class TrainOptions:
     lbfgs_history: int = 50
     weights: dict = dc_field(default_factory=dict)   # term name -> fixed loss weight
     hard_constraints: bool = False    # enforce Dirichlet/Initial exactly on boxes
-    engine: str = "autograd"          # derivative engine
+    engine: str = "auto"              # derivative engine: auto | taylor | autograd
+    compile: bool = False             # torch.compile the loss (forward + backward graphs)
     log_every: int = 100              # history/progress/NaN check interval (steps)
     checkpoint: str | None = None     # path of checkpoint.pt (None = no checkpoints)
     checkpoint_every: int = 1000
@@ -99,6 +102,9 @@ class TrainOptions:
                                     f"got {getattr(self, name)!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise TrainingError(f"option device must be auto, cpu or cuda, got {self.device!r}")
+        from .derivatives import ENGINES
+        if self.engine not in ENGINES:
+            raise TrainingError(f"option engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if not isinstance(self.weights, dict):
             raise TrainingError(f"option weights must be a dict term -> weight, got {self.weights!r}")
 
@@ -108,6 +114,14 @@ class TrainOptions:
                 "log_every", "device"}
         d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _adam(params: list, lr: float) -> torch.optim.Adam:
+    """Adam, fused into one kernel where torch supports it (fewer launches per step)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -197,7 +211,9 @@ class _Trainer:
         self.elapsed = 0.0
         self.lbfgs: torch.optim.LBFGS | None = None
         self._set_batches(seed=opts.seed)
-        self.adam = torch.optim.Adam(self._trainable(), lr=opts.lr)
+        self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, opts.compile)
+        self.adam = _adam(self._trainable(), opts.lr)
+        self._compiled_loss = self._make_compiled() if opts.compile else None
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
 
@@ -218,10 +234,35 @@ class _Trainer:
                             for n, a in b.items()} for k, b in self.np_batches.items()}
 
     # -- loss
-    def _loss(self) -> tuple[torch.Tensor, dict]:
+    def _loss_eager(self) -> tuple[torch.Tensor, dict]:
         terms = self.compiled.losses(self.model, dict(self.params), self.batches)
         total = sum(self.opts.weights.get(k, 1.0) * v for k, v in terms.items())
         return total, terms
+
+    def _loss(self) -> tuple[torch.Tensor, dict]:
+        if self._compiled_loss is None:
+            return self._loss_eager()
+        try:
+            return self._compiled_loss()
+        except Exception as exc:  # compilation failed (no compiler, unsupported op, ...)
+            self._compiled_loss = None
+            self.messages.append(f"torch.compile failed ({type(exc).__name__}: "
+                                 f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); "
+                                 "continuing eagerly")
+            if not self.opts.quiet:
+                print(f"pinnkit: {self.messages[-1]}", file=sys.stderr)
+            return self._loss_eager()
+
+    def _make_compiled(self):
+        """torch.compile of the loss. Nested autograd cannot be compiled (torch.compile does
+        not support double backward), so compile needs the Taylor engine."""
+        from .taylor import supports
+        if self.engine == "autograd" or not supports(self.model):
+            self.messages.append("compile=True needs the taylor engine (nested autograd's double "
+                                 "backward cannot be compiled; this network or engine has no Taylor "
+                                 "mode); running eagerly")
+            return None
+        return torch.compile(self._loss_eager)
 
     def _record(self, phase: int, step: int, total: torch.Tensor, terms: dict, t0: float) -> float:
         values = {k: float(v.detach()) for k, v in terms.items()}

@@ -32,5 +32,5 @@ problem = pk.Problem(
     ],
     exact={"u": exact},
 )
-options = {"steps": 3000, "lbfgs_steps": 1000, "width": 40, "depth": 4, "interior_points": 4000,
-           "boundary_points": 800, "initial_points": 800}
+options = {"steps": 3000, "lbfgs_steps": 3000, "width": 40, "depth": 4, "interior_points": 6000,
+           "boundary_points": 1000, "initial_points": 1000, "mesh_vertices": True}

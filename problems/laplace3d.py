@@ -29,5 +29,5 @@ problem = pk.Problem(
     ],
     exact={"u": exact},
 )
-options = {"steps": 3000, "lbfgs_steps": 1000, "width": 40, "depth": 4, "interior_points": 4000,
-           "boundary_points": 1000}
+options = {"steps": 3000, "lbfgs_steps": 2500, "width": 40, "depth": 4, "interior_points": 4000,
+           "boundary_points": 1000, "mesh_vertices": True}

@@ -59,3 +59,68 @@ def test_derivative_of_constant_output_is_zero():
     X = torch.rand(5, 2, dtype=torch.float64)
     out = compute_derivatives(Const(), X, DerivativePlan([("u", (2, 0))], ["u"], 2))
     assert torch.all(out[("u", (2, 0))] == 0)
+
+
+# --------------------------------------------------------------------------- Taylor mode
+
+import itertools  # noqa: E402
+
+import pytest  # noqa: E402
+
+from pinnkit.derivatives import ENGINES, resolve_engine  # noqa: E402
+from pinnkit.nn import build_model  # noqa: E402
+from pinnkit.taylor import multi_index_closure, supports  # noqa: E402
+
+
+@pytest.mark.parametrize("network,activation,features", [
+    ("mlp", "tanh", 0), ("mlp", "sin", 0), ("modified_mlp", "tanh", 0), ("mlp", "tanh", 6),
+    ("modified_mlp", "sin", 4)])
+def test_taylor_matches_nested_autograd_to_order_4_with_mixed(network, activation, features):
+    torch.manual_seed(1)
+    model = build_model(3, 2, [0, -1, 0], [1, 1, 2], network=network, width=12, depth=3,
+                        activation=activation, fourier_features=features).double()
+    X = torch.rand(40, 3, dtype=torch.float64) * torch.tensor([1.0, 2.0, 2.0]) - torch.tensor([0, 1.0, 0])
+    keys = [(f, o) for f in ("u", "v") for o in itertools.product(range(5), repeat=3) if sum(o) <= 4]
+    plan = DerivativePlan(keys, ["u", "v"], 3)
+    ref = compute_derivatives(model, X, plan, engine="autograd")
+    tay = compute_derivatives(model, X, plan, engine="taylor")
+    assert set(tay) == set(keys)
+    for k in keys:
+        scale = float(ref[k].abs().max()) + 1e-30
+        assert float((ref[k] - tay[k]).abs().max()) <= 1e-10 * max(scale, 1.0), k
+    # gradients with respect to the weights agree too (the training signal)
+    g_ref = torch.autograd.grad(sum(v.pow(2).sum() for v in ref.values()), list(model.parameters()))
+    g_tay = torch.autograd.grad(sum(v.pow(2).sum() for v in tay.values()), list(model.parameters()))
+    for a, b in zip(g_ref, g_tay):
+        assert float((a - b).abs().max()) <= 1e-9 * max(float(a.abs().max()), 1.0)
+
+
+def test_taylor_with_hard_constraint_matches_autograd():
+    from conftest import load_problem
+    from pinnkit.trainer import TrainOptions, _Trainer
+    ns = load_problem("burgers")
+    res = {}
+    for engine in ("autograd", "taylor"):
+        opts = TrainOptions.from_kwargs(**{**ns["options"], "interior_points": 500, "engine": engine,
+                                           "dtype": "float64", "quiet": True})
+        tr = _Trainer(ns["problem"], opts)
+        assert tr.model.constraint is not None
+        res[engine] = tr.compiled.residuals(tr.model, dict(tr.params), tr.batches)
+    for name, rs in res["autograd"].items():
+        for a, b in zip(rs, res["taylor"][name]):
+            assert float((a - b).abs().max()) <= 1e-10
+
+
+def test_multi_index_closure_and_engine_selection():
+    S = multi_index_closure([(2, 0), (1, 1)], 2)
+    assert S[0] == (0, 0) and set(S) == {(0, 0), (1, 0), (0, 1), (2, 0), (1, 1)}
+    mlp = build_model(2, 1, [0, 0], [1, 1], activation="tanh")
+    gelu = build_model(2, 1, [0, 0], [1, 1], activation="gelu")
+    assert supports(mlp) and not supports(gelu)
+    assert resolve_engine("auto", mlp, compiled=True) == "taylor"
+    assert resolve_engine("auto", mlp, compiled=False) == "autograd"
+    assert resolve_engine("auto", gelu, compiled=True) == "autograd"
+    assert set(ENGINES) == {"auto", "autograd", "taylor"}
+    plan = DerivativePlan([("u", (2, 0))], ["u"], 2)
+    with pytest.raises(Exception, match="taylor engine supports"):
+        compute_derivatives(gelu, torch.rand(5, 2), plan, engine="taylor")

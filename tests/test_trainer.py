@@ -143,3 +143,27 @@ def test_inverse_parameter_recovered():
     sol = pk.train(problem, steps=1500, lbfgs_steps=300, width=20, depth=3, interior_points=500,
                    lr=3e-3, quiet=True)
     assert abs(sol.parameters["k"] - 0.2) / 0.2 < 0.02
+
+
+def test_compile_matches_eager_and_falls_back(monkeypatch):
+    import pinnkit as pk
+    import torch
+    from conftest import load_problem
+    problem = load_problem("heat1d")["problem"]
+    kw = dict(steps=30, lbfgs_steps=0, width=10, depth=2, interior_points=200, boundary_points=20,
+              initial_points=20, quiet=True, seed=3)
+    eager = pk.train(problem, engine="taylor", **kw)
+    comp = pk.train(problem, compile=True, **kw)       # auto -> taylor under compile
+    assert not comp.messages
+    assert abs(comp.final_loss - eager.final_loss) <= 1e-4 * eager.final_loss
+    nested = pk.train(problem, engine="autograd", compile=True, **kw)
+    assert any("needs the taylor engine" in m for m in nested.messages)
+
+    def broken(fn, *a, **k):
+        def run(*args, **kwargs):
+            raise RuntimeError("no C++ compiler")
+        return run
+    monkeypatch.setattr(torch, "compile", broken)
+    fallback = pk.train(problem, compile=True, **kw)
+    assert any("torch.compile failed (RuntimeError: no C++ compiler)" in m for m in fallback.messages)
+    assert fallback.final_loss == pytest.approx(eager.final_loss, rel=1e-5)

@@ -1,0 +1,320 @@
+"""Taylor-mode (forward) derivative engine for pinnkit's own networks.
+
+Instead of differentiating the network output backwards once per derivative order (nested
+autograd), the engine pushes a truncated multivariate Taylor polynomial of the input through
+the network in one forward pass. A *jet* holds, for every multi-index γ of a set S (closed
+under taking smaller multi-indices, γ = 0 first), the Taylor coefficient u_γ = ∂^γ u / γ!,
+kept as a list of (N, width) tensors (slicing one stacked tensor would make the backward
+pass fill a full-size zero gradient per slice):
+
+- affine maps act on every coefficient (the bias on the value only);
+- an elementwise function σ uses Faà di Bruno on coefficients,
+  h_γ = Σ_k σ^(k)(z_0)/k! · [δ^k]_γ with δ = z − z_0, where the first- and second-order
+  blocks are vectorised (h_e = σ' z_e; h_{e+f} = σ' z_{e+f} + σ''·w·z_e z_f) and higher
+  orders use the precomputed partitions of each γ;
+- products (modified MLP gates, hard constraints) use the truncated Cauchy product.
+
+Mixed derivatives (u_xy) are ordinary members of S, so no polarization is needed. Supported:
+`MLP`, `ModifiedMLP`, `FourierFeatures`, activations tanh and sin, hard-constraint
+transforms (whose parameter-free factors are differentiated once per point set and cached).
+`supports(model)` says whether a model qualifies; the "auto" engine falls back to nested
+autograd otherwise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import torch
+
+__all__ = ["TaylorMode", "supports", "multi_index_closure"]
+
+Index = tuple  # multi-index: orders per input coordinate
+
+
+def multi_index_closure(indices, ndim: int) -> tuple:
+    """All multi-indices ≤ some given one (componentwise), sorted by total order; 0 first."""
+    out = set()
+    for g in indices:
+        for sub in itertools.product(*[range(n + 1) for n in g]):
+            out.add(tuple(sub))
+    out.add((0,) * ndim)
+    return tuple(sorted(out, key=lambda a: (sum(a), tuple(-v for v in a))))
+
+
+def _partitions(g: Index, parts: list, k: int):
+    """Ordered k-tuples of non-zero members of ``parts`` summing to g."""
+    if k == 1:
+        if g in parts:
+            yield (g,)
+        return
+    for a in parts:
+        rest = tuple(x - y for x, y in zip(g, a))
+        if min(rest) >= 0 and any(rest):
+            for tail in _partitions(rest, parts, k - 1):
+                yield (a,) + tail
+
+
+class _Tables:
+    """Index tables for a multi-index set S (cached per S)."""
+
+    def __init__(self, S: tuple) -> None:
+        self.S = S
+        pos = {g: i for i, g in enumerate(S)}
+        self.pos = pos
+        order = [sum(g) for g in S]
+        self.max_order = max(order)
+        self.first = [i for i, o in enumerate(order) if o == 1]
+        self.second = [i for i, o in enumerate(order) if o == 2]
+        nz = [g for g in S if any(g)]
+        # second order: γ = a + b with a, b first order; weight = (ordered count) / 2!
+        A, B, W = [], [], []
+        for i in self.second:
+            g = S[i]
+            pairs = [p for p in _partitions(g, [x for x in nz if sum(x) == 1], 2)]
+            a, b = pairs[0]
+            A.append(pos[a])
+            B.append(pos[b])
+            W.append(len(pairs) / 2.0)
+        self.sec_a, self.sec_b, self.sec_w = A, B, W
+        # higher orders: for each γ, for each k ≥ 2, the ordered partitions into k parts
+        self.high = []
+        for i, g in enumerate(S):
+            if order[i] <= 2:
+                continue
+            terms = []
+            for k in range(2, order[i] + 1):
+                counts: dict = {}
+                for p in _partitions(g, nz, k):
+                    key = tuple(sorted(pos[a] for a in p))
+                    counts[key] = counts.get(key, 0) + 1
+                for idx, c in counts.items():
+                    terms.append((k, idx, c / math.factorial(k)))
+            self.high.append((i, terms))
+        # Cauchy product pairs: γ = a + b, a, b in S
+        T, PA, PB = [], [], []
+        for i, g in enumerate(S):
+            for a in S:
+                b = tuple(x - y for x, y in zip(g, a))
+                if min(b) >= 0 and b in pos:
+                    T.append(i)
+                    PA.append(pos[a])
+                    PB.append(pos[b])
+        self.prod_t, self.prod_a, self.prod_b = T, PA, PB
+        self.factorials = [math.prod(math.factorial(n) for n in g) for g in S]
+
+
+_TABLES: dict = {}
+
+
+def _tables(S: tuple) -> _Tables:
+    tab = _TABLES.get(S)
+    if tab is None:
+        tab = _TABLES[S] = _Tables(S)
+    return tab
+
+
+# --------------------------------------------------------------------------- elementwise
+
+def _tanh_derivs(h0: torch.Tensor, n: int) -> list:
+    """[σ', σ'', ...] of tanh up to order n from σ = h0 (Leibniz on σ' = 1 − σ²)."""
+    d = [h0, 1 - h0 * h0]
+    for k in range(2, n + 1):
+        # σ^(k) = −Σ_{j=0}^{k-1} C(k-1, j) σ^(j) σ^(k-1-j)
+        d.append(-sum(math.comb(k - 1, j) * d[j] * d[k - 1 - j] for j in range(k)))
+    return d[1:]
+
+
+def _sin_derivs(z0: torch.Tensor, h0: torch.Tensor, n: int) -> list:
+    c = torch.cos(z0)
+    cycle = [c, -h0, -c, h0]
+    return [cycle[k % 4] for k in range(n)]
+
+
+def _cos_derivs(z0: torch.Tensor, h0: torch.Tensor, n: int) -> list:
+    s = torch.sin(z0)
+    cycle = [-s, -h0, s, h0]
+    return [cycle[k % 4] for k in range(n)]
+
+
+def _apply(J: list, tab: _Tables, h0: torch.Tensor, d: list) -> list:
+    """Coefficients of σ(z) given z's jet J, σ(z0) = h0 and derivatives d = [σ', σ'', ...]."""
+    out = [h0]
+    if len(J) == 1:
+        return out
+    s1 = d[0]
+    for i in tab.first:
+        out.append(s1 * J[i])
+    if tab.second:
+        s2 = d[1]
+        half = None
+        for i, a, b, w in zip(tab.second, tab.sec_a, tab.sec_b, tab.sec_w):
+            if w == 0.5:
+                half = 0.5 * s2 if half is None else half
+                out.append(s1 * J[i] + half * (J[a] * J[a]))
+            else:
+                out.append(s1 * J[i] + (w * s2) * (J[a] * J[b]))
+    for i, terms in tab.high:
+        acc = s1 * J[i]
+        for k, idx, c in terms:
+            prod = J[idx[0]]
+            for j in idx[1:]:
+                prod = prod * J[j]
+            acc = acc + (c * d[k - 1]) * prod
+        out.append(acc)
+    return out
+
+
+def _act(J: list, tab: _Tables, kind: str) -> list:
+    z0 = J[0]
+    n = tab.max_order
+    if kind == "tanh":
+        h0 = torch.tanh(z0)
+        return _apply(J, tab, h0, _tanh_derivs(h0, n) if n else [])
+    if kind == "sin":
+        h0 = torch.sin(z0)
+        return _apply(J, tab, h0, _sin_derivs(z0, h0, n) if n else [])
+    if kind == "cos":
+        h0 = torch.cos(z0)
+        return _apply(J, tab, h0, _cos_derivs(z0, h0, n) if n else [])
+    raise NotImplementedError(kind)
+
+
+def _linear(J: list, layer: torch.nn.Linear) -> list:
+    """The value gets W z + b; the derivative coefficients (stacked, one matmul) W z."""
+    W = layer.weight
+    out = [torch.nn.functional.linear(J[0], W, layer.bias)]
+    if len(J) == 2:
+        out.append(torch.matmul(J[1], W.t()))
+    elif len(J) > 2:
+        n = J[1].shape[0]
+        rows = [c.expand(n, -1) if c.shape[0] != n else c for c in J[1:]]
+        out += list(torch.matmul(torch.cat(rows), W.t()).split(n))
+    return out
+
+
+def _product(A: list, B: list, tab: _Tables) -> list:
+    """Truncated Cauchy product of two jets with equal S."""
+    out = [None] * len(tab.S)
+    for t, a, b in zip(tab.prod_t, tab.prod_a, tab.prod_b):
+        term = A[a] * B[b]
+        out[t] = term if out[t] is None else out[t] + term
+    return out
+
+
+# --------------------------------------------------------------------------- networks
+
+def _act_kind(module) -> str | None:
+    name = type(module).__name__
+    return {"Tanh": "tanh", "Sine": "sin"}.get(name)
+
+
+def supports(model) -> bool:
+    """Whether the Taylor engine can propagate through ``model`` (a `PINNModel`)."""
+    from .nn import MLP, FourierFeatures, ModifiedMLP, PINNModel
+    if not isinstance(model, PINNModel):
+        return False
+    if model.embedding is not None and not isinstance(model.embedding, FourierFeatures):
+        return False
+    core = model.core
+    if not isinstance(core, (MLP, ModifiedMLP)) or _act_kind(core.act) is None:
+        return False
+    c = model.constraint
+    return c is None or hasattr(c, "factors")
+
+
+def _core_jet(core, J: torch.Tensor, tab: _Tables) -> torch.Tensor:
+    from .nn import ModifiedMLP
+    kind = _act_kind(core.act)
+    if isinstance(core, ModifiedMLP):
+        U = _act(_linear(J, core.enc_u), tab, kind)
+        V = _act(_linear(J, core.enc_v), tab, kind)
+        D = [v - u for u, v in zip(U, V)]
+        h = J
+        for layer in core.hidden:
+            Z = _act(_linear(h, layer), tab, kind)
+            h = [u + p for u, p in zip(U, _product(Z, D, tab))]
+        return _linear(h, core.out)
+    h = J
+    for layer in core.hidden:
+        h = _act(_linear(h, layer), tab, kind)
+    return _linear(h, core.out)
+
+
+def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False) -> list:
+    """Jet of ``model`` at X: a list over S of (N, outputs) tensors; ``raw`` skips the output
+    constraint."""
+    tab = _tables(S)
+    lo, hi = model.lo.to(X.dtype), model.hi.to(X.dtype)
+    scale = 2 / (hi - lo)
+    J = [(X - lo) * scale - 1]
+    for i in tab.first:        # d(input)/d(x_axis): constant one-hot rows
+        axis = S[i].index(1)
+        e = torch.zeros((1, X.shape[1]), dtype=X.dtype, device=X.device)
+        e[0, axis] = scale[axis]
+        J.append(e.expand(X.shape[0], -1))
+    zero = torch.zeros((1, X.shape[1]), dtype=X.dtype, device=X.device).expand(X.shape[0], -1)
+    J += [zero] * (len(S) - len(J))
+    if model.embedding is not None:
+        B = (2 * math.pi) * model.embedding.B.to(X.dtype)
+        Z = [torch.matmul(c, B) for c in J]
+        J = [torch.cat([c, s_], dim=-1) for c, s_ in zip(_act(Z, tab, "cos"), _act(Z, tab, "sin"))]
+    out = _core_jet(model.core, J, tab)
+    if model.constraint is None or raw:
+        return out
+    A, Dj = _constraint_jets(model.constraint, X, S)
+    return [a + p for a, p in zip(A, _product(Dj, out, tab))]
+
+
+_CACHE: dict = {}
+
+
+def _constraint_jets(constraint, X: torch.Tensor, S: tuple) -> tuple:
+    """Jets of the constraint's A(X), D(X) (parameter-free: computed once per point set by
+    nested autograd, then reused while X is unchanged)."""
+    key = (id(constraint), X.data_ptr(), X._version, tuple(X.shape), X.dtype, X.device, S)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    from .derivatives import DerivativePlan, NestedAutograd
+    Xd = X.detach().requires_grad_(True)
+    A, D = constraint.factors(Xd)
+    F = A.shape[1]
+    both = torch.cat([A, D], dim=1)
+    names = [f"c{i}" for i in range(2 * F)]
+    plan = DerivativePlan([(f, g) for f in names for g in S], names, X.shape[1])
+    vals = NestedAutograd()(lambda _: both, Xd, plan, create_graph=False)
+    tab = _tables(S)
+    J = [torch.stack([vals[(f, g)] for f in names], dim=1) / tab.factorials[i]
+         for i, g in enumerate(S)]
+    out = ([j[:, :F].contiguous() for j in J], [j[:, F:].contiguous() for j in J])
+    if len(_CACHE) > 64:
+        _CACHE.clear()
+    _CACHE[key] = out
+    return out
+
+
+class TaylorMode:
+    """Engine: every derivative of the plan from one Taylor-mode forward pass."""
+
+    name = "taylor"
+
+    def __call__(self, net, X: torch.Tensor, plan, create_graph: bool = True) -> dict:
+        if not supports(net):
+            from .errors import TrainingError
+            raise TrainingError(f"the taylor engine supports pinnkit's MLP/modified MLP with tanh or "
+                                f"sin (and Fourier features, box hard constraints), not {type(net).__name__}"
+                                f"{'' if not hasattr(net, 'core') else ' with ' + type(net.core).__name__}; "
+                                "use engine='autograd' or 'auto'")
+        S = plan.jet_set
+        tab = _tables(S)
+        J = model_jet(net, X, S)
+        fields = plan.fields
+        out = {}
+        for f, g in plan.requested:
+            i = tab.pos[g]
+            v = J[i][:, fields.index(f)]
+            out[(f, g)] = v * tab.factorials[i] if tab.factorials[i] != 1 else v
+        if not create_graph:
+            out = {k: v.detach() for k, v in out.items()}
+        return out

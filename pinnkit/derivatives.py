@@ -29,10 +29,17 @@ class DerivativePlan:
     backward passes (of u and of u_x), not three.
     """
 
-    def __init__(self, keys: Iterable[Key], fields: list[str], ndim: int) -> None:
+    def __init__(self, keys: Iterable[Key], fields: list[str], ndim: int,
+                 laplacians: dict | None = None) -> None:
         self.fields = list(fields)
         self.ndim = ndim
-        self.requested = sorted(set(keys))
+        # collapsed Laplacians: {field: axes}; the engines return key ("lap", field) = Σ ∂²/∂x_i²
+        self.laplacians = {f: tuple(a) for f, a in (laplacians or {}).items()}
+        keys = set(keys)
+        self.regular = sorted(keys)
+        for f, axes in self.laplacians.items():
+            keys |= {(f, tuple(2 if j == i else 0 for j in range(ndim))) for i in axes}
+        self.requested = sorted(keys)
         for f, orders in self.requested:
             if f not in self.fields or len(orders) != ndim:
                 raise ValueError(f"bad derivative key {(f, orders)} for fields {self.fields}")
@@ -46,8 +53,10 @@ class DerivativePlan:
         # the Taylor engine's multi-index set and index tables, built here (outside any
         # torch.compile region)
         from .taylor import _tables, multi_index_closure
-        self.jet_set = multi_index_closure([o for _, o in self.requested], ndim)
-        _tables(self.jet_set)
+        self.lap_axes = tuple(sorted({i for a in self.laplacians.values() for i in a}))
+        first = [tuple(1 if j == i else 0 for j in range(ndim)) for i in self.lap_axes]
+        self.jet_set = multi_index_closure([o for _, o in self.regular] + first, ndim)
+        _tables(self.jet_set, self.lap_axes)
 
     def _plan(self, key: Key, closure: set) -> None:
         f, orders = key
@@ -68,7 +77,8 @@ class DerivativePlan:
         return self._max_order
 
     def __repr__(self) -> str:
-        return f"DerivativePlan({self.requested})"
+        lap = f", laplacians={self.laplacians}" if self.laplacians else ""
+        return f"DerivativePlan({self.regular}{lap})"
 
 
 class NestedAutograd:
@@ -97,9 +107,12 @@ class NestedAutograd:
                                          create_graph=True, allow_unused=True)
                 grads[parent] = torch.zeros_like(X) if g is None else g
             values[key] = grads[parent][:, axis]
+        for f, axes in plan.laplacians.items():
+            values[("lap", f)] = sum(values[(f, tuple(2 if j == i else 0 for j in range(plan.ndim)))]
+                                     for i in axes)
         if not create_graph:
             values = {k: v.detach() for k, v in values.items()}
-        return {k: values[k] for k in plan.requested}
+        return {k: values[k] for k in plan.regular + [("lap", f) for f in plan.laplacians]}
 
 
 class AutoEngine:

@@ -55,8 +55,10 @@ def _broadcast(value: Any, like: torch.Tensor) -> torch.Tensor:
 class _Expr:
     fn: Callable
     symbols: list          # placeholder symbols, aligned with ``keys``
-    keys: list             # derivative keys
+    keys: list             # derivative keys (("lap", field) for a collapsed Laplacian)
     normal_names: list     # coordinate names of normal components used
+    expr: Any = None       # the substituted sympy expression
+    normals: list = None   # its normal symbols
 
 
 class CompiledProblem:
@@ -74,15 +76,63 @@ class CompiledProblem:
         for t in self.terms:
             keys = {k for e in self.exprs[t.name] for k in e.keys}
             self.plans[t.name] = DerivativePlan(keys, self.fields, len(self.coord_names))
+        laplacians = self._collapse_laplacians([t for t in self.terms if t.kind == "pde"])
         pde_keys = {k for t in self.terms if t.kind == "pde" for e in self.exprs[t.name]
-                    for k in e.keys}
-        self.pde_plan = DerivativePlan(pde_keys, self.fields, len(self.coord_names))
+                    for k in e.keys if k[0] != "lap"}
+        self.pde_plan = DerivativePlan(pde_keys, self.fields, len(self.coord_names), laplacians)
 
     def _compile(self, expr: sympy.Expr) -> _Expr:
-        problem = self.problem
-        sub, keys, syms, normals = problem.placeholders(expr)
-        args = list(problem.coords) + normals + list(problem.parameters) + syms
-        return _Expr(lambdify_torch(args, sub), syms, keys, [s.coord_name for s in normals])
+        sub, keys, syms, normals = self.problem.placeholders(expr)
+        return self._lambdify(sub, keys, syms, normals)
+
+    def _lambdify(self, sub: sympy.Expr, keys: list, syms: list, normals: list) -> _Expr:
+        args = list(self.problem.coords) + normals + list(self.problem.parameters) + syms
+        return _Expr(lambdify_torch(args, sub), syms, keys, [s.coord_name for s in normals],
+                     sub, normals)
+
+    def _collapse_laplacians(self, pde_terms: list) -> dict:
+        """Fields whose pure second derivatives in the spatial coordinates enter every PDE
+        residual only through their sum (a Laplacian): rewrite those residuals in terms of
+        the key ("lap", field), which the Taylor engine propagates as one collapsed stream.
+        Returns {field: spatial axes}."""
+        ndim = len(self.coord_names)
+        time = self.problem.time.name if self.problem.time is not None else None
+        axes = tuple(i for i, n in enumerate(self.coord_names) if n != time)
+        if len(axes) < 2:
+            return {}
+        exprs = [(t.name, k) for t in pde_terms for k in range(len(self.exprs[t.name]))]
+        out: dict = {}
+        for f in self.fields:
+            pure = [(f, tuple(2 if j == i else 0 for j in range(ndim))) for i in axes]
+            rewritten = {}
+            ok, used = True, False
+            for name, k in exprs:
+                e = self.exprs[name][k]
+                keys = [key for key in e.keys if key[0] == f]
+                if any(sum(o) > 2 for _, o in keys):
+                    ok = False
+                    break
+                present = [key for key in pure if key in e.keys]
+                if not present:
+                    continue
+                sym = {key: e.symbols[e.keys.index(key)] if key in e.keys else sympy.Dummy()
+                       for key in pure}
+                lap = sympy.Dummy(f"lap_{f}")
+                first = present[0]
+                rest = [sym[key] for key in pure if key != first]
+                new = sympy.expand(e.expr.xreplace({sym[first]: lap - sum(rest)}))
+                if new.free_symbols & set(rest):
+                    ok = False
+                    break
+                used = True
+                keep = [i for i, key in enumerate(e.keys) if key not in pure]
+                rewritten[(name, k)] = (new, [e.keys[i] for i in keep] + [("lap", f)],
+                                        [e.symbols[i] for i in keep] + [lap], e.normals)
+            if ok and used:
+                for (name, k), args in rewritten.items():
+                    self.exprs[name][k] = self._lambdify(*args)
+                out[f] = axes
+        return out
 
     # -- evaluation
     def _eval(self, e: _Expr, X: torch.Tensor, derivs: dict, params: dict,
@@ -105,8 +155,23 @@ class CompiledProblem:
             derivs = compute_derivatives(model, X, self.pde_plan, self.engine, create_graph)
             for t in pde_terms:
                 out[t.name] = [self._eval(e, X, derivs, params, None) for e in self.exprs[t.name]]
+        # terms that need only field values (Dirichlet, initial values, data) share one
+        # forward pass over their concatenated points: fewer, larger kernels
+        values_only = [t for t in self.terms if t.kind in ("boundary", "initial", "data")
+                       and self.plans[t.name].max_order == 0]
+        if len(values_only) > 1:
+            Xs = [batches[t.name]["X"] for t in values_only]
+            Y = model(torch.cat(Xs))
+            if not create_graph:
+                Y = Y.detach()
+            for t, Yt in zip(values_only, Y.split([len(X) for X in Xs])):
+                b = batches[t.name]
+                derivs = {k: Yt[:, self.fields.index(k[0])] for k in self.plans[t.name].requested}
+                res = [self._eval(e, b["X"], derivs, params, b.get("N")) for e in self.exprs[t.name]]
+                out[t.name] = [r - b["values"] for r in res] if t.kind == "data" else res
+        merged = {t.name for t in values_only} if len(values_only) > 1 else set()
         for t in self.terms:
-            if t.kind == "pde":
+            if t.kind == "pde" or t.name in merged:
                 continue
             b = batches[t.name]
             plan = self.plans[t.name]

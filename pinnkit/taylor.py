@@ -56,14 +56,19 @@ def _partitions(g: Index, parts: list, k: int):
 
 
 class _Tables:
-    """Index tables for a multi-index set S (cached per S)."""
+    """Index tables for a multi-index set S (cached per S), plus the collapsed Laplacian
+    stream C = Σ_i u_{2e_i} over ``lap_axes`` (index ``lap`` = len(S)) when there are any."""
 
-    def __init__(self, S: tuple) -> None:
+    def __init__(self, S: tuple, lap_axes: tuple = ()) -> None:
         self.S = S
         pos = {g: i for i, g in enumerate(S)}
         self.pos = pos
         order = [sum(g) for g in S]
-        self.max_order = max(order)
+        self.has_lap = bool(lap_axes)
+        self.lap = len(S)
+        self.size = len(S) + self.has_lap
+        self.lap_first = [pos[tuple(1 if j == i else 0 for j in range(len(S[0])))] for i in lap_axes]
+        self.max_order = max(max(order), 2 if self.has_lap else 0)
         self.first = [i for i, o in enumerate(order) if o == 1]
         self.second = [i for i, o in enumerate(order) if o == 2]
         nz = [g for g in S if any(g)]
@@ -107,10 +112,10 @@ class _Tables:
 _TABLES: dict = {}
 
 
-def _tables(S: tuple) -> _Tables:
-    tab = _TABLES.get(S)
+def _tables(S: tuple, lap_axes: tuple = ()) -> _Tables:
+    tab = _TABLES.get((S, lap_axes))
     if tab is None:
-        tab = _TABLES[S] = _Tables(S)
+        tab = _TABLES[(S, lap_axes)] = _Tables(S, lap_axes)
     return tab
 
 
@@ -162,6 +167,11 @@ def _apply(J: list, tab: _Tables, h0: torch.Tensor, d: list) -> list:
                 prod = prod * J[j]
             acc = acc + (c * d[k - 1]) * prod
         out.append(acc)
+    if tab.has_lap:
+        sq = None
+        for i in tab.lap_first:
+            sq = J[i] * J[i] if sq is None else sq + J[i] * J[i]
+        out.append(s1 * J[tab.lap] + (0.5 * d[1]) * sq)
     return out
 
 
@@ -199,6 +209,11 @@ def _product(A: list, B: list, tab: _Tables) -> list:
     for t, a, b in zip(tab.prod_t, tab.prod_a, tab.prod_b):
         term = A[a] * B[b]
         out[t] = term if out[t] is None else out[t] + term
+    if tab.has_lap:
+        c = A[0] * B[tab.lap] + A[tab.lap] * B[0]
+        for i in tab.lap_first:
+            c = c + A[i] * B[i]
+        out.append(c)
     return out
 
 
@@ -241,10 +256,10 @@ def _core_jet(core, J: torch.Tensor, tab: _Tables) -> torch.Tensor:
     return _linear(h, core.out)
 
 
-def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False) -> list:
-    """Jet of ``model`` at X: a list over S of (N, outputs) tensors; ``raw`` skips the output
-    constraint."""
-    tab = _tables(S)
+def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False, lap_axes: tuple = ()) -> list:
+    """Jet of ``model`` at X: a list over S (then the collapsed Laplacian stream, if
+    ``lap_axes``) of (N, outputs) tensors; ``raw`` skips the output constraint."""
+    tab = _tables(S, lap_axes)
     lo, hi = model.lo.to(X.dtype), model.hi.to(X.dtype)
     scale = 2 / (hi - lo)
     J = [(X - lo) * scale - 1]
@@ -254,7 +269,7 @@ def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False) -> list:
         e[0, axis] = scale[axis]
         J.append(e.expand(X.shape[0], -1))
     zero = torch.zeros((1, X.shape[1]), dtype=X.dtype, device=X.device).expand(X.shape[0], -1)
-    J += [zero] * (len(S) - len(J))
+    J += [zero] * (tab.size - len(J))
     if model.embedding is not None:
         B = (2 * math.pi) * model.embedding.B.to(X.dtype)
         Z = [torch.matmul(c, B) for c in J]
@@ -262,17 +277,17 @@ def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False) -> list:
     out = _core_jet(model.core, J, tab)
     if model.constraint is None or raw:
         return out
-    A, Dj = _constraint_jets(model.constraint, X, S)
+    A, Dj = _constraint_jets(model.constraint, X, S, lap_axes)
     return [a + p for a, p in zip(A, _product(Dj, out, tab))]
 
 
 _CACHE: dict = {}
 
 
-def _constraint_jets(constraint, X: torch.Tensor, S: tuple) -> tuple:
+def _constraint_jets(constraint, X: torch.Tensor, S: tuple, lap_axes: tuple = ()) -> tuple:
     """Jets of the constraint's A(X), D(X) (parameter-free: computed once per point set by
     nested autograd, then reused while X is unchanged)."""
-    key = (id(constraint), X.data_ptr(), X._version, tuple(X.shape), X.dtype, X.device, S)
+    key = (id(constraint), X.data_ptr(), X._version, tuple(X.shape), X.dtype, X.device, S, lap_axes)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
@@ -282,11 +297,14 @@ def _constraint_jets(constraint, X: torch.Tensor, S: tuple) -> tuple:
     F = A.shape[1]
     both = torch.cat([A, D], dim=1)
     names = [f"c{i}" for i in range(2 * F)]
-    plan = DerivativePlan([(f, g) for f in names for g in S], names, X.shape[1])
+    plan = DerivativePlan([(f, g) for f in names for g in S], names, X.shape[1],
+                          {f: lap_axes for f in names} if lap_axes else None)
     vals = NestedAutograd()(lambda _: both, Xd, plan, create_graph=False)
-    tab = _tables(S)
+    tab = _tables(S, lap_axes)
     J = [torch.stack([vals[(f, g)] for f in names], dim=1) / tab.factorials[i]
          for i, g in enumerate(S)]
+    if lap_axes:
+        J.append(torch.stack([vals[("lap", f)] for f in names], dim=1) / 2)
     out = ([j[:, :F].contiguous() for j in J], [j[:, F:].contiguous() for j in J])
     if len(_CACHE) > 64:
         _CACHE.clear()
@@ -307,14 +325,16 @@ class TaylorMode:
                                 f"{'' if not hasattr(net, 'core') else ' with ' + type(net.core).__name__}; "
                                 "use engine='autograd' or 'auto'")
         S = plan.jet_set
-        tab = _tables(S)
-        J = model_jet(net, X, S)
+        tab = _tables(S, plan.lap_axes)
+        J = model_jet(net, X, S, lap_axes=plan.lap_axes)
         fields = plan.fields
         out = {}
-        for f, g in plan.requested:
+        for f, g in plan.regular:
             i = tab.pos[g]
             v = J[i][:, fields.index(f)]
             out[(f, g)] = v * tab.factorials[i] if tab.factorials[i] != 1 else v
+        for f in plan.laplacians:
+            out[("lap", f)] = 2 * J[tab.lap][:, fields.index(f)]
         if not create_graph:
             out = {k: v.detach() for k, v in out.items()}
         return out

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field as dc_field
@@ -62,7 +63,8 @@ class TrainOptions:
     lbfgs_history: int = 50
     weights: dict = dc_field(default_factory=dict)   # term name -> fixed loss weight
     hard_constraints: bool = False    # enforce Dirichlet/Initial exactly on boxes
-    engine: str = "auto"              # derivative engine: auto | taylor | autograd
+    # derivative engine: auto | taylor | autograd (default: $PINNKIT_ENGINE, else auto)
+    engine: str = dc_field(default_factory=lambda: os.environ.get("PINNKIT_ENGINE", "auto"))
     compile: bool = False             # torch.compile the loss (forward + backward graphs)
     log_every: int = 100              # history/progress/NaN check interval (steps)
     checkpoint: str | None = None     # path of checkpoint.pt (None = no checkpoints)
@@ -182,8 +184,10 @@ class Solution:
 
 
 class _Trainer:
-    def __init__(self, problem: Problem, opts: TrainOptions) -> None:
+    def __init__(self, problem: Problem, opts: TrainOptions, callback: Any = None) -> None:
         self.problem, self.opts = problem, opts
+        self.callback = callback
+        self.stopped = False
         self.device = resolve_device(opts.device)
         self.dtype = DTYPES[opts.dtype]
         torch.manual_seed(opts.seed)
@@ -282,6 +286,18 @@ class _Trainer:
             h[f"loss_{k}"].append(values[k])
         return loss
 
+    def _ask_callback(self, phase: str, step: int, t0: float) -> bool:
+        """Call the user's callback(phase, step, solution); a true result stops training."""
+        if self.callback is None:
+            return False
+        sol = Solution(self.problem, self.model, self.params, self.opts, self.history,
+                       self.elapsed + time.perf_counter() - t0, self.messages)
+        if self.callback(phase, step, sol):
+            self.stopped = True
+            self.messages.append(f"stopped by the callback at {phase} step {step}")
+            return True
+        return False
+
     # -- checkpoints
     def state(self) -> dict:
         return {
@@ -362,6 +378,8 @@ class _Trainer:
             self.step += 1
             if self.step % o.log_every == 0 or self.step == o.steps:
                 loss = self._record(0, self.step, total, terms, t0)
+                if self._ask_callback("adam", self.step, t0):
+                    break
                 bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
                 bar.update(self.step - bar.n)
             if o.checkpoint and self.step % o.checkpoint_every == 0:
@@ -383,7 +401,7 @@ class _Trainer:
 
     def _lbfgs(self, t0: float) -> None:
         o = self.opts
-        if o.lbfgs_steps <= self.lbfgs_iter:
+        if o.lbfgs_steps <= self.lbfgs_iter or self.stopped:
             return
         if self.lbfgs is None:
             self._enter_lbfgs()
@@ -419,6 +437,8 @@ class _Trainer:
             elif loss < best * (1 - 1e-7):
                 best, best_state, stalls = loss, self._snapshot(), 0
                 self._record(1, self.lbfgs_iter, total, terms, t0)
+                if self._ask_callback("lbfgs", self.lbfgs_iter, t0):
+                    break
                 if done < chunk:  # torch stopped early: restart its history, keep going
                     self.lbfgs = self._new_lbfgs()
             else:
@@ -447,8 +467,12 @@ class _Trainer:
                 p.copy_(s)
 
 
-def train(problem: Problem, **options: Any) -> Solution:
+def train(problem: Problem, callback: Any = None, **options: Any) -> Solution:
     """Train a PINN for ``problem``; keyword options are the fields of `TrainOptions`.
+
+    ``callback(phase, step, solution)`` (optional) is called every ``log_every`` Adam steps
+    and L-BFGS iterations with phase "adam" or "lbfgs" and the current `Solution`; returning
+    True stops training (e.g. once an error target is reached).
 
     Returns a `Solution`. Raises `TrainingError` on a bad option, a missing device or a
     non-finite loss (naming the step and the term).
@@ -456,4 +480,4 @@ def train(problem: Problem, **options: Any) -> Solution:
     if not isinstance(problem, Problem):
         raise TrainingError(f"train() needs a pinnkit Problem, got {type(problem).__name__}")
     opts = TrainOptions.from_kwargs(**options)
-    return _Trainer(problem, opts).run()
+    return _Trainer(problem, opts, callback).run()

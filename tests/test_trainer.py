@@ -167,3 +167,18 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
     fallback = pk.train(problem, compile=True, **kw)
     assert any("torch.compile failed (RuntimeError: no C++ compiler)" in m for m in fallback.messages)
     assert fallback.final_loss == pytest.approx(eager.final_loss, rel=1e-5)
+
+
+def test_callback_sees_progress_and_can_stop():
+    import pinnkit as pk
+    from conftest import load_problem
+    problem = load_problem("heat1d")["problem"]
+    seen = []
+
+    def cb(phase, step, sol):
+        seen.append((phase, step, sol.final_loss))
+        return step >= 40
+    sol = pk.train(problem, steps=100, lbfgs_steps=50, width=8, depth=2, interior_points=100,
+                   boundary_points=10, initial_points=10, log_every=20, quiet=True, callback=cb)
+    assert [s[:2] for s in seen] == [("adam", 20), ("adam", 40)]
+    assert sol.history["step"][-1] == 40 and "stopped by the callback at adam step 40" in sol.messages

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Speed benchmarks: pinnkit's derivative engines vs nested autograd vs DeepXDE, and the FD reference.
+
+    pip install -e ".[bench]"                       # deepxde 1.15 (optional)
+    python scripts/bench.py [--parts a,b,c,d] [--rounds 5] [--out docs/benchmarks.md]
+
+(a)+(b) per-step training time (Adam step: loss, backward, update), float32, on identical
+    networks and point counts, for Burgers (2 inputs, 3 x 20 tanh, 2540 interior + 80 boundary
+    + 160 initial points), a 2-D Poisson/Laplacian problem (4 x 50 tanh, 20,000 points) and a
+    3-D one (4 x 50 tanh, 20,000 points): pinnkit with nested autograd, with Taylor mode
+    (eager), with Taylor mode compiled (``compile=True``), and DeepXDE (torch backend) when
+    installed. All configurations are built first, warmed up, then timed interleaved
+    (A B C D, A B C D, ...) for ``--rounds`` rounds; the table gives the median ms/step and
+    the min-max spread, and ratios are of medians from the same run. Peak memory of one step
+    (resident set growth, measured in a fresh subprocess per configuration) is reported too.
+(c) time to reach a Burgers error (default 4.7e-3, DeepXDE's reported median) on the
+    256 x 100 grid of burgers_shock.npz: pinnkit with problems/burgers.py's options plus
+    compile=True, DeepXDE with its example's settings (15,000 Adam steps at lr 1e-3, then
+    L-BFGS). Evaluation time is excluded from both clocks. Each run is capped (--budget).
+(d) finite-difference reference time vs resolution for Burgers (order 4) with its error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import runpy
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("DDE_BACKEND", "pytorch")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import pinnkit as pk  # noqa: E402
+
+CASES = {
+    "burgers": dict(width=20, depth=3, interior_points=2540, boundary_points=80, initial_points=160),
+    "poisson2d": dict(width=50, depth=4, interior_points=20000, boundary_points=500),
+    "laplace3d": dict(width=50, depth=4, interior_points=20000, boundary_points=500),
+}
+PINNKIT = {"nested autograd": dict(engine="autograd"), "taylor": dict(engine="taylor"),
+           "taylor + compile": dict(engine="auto", compile=True)}
+
+
+def shared_data(name: str) -> Path:
+    return ROOT.parent / "shared" / "data" / name
+
+
+# --------------------------------------------------------------------------- problems
+
+def problem_of(case: str):
+    if case == "burgers":
+        x, t = pk.coords("x t")
+        u = pk.field("u", x, t)
+        return pk.Problem(
+            "burgers", pk.Interval(x, -1, 1) * pk.TimeInterval(t, 0, 0.99),
+            [u.diff(t) + u * u.diff(x) - 0.01 / pk.pi * u.diff(x, 2)],
+            [pk.Dirichlet(u, 0, on="boundary"), pk.Initial(u, -pk.sin(pk.pi * x))])
+    if case == "poisson2d":
+        x, y = pk.coords("x y")
+        u = pk.field("u", x, y)
+        return pk.Problem("poisson2d", pk.Rectangle((x, y), (0, 0), (1, 1)),
+                          [-pk.laplacian(u) - 2 * pk.pi**2 * pk.sin(pk.pi * x) * pk.sin(pk.pi * y)],
+                          [pk.Dirichlet(u, 0, on="boundary")])
+    x, y, z = pk.coords("x y z")
+    u = pk.field("u", x, y, z)
+    return pk.Problem("laplace3d", pk.Box((x, y, z), (0, 0, 0), (1, 1, 1)), [pk.laplacian(u)],
+                      [pk.Dirichlet(u, x * y + z, on="boundary")])
+
+
+def pinnkit_step(case: str, options: dict):
+    from pinnkit.trainer import TrainOptions, _Trainer
+    opts = TrainOptions.from_kwargs(**CASES[case], **options, quiet=True, seed=0)
+    tr = _Trainer(problem_of(case), opts)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            tr.adam.zero_grad(set_to_none=True)
+            total, _ = tr._loss()
+            total.backward()
+            tr.adam.step()
+    return run
+
+
+def deepxde_step(case: str):
+    import deepxde as dde
+    dde.config.set_random_seed(0)
+    c = CASES[case]
+    layers = [c["width"]] * c["depth"]
+    if case == "burgers":
+        geom = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 0.99))
+
+        def pde(x, y):
+            return (dde.grad.jacobian(y, x, i=0, j=1) + y * dde.grad.jacobian(y, x, i=0, j=0)
+                    - 0.01 / np.pi * dde.grad.hessian(y, x, i=0, j=0))
+        bcs = [dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on),
+               dde.icbc.IC(geom, lambda x: -np.sin(np.pi * x[:, 0:1]), lambda _, on: on)]
+        data = dde.data.TimePDE(geom, pde, bcs, num_domain=c["interior_points"],
+                                num_boundary=c["boundary_points"], num_initial=c["initial_points"])
+        n_in = 2
+    else:
+        d = 2 if case == "poisson2d" else 3
+        geom = dde.geometry.Rectangle([0, 0], [1, 1]) if d == 2 else dde.geometry.Cuboid([0, 0, 0], [1, 1, 1])
+
+        def pde(x, y):
+            lap = sum(dde.grad.hessian(y, x, i=i, j=i) for i in range(d))
+            if d == 2:
+                return -lap - 2 * np.pi**2 * torch.sin(np.pi * x[:, 0:1]) * torch.sin(np.pi * x[:, 1:2])
+            return lap
+        g = (lambda x: 0) if d == 2 else (lambda x: x[:, 0:1] * x[:, 1:2] + x[:, 2:3])
+        data = dde.data.PDE(geom, pde, [dde.icbc.DirichletBC(geom, g, lambda _, on: on)],
+                            num_domain=c["interior_points"], num_boundary=c["boundary_points"])
+        n_in = d
+    net = dde.nn.FNN([n_in] + layers + [1], "tanh", "Glorot normal")
+    model = dde.Model(data, net)
+    model.compile("adam", lr=1e-3)
+    model.train(iterations=1, display_every=10**9, verbose=0)
+
+    def run(n: int) -> None:   # DeepXDE's own loop, n iterations per call
+        model.train(iterations=n, display_every=10**9, verbose=0)
+    return run
+
+
+def have_deepxde() -> bool:
+    try:
+        import deepxde  # noqa: F401
+        return True
+    except Exception:
+        return False
+
+
+# --------------------------------------------------------------------------- (a) + (b)
+
+def per_step(cases: list, rounds: int, steps: dict, with_dde: bool) -> list:
+    rows = []
+    for case in cases:
+        configs = {}
+        for label, o in PINNKIT.items():
+            configs[f"pinnkit {label}"] = pinnkit_step(case, o)
+        if with_dde:
+            configs["DeepXDE 1.15"] = deepxde_step(case)
+        n = steps[case]
+        for label, fn in configs.items():      # warm-up (compilation happens here)
+            t0 = time.perf_counter()
+            fn(max(3, n // 5))
+            print(f"  [{case}] {label}: warm-up {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        times: dict = {k: [] for k in configs}
+        for r in range(rounds):
+            for label, fn in configs.items():
+                t0 = time.perf_counter()
+                fn(n)
+                times[label].append((time.perf_counter() - t0) / n * 1e3)
+            print(f"  [{case}] round {r + 1}/{rounds}: " +
+                  ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items()), file=sys.stderr)
+        for label, v in times.items():
+            rows.append({"case": case, "config": label, "median_ms": statistics.median(v),
+                         "min_ms": min(v), "max_ms": max(v),
+                         "peak_mb": peak_memory(case, label)})
+    return rows
+
+
+def peak_memory(case: str, label: str) -> float | None:
+    """Resident-set growth (MB) over 3 steps after set-up, in a fresh subprocess."""
+    cmd = [sys.executable, __file__, "--memory", case, label]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        return float(r.stdout.strip().splitlines()[-1])
+    except Exception:
+        return None
+
+
+def memory_child(case: str, label: str) -> None:
+    if label == "DeepXDE 1.15":
+        fn = deepxde_step(case)
+    else:
+        fn = pinnkit_step(case, PINNKIT[label.removeprefix("pinnkit ")])
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fn(3)
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+
+
+def per_step_table(rows: list) -> list[str]:
+    out = ["| case | configuration | ms/step (median) | min–max | vs DeepXDE | vs nested autograd | peak RSS growth (MB) |",
+           "|---|---|---:|---:|---:|---:|---:|"]
+    for case in dict.fromkeys(r["case"] for r in rows):
+        sub = {r["config"]: r for r in rows if r["case"] == case}
+        dde = sub.get("DeepXDE 1.15", {}).get("median_ms")
+        nested = sub["pinnkit nested autograd"]["median_ms"]
+        for label, r in sub.items():
+            vs_d = f"{dde / r['median_ms']:.2f}×" if dde else "—"
+            mem = f"{r['peak_mb']:.0f}" if r["peak_mb"] is not None else "—"
+            out.append(f"| {case} | {label} | {r['median_ms']:.2f} | {r['min_ms']:.2f}–{r['max_ms']:.2f} | "
+                       f"{vs_d} | {nested / r['median_ms']:.2f}× | {mem} |")
+    return out
+
+
+# --------------------------------------------------------------------------- (c)
+
+def burgers_grid():
+    d = np.load(shared_data("burgers_shock.npz"))
+    T, X = np.meshgrid(d["t"].ravel(), d["x"].ravel(), indexing="ij")
+    return X, T, d["u"]
+
+
+def time_to_accuracy_pinnkit(target: float, budget: float, extra: dict) -> dict:
+    X, T, ref = burgers_grid()
+    ns = runpy.run_path(str(ROOT / "problems" / "burgers.py"))
+    state = {"eval": 0.0, "hit": None, "err": None, "t0": time.perf_counter()}
+
+    def cb(phase, step, sol):
+        t0 = time.perf_counter()
+        u = sol({"x": X, "t": T})["u"]
+        err = float(np.linalg.norm(u - ref) / np.linalg.norm(ref))
+        state["eval"] += time.perf_counter() - t0
+        state["err"] = err
+        elapsed = time.perf_counter() - state["t0"] - state["eval"]
+        if err <= target and state["hit"] is None:
+            state["hit"] = (elapsed, phase, step)
+            return True
+        return elapsed > budget
+    opts = {**ns["options"], **extra, "quiet": True, "seed": 0}
+    pk.train(ns["problem"], callback=cb, **opts)
+    return {"who": f"pinnkit ({', '.join(f'{k}={v}' for k, v in extra.items())})", "options": opts,
+            "hit": state["hit"], "last_error": state["err"]}
+
+
+def time_to_accuracy_deepxde(target: float, budget: float) -> dict:
+    import deepxde as dde
+    X, T, ref = burgers_grid()
+    XT = np.stack([X.ravel(), T.ravel()], axis=1)
+    dde.config.set_random_seed(0)
+    geom = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 0.99))
+
+    def pde(x, y):
+        return (dde.grad.jacobian(y, x, i=0, j=1) + y * dde.grad.jacobian(y, x, i=0, j=0)
+                - 0.01 / np.pi * dde.grad.hessian(y, x, i=0, j=0))
+    bcs = [dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on),
+           dde.icbc.IC(geom, lambda x: -np.sin(np.pi * x[:, 0:1]), lambda _, on: on)]
+    data = dde.data.TimePDE(geom, pde, bcs, num_domain=2540, num_boundary=80, num_initial=160)
+    model = dde.Model(data, dde.nn.FNN([2] + [20] * 3 + [1], "tanh", "Glorot normal"))
+    state = {"eval": 0.0, "hit": None, "err": None, "t0": time.perf_counter(), "phase": "adam"}
+
+    class Stop(dde.callbacks.Callback):
+        def __init__(self, every):
+            super().__init__()
+            self.every, self.count = every, 0
+
+        def on_epoch_end(self):
+            self.count += 1
+            if state["phase"] == "adam" and self.count % self.every:
+                return
+            t0 = time.perf_counter()
+            err = float(np.linalg.norm(model.predict(XT).reshape(ref.shape) - ref) / np.linalg.norm(ref))
+            state["eval"] += time.perf_counter() - t0
+            state["err"] = err
+            elapsed = time.perf_counter() - state["t0"] - state["eval"]
+            if err <= target and state["hit"] is None:
+                state["hit"] = (elapsed, state["phase"], model.train_state.step)
+                self.model.stop_training = True
+            elif elapsed > budget:
+                self.model.stop_training = True
+
+    model.compile("adam", lr=1e-3)
+    model.train(iterations=15000, display_every=10**9, verbose=0, callbacks=[Stop(100)])
+    if state["hit"] is None and time.perf_counter() - state["t0"] - state["eval"] < budget:
+        state["phase"] = "lbfgs"
+        dde.optimizers.config.set_LBFGS_options(maxiter=15000, iter_per_step=100)
+        model.compile("L-BFGS")
+        model.train(display_every=10**9, verbose=0, callbacks=[Stop(1)])
+    return {"who": "DeepXDE 1.15 (example settings: 3 x 20, 2540+80+160 points, 15k Adam + L-BFGS)",
+            "hit": state["hit"], "last_error": state["err"]}
+
+
+# --------------------------------------------------------------------------- (d)
+
+def reference_rows() -> list[str]:
+    from pinnkit.exact import burgers_sine
+    problem = runpy.run_path(str(ROOT / "problems" / "burgers.py"))["problem"]
+    X, T, _ = burgers_grid()
+    exact = burgers_sine(X, T, 0.01 / np.pi)
+    out = ["| nx (order 4) | seconds (median of 3) | L2RE vs exact on 256 x 100 |", "|---:|---:|---:|"]
+    for nx in (256, 511, 1021, 2041, 4081):
+        ts = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            ref = pk.reference(problem, resolution={"x": nx}, order=4)
+            ts.append(time.perf_counter() - t0)
+        u = ref({"x": X, "t": T})["u"]
+        out.append(f"| {nx} | {statistics.median(ts):.2f} | {np.linalg.norm(u - exact) / np.linalg.norm(exact):.2e} |")
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"Python {platform.python_version()}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--parts", default="a,c,d", help="comma list of a (per step, with b), c, d")
+    p.add_argument("--cases", default="burgers,poisson2d,laplace3d")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default torch's)")
+    p.add_argument("--target", type=float, default=4.7e-3)
+    p.add_argument("--budget", type=float, default=1200.0, help="seconds per time-to-accuracy run")
+    p.add_argument("--out", help="write the Markdown here (else stdout)")
+    p.add_argument("--memory", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory:
+        memory_child(*args.memory)
+        return
+    parts = set(args.parts.split(","))
+    lines = ["# pinnkit benchmarks", "", f"Machine: {machine()}.", "",
+             f"Command: `python scripts/bench.py {' '.join(sys.argv[1:])}`", ""]
+    with_dde = have_deepxde()
+    if "a" in parts:
+        cases = args.cases.split(",")
+        steps = {"burgers": 100, "poisson2d": 5, "laplace3d": 5}
+        rows = per_step(cases, args.rounds, steps, with_dde)
+        lines += ["## Per-step training time (float32, Adam)", ""]
+        if not with_dde:
+            lines += ["DeepXDE is not installed (`pip install -e \".[bench]\"`); its rows are missing.", ""]
+        lines += per_step_table(rows) + [""]
+        print(json.dumps(rows), file=sys.stderr)
+    if "c" in parts:
+        lines += [f"## Time to reach L2RE ≤ {args.target:g} on Burgers (evaluation time excluded)", "",
+                  "| solver | reached at (s) | phase, step | last error |", "|---|---:|---|---:|"]
+        results = [time_to_accuracy_pinnkit(args.target, args.budget, {"compile": True})]
+        if with_dde:
+            results.append(time_to_accuracy_deepxde(args.target, args.budget))
+        for r in results:
+            hit = r["hit"]
+            lines.append(f"| {r['who']} | {hit[0]:.1f} | {hit[1]} {hit[2]} | {r['last_error']:.2e} |" if hit else
+                         f"| {r['who']} | not within {args.budget:.0f} s | — | {r['last_error']:.2e} |")
+        if with_dde and results[0]["hit"] and results[1]["hit"]:
+            lines += ["", f"Ratio DeepXDE / pinnkit: {results[1]['hit'][0] / results[0]['hit'][0]:.1f}×"]
+        lines.append("")
+    if "d" in parts:
+        lines += ["## Finite-difference reference (Burgers, method of lines, BDF)", ""] + reference_rows() + [""]
+    text = "\n".join(lines)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -110,7 +110,7 @@ def _plot_mesh_fields(folder: Path, ev: MeshEvaluation) -> list[Path]:
             else:
                 im = ax.scatter(P[slab, 0], P[slab, 1], c=d[slab], s=6, cmap=cmap)
                 names = mesh.names
-                title = f"{title}, |{names[2]} - {zmid:.3g}| small"
+                title = f"{title}, |{names[2]} − {zmid:.2g}| ≤ {0.08 * np.ptp(P[:, 2]):.2g}"
             plt.colorbar(im, ax=ax)
             ax.set_xlabel(names[0])
             ax.set_ylabel(names[1])

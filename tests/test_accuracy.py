@@ -26,7 +26,7 @@ def test_burgers_each_seed(seed):
 
 
 @pytest.mark.parametrize("name", ["poisson_robin1d", "heat1d", "poisson2d", "heat2d_neumann",
-                                  "helmholtz2d"])
+                                  "helmholtz2d", "poisson_plate_hole", "heat_lshape", "laplace3d"])
 def test_problem_defaults_reach_1e_2(name):
     problem, sol = _train(name)
     m = metrics_of(evaluate(problem, sol, None))

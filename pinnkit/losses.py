@@ -189,10 +189,33 @@ class CompiledProblem:
             out[t.name] = res
         return out
 
+    #: causal training of the PDE terms: (eps, bins, time column, t0, t1), set by the trainer
+    causal: tuple | None = None
+
     def losses(self, model: Callable, params: dict, batches: dict) -> dict:
-        """Mean squared residual per term name (a 0-dim tensor each)."""
+        """Mean squared residual per term name (a 0-dim tensor each); PDE terms of a
+        time-dependent problem are causally weighted when ``causal`` is set."""
         res = self.residuals(model, params, batches)
-        return {name: sum(torch.mean(r ** 2) for r in rs) for name, rs in res.items()}
+        out = {name: sum(torch.mean(r ** 2) for r in rs) for name, rs in res.items()}
+        if self.causal is not None:
+            from .recipes import causal_loss
+            eps, bins, col, t0, t1 = self.causal
+            t = batches["__interior__"]["X"][:, col]
+            for term in self.terms:
+                if term.kind == "pde":
+                    r2 = sum(r ** 2 for r in res[term.name])
+                    out[term.name] = causal_loss(r2, t, t0, t1, bins, eps)[0]
+        return out
+
+    def pde_residual(self, model: Callable, params: dict, X: torch.Tensor) -> torch.Tensor:
+        """Σ over PDE residuals of r² at points X (N,), without a graph (adaptive sampling)."""
+        derivs = compute_derivatives(model, X, self.pde_plan, self.engine, create_graph=False)
+        total = torch.zeros(X.shape[0], dtype=X.dtype, device=X.device)
+        for t in self.terms:
+            if t.kind == "pde":
+                for e in self.exprs[t.name]:
+                    total = total + self._eval(e, X, derivs, params, None).detach() ** 2
+        return total
 
 
 # --------------------------------------------------------------------------- point sets

@@ -66,6 +66,17 @@ class TrainOptions:
     # derivative engine: auto | taylor | autograd (default: $PINNKIT_ENGINE, else auto)
     engine: str = dc_field(default_factory=lambda: os.environ.get("PINNKIT_ENGINE", "auto"))
     compile: bool = False             # torch.compile the loss (forward + backward graphs)
+    causal_eps: float = 0.0           # causal training of time-dependent PDE terms (0 = off)
+    causal_bins: int = 32             # time slabs for causal training
+    loss_weighting: str = "fixed"     # fixed | gradnorm (Adam phase; L-BFGS keeps the last weights)
+    weight_every: int = 100           # gradnorm update interval (steps)
+    weight_momentum: float = 0.9      # gradnorm moving average
+    adaptive: str = "none"            # none | rar | rad (residual-based adaptive sampling)
+    adaptive_every: int = 1000        # steps between adaptive updates
+    adaptive_points: int = 100        # RAR: points added per update
+    adaptive_candidates: int = 0      # candidates per update (0 = 10 x interior_points)
+    rad_k: float = 1.0                # RAD: p ∝ |r|^k / mean + c
+    rad_c: float = 1.0
     log_every: int = 100              # history/progress/NaN check interval (steps)
     checkpoint: str | None = None     # path of checkpoint.pt (None = no checkpoints)
     checkpoint_every: int = 1000
@@ -104,6 +115,18 @@ class TrainOptions:
                                     f"got {getattr(self, name)!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise TrainingError(f"option device must be auto, cpu or cuda, got {self.device!r}")
+        for name, allowed in (("loss_weighting", ("fixed", "gradnorm")), ("adaptive", ("none", "rar", "rad"))):
+            if getattr(self, name) not in allowed:
+                raise TrainingError(f"option {name} must be one of {', '.join(allowed)}, "
+                                    f"got {getattr(self, name)!r}")
+        for name in ("causal_bins", "weight_every", "adaptive_every"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise TrainingError(f"option {name} must be a positive integer, got {v!r}")
+        if not (isinstance(self.causal_eps, (int, float)) and self.causal_eps >= 0):
+            raise TrainingError(f"option causal_eps must be a number >= 0, got {self.causal_eps!r}")
+        if not 0 <= self.weight_momentum < 1:
+            raise TrainingError(f"option weight_momentum must be in [0, 1), got {self.weight_momentum!r}")
         from .derivatives import ENGINES
         if self.engine not in ENGINES:
             raise TrainingError(f"option engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
@@ -208,7 +231,18 @@ class _Trainer:
             p.name: torch.nn.Parameter(torch.tensor(p.init, dtype=self.dtype, device=self.device))
             for p in problem.parameters})
         self.history: dict = {k: [] for k in ["step", "phase", "loss", "time", "lr"]
-                              + [f"loss_{n}" for n in self.term_names]}
+                              + [f"loss_{n}" for n in self.term_names]
+                              + ([f"weight_{n}" for n in self.term_names]
+                                 if opts.loss_weighting == "gradnorm" else [])}
+        # adaptive loss weights (gradnorm), a tensor so that compiled losses do not recompile
+        self.lam = torch.ones(len(self.term_names), dtype=torch.float64)
+        if opts.causal_eps > 0:
+            if problem.time is None:
+                raise TrainingError(f"option causal_eps needs a time-dependent problem; "
+                                    f"{problem.name!r} is steady")
+            d = problem.domain
+            self.compiled.causal = (float(opts.causal_eps), int(opts.causal_bins),
+                                    len(problem.coords) - 1, d.t0, d.t1)
         self.messages: list[str] = []
         self.step = 0            # Adam steps done
         self.lbfgs_iter = 0      # L-BFGS iterations done
@@ -240,8 +274,39 @@ class _Trainer:
     # -- loss
     def _loss_eager(self) -> tuple[torch.Tensor, dict]:
         terms = self.compiled.losses(self.model, dict(self.params), self.batches)
-        total = sum(self.opts.weights.get(k, 1.0) * v for k, v in terms.items())
-        return total, terms
+        return self._total(terms), terms
+
+    def _total(self, terms: dict) -> torch.Tensor:
+        lam = self.lam
+        return sum(self.opts.weights.get(k, 1.0) * lam[i].to(v.dtype) * v
+                   for i, (k, v) in enumerate(terms.items()))
+
+    def _update_weights(self, terms: dict) -> torch.Tensor:
+        """Gradient-norm weights from this step's terms; returns the reweighted total."""
+        from .recipes import gradnorm_weights
+        old = {k: float(self.lam[i]) for i, k in enumerate(self.term_names)} if self.step else None
+        new = gradnorm_weights(terms, self._trainable(), old, self.opts.weight_momentum)
+        self.lam.copy_(torch.tensor([new[k] for k in self.term_names], dtype=torch.float64))
+        return self._total(terms)
+
+    def _adapt(self) -> None:
+        """RAR (add the worst candidates) or RAD (redraw by residual) of the interior points."""
+        from .recipes import rad_select, rar_select
+        o = self.opts
+        n_cand = o.adaptive_candidates or 10 * o.interior_points
+        names = [c.name for c in self.problem.coords]
+        pts = self.problem.domain.sample_interior(n_cand, "uniform", seed=o.seed * 7919 + self.step)
+        C = np.stack([np.asarray(pts[n], float) for n in names], axis=1)
+        X = torch.as_tensor(C, dtype=self.dtype, device=self.device)
+        r = self.compiled.pde_residual(self.model, dict(self.params), X).cpu().numpy() ** 0.5
+        cur = self.np_batches["__interior__"]["X"]
+        if o.adaptive == "rar":
+            new = np.concatenate([cur, C[rar_select(r, o.adaptive_points)]])
+        else:
+            rng = np.random.default_rng(o.seed * 104729 + self.step)
+            new = C[rad_select(r, len(cur), o.rad_k, o.rad_c, rng)]
+        self.np_batches["__interior__"]["X"] = new
+        self._to_tensors()
 
     def _loss(self) -> tuple[torch.Tensor, dict]:
         if self._compiled_loss is None:
@@ -284,6 +349,9 @@ class _Trainer:
         h["lr"].append(self.adam.param_groups[0]["lr"] if phase == 0 else 1.0)
         for k in self.term_names:
             h[f"loss_{k}"].append(values[k])
+        if self.opts.loss_weighting == "gradnorm":
+            for i, k in enumerate(self.term_names):
+                h[f"weight_{k}"].append(float(self.lam[i]))
         return loss
 
     def _ask_callback(self, phase: str, step: int, t0: float) -> bool:
@@ -306,7 +374,7 @@ class _Trainer:
             "adam": self.adam.state_dict(), "sched": self.sched.state_dict(),
             "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else None,
             "step": self.step, "lbfgs_iter": self.lbfgs_iter, "elapsed": self.elapsed,
-            "history": self.history, "messages": self.messages,
+            "history": self.history, "messages": self.messages, "lam": self.lam.clone(),
             "batches": {k: {n: torch.as_tensor(a) for n, a in b.items()}
                         for k, b in self.np_batches.items()},
             "torch_rng": torch.get_rng_state(),
@@ -330,6 +398,8 @@ class _Trainer:
         self.np_batches = {k: {n: a.numpy() for n, a in b.items()} for k, b in s["batches"].items()}
         self.step, self.lbfgs_iter, self.elapsed = s["step"], s["lbfgs_iter"], s["elapsed"]
         self.history, self.messages = s["history"], list(s["messages"])
+        if "lam" in s:
+            self.lam.copy_(s["lam"])
         torch.set_rng_state(s["torch_rng"])
         if s["lbfgs"] is not None:
             self._enter_lbfgs()
@@ -370,8 +440,13 @@ class _Trainer:
         while self.step < o.steps:
             if o.resample_every and self.step and self.step % o.resample_every == 0:
                 self._set_batches(seed=o.seed + self.step)
+            if (o.adaptive != "none" and self.step and self.step % o.adaptive_every == 0
+                    and "__interior__" in self.np_batches):
+                self._adapt()
             self.adam.zero_grad(set_to_none=True)
             total, terms = self._loss()
+            if o.loss_weighting == "gradnorm" and self.step % o.weight_every == 0:
+                total = self._update_weights(terms)
             total.backward()
             self.adam.step()
             self.sched.step()

@@ -1,0 +1,70 @@
+"""Accuracy toolbox: causal training, gradient-norm loss balancing, adaptive sampling.
+
+- Causal training (Wang, Sankaran & Perdikaris 2022, "Respecting causality is all you need
+  for training physics-informed neural networks"): the PDE residual of a time-dependent
+  problem is split into ``bins`` time slabs with mean losses L_1..L_M and weighted by
+  w_i = exp(−ε Σ_{k<i} L_k) (weights not differentiated), so later times train only once
+  earlier ones are resolved.
+- Gradient-norm weighting (Wang et al. 2023, "An expert's guide to training PINNs", Sec. 4):
+  λ_k = Σ_j ‖∇_θ L_j‖ / ‖∇_θ L_k‖, smoothed by a moving average, updated every K steps;
+  afterwards every weighted term has the same gradient norm.
+- RAR (Lu et al. 2021, DeepXDE paper): every K steps add the m candidate points with the
+  largest PDE residual. RAD (Wu et al. 2023, "A comprehensive study of non-adaptive and
+  residual-based adaptive sampling for PINNs"): every K steps redraw the interior points from
+  candidates with probability ∝ |r|^k / mean|r|^k + c.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["causal_weights", "causal_loss", "gradnorm_weights", "rar_select", "rad_select"]
+
+
+def causal_weights(slab_losses: torch.Tensor, eps: float) -> torch.Tensor:
+    """w_i = exp(−ε Σ_{k<i} L_k) for slab losses L (M,), detached; w_0 = 1."""
+    L = slab_losses.detach()
+    before = torch.cumsum(L, 0) - L
+    return torch.exp(-eps * before)
+
+
+def causal_loss(r2: torch.Tensor, t: torch.Tensor, t0: float, t1: float, bins: int,
+                eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean_i w_i L_i, weights) for squared residuals r2 (N,) at times t (N,)."""
+    idx = ((t - t0) / (t1 - t0) * bins).long().clamp_(0, bins - 1)
+    sums = torch.zeros(bins, dtype=r2.dtype, device=r2.device).index_add(0, idx, r2)
+    counts = torch.zeros(bins, dtype=r2.dtype, device=r2.device).index_add(0, idx, torch.ones_like(r2))
+    L = sums / counts.clamp(min=1)
+    w = causal_weights(L, eps)
+    return torch.mean(w * L), w
+
+
+def gradnorm_weights(terms: dict, params: list, old: dict | None, momentum: float) -> dict:
+    """New loss weights λ_k = Σ_j ‖∇L_j‖ / ‖∇L_k‖ (moving average with ``old``)."""
+    norms = {}
+    for k, v in terms.items():
+        grads = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
+        sq = sum(float(g.detach().pow(2).sum()) for g in grads if g is not None)
+        norms[k] = max(sq ** 0.5, 1e-30)
+    total = sum(norms.values())
+    new = {k: total / n for k, n in norms.items()}
+    if old:
+        new = {k: momentum * old.get(k, new[k]) + (1 - momentum) * new[k] for k in new}
+    return new
+
+
+def rar_select(residual: np.ndarray, m: int) -> np.ndarray:
+    """Indices of the m candidates with the largest |residual|."""
+    m = min(m, len(residual))
+    return np.argpartition(-np.abs(residual), m - 1)[:m] if m else np.zeros(0, int)
+
+
+def rad_select(residual: np.ndarray, n: int, k: float, c: float,
+               rng: np.random.Generator) -> np.ndarray:
+    """n candidate indices drawn (without replacement when possible) with probability
+    ∝ |r|^k / mean(|r|^k) + c."""
+    e = np.abs(residual) ** k
+    p = e / max(float(e.mean()), 1e-300) + c
+    p = p / p.sum()
+    return rng.choice(len(residual), size=n, replace=n > len(residual), p=p)

@@ -1,0 +1,94 @@
+"""The accuracy toolbox (causal training, gradient-norm weighting, RAR/RAD) does what it claims."""
+import numpy as np
+import pytest
+import torch
+
+import pinnkit as pk
+from pinnkit.recipes import causal_loss, causal_weights, gradnorm_weights, rad_select, rar_select
+from pinnkit.trainer import TrainOptions, _Trainer
+
+from conftest import load_problem
+
+
+def test_causal_weights_monotone_and_respond_to_eps():
+    L = torch.tensor([0.5, 0.1, 2.0, 0.0, 1.0])
+    w1, w10 = causal_weights(L, 1.0), causal_weights(L, 10.0)
+    assert w1[0] == 1 and torch.all(w1[1:] <= w1[:-1])
+    assert torch.all(w10[1:] < w1[1:])                     # larger eps: later slabs weigh less
+    assert torch.allclose(w1, torch.exp(-torch.tensor([0, 0.5, 0.6, 2.6, 2.6])))
+    # slab losses are the mean of r² per time slab; gradients do not flow through the weights
+    r2 = torch.tensor([1.0, 3.0, 0.0, 4.0], requires_grad=True)
+    t = torch.tensor([0.1, 0.2, 0.6, 0.9])
+    loss, w = causal_loss(r2, t, 0.0, 1.0, 2, eps=1.0)
+    assert torch.allclose(w, torch.tensor([1.0, float(np.exp(-2.0))]))
+    assert loss.item() == pytest.approx((2.0 + np.exp(-2.0) * 2.0) / 2)
+    loss.backward()
+    e = float(np.exp(-2.0))
+    assert torch.allclose(r2.grad, torch.tensor([0.25, 0.25, 0.25 * e, 0.25 * e]))
+
+
+def test_causal_training_option_runs_and_needs_time():
+    ns = load_problem("heat1d")
+    sol = pk.train(ns["problem"], steps=40, lbfgs_steps=0, width=8, depth=2, interior_points=200,
+                   boundary_points=20, initial_points=20, causal_eps=1.0, causal_bins=8, quiet=True)
+    assert np.isfinite(sol.final_loss)
+    with pytest.raises(pk.TrainingError, match="causal_eps needs a time-dependent problem"):
+        pk.train(load_problem("poisson2d")["problem"], steps=1, lbfgs_steps=0, causal_eps=1.0, quiet=True)
+
+
+def test_gradnorm_equalizes_weighted_gradient_norms():
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
+    terms = {"a": (w ** 2).sum() * 100, "b": (w - 1).abs().sum() * 0.01, "c": torch.sin(w).sum()}
+    lam = gradnorm_weights(terms, [w], None, momentum=0.0)
+    norms = []
+    for k, v in terms.items():
+        g, = torch.autograd.grad(lam[k] * v, [w], retain_graph=True)
+        norms.append(float(g.norm()))
+    assert max(norms) / min(norms) == pytest.approx(1.0, abs=1e-9)
+    # moving average: halfway between old and new with momentum 0.5
+    half = gradnorm_weights(terms, [w], {k: 1.0 for k in terms}, momentum=0.5)
+    assert all(half[k] == pytest.approx(0.5 + 0.5 * lam[k]) for k in terms)
+
+
+def test_gradnorm_option_records_weights():
+    ns = load_problem("heat1d")
+    sol = pk.train(ns["problem"], steps=60, lbfgs_steps=0, width=8, depth=2, interior_points=200,
+                   boundary_points=20, initial_points=20, loss_weighting="gradnorm", weight_every=20,
+                   log_every=20, quiet=True)
+    cols = [c for c in sol.history if c.startswith("weight_")]
+    assert len(cols) == 3 and all(len(sol.history[c]) == 3 for c in cols)
+    assert any(abs(sol.history[c][-1] - 1.0) > 1e-3 for c in cols)
+
+
+def test_rar_adds_points_where_the_residual_is_largest():
+    r = np.array([0.1, -5.0, 0.3, 2.0, -0.2, 4.0])
+    assert set(rar_select(r, 3)) == {1, 3, 5}
+    ns = load_problem("poisson2d")
+    opts = TrainOptions.from_kwargs(steps=0, lbfgs_steps=0, width=8, depth=2, interior_points=300,
+                                    boundary_points=40, adaptive="rar", adaptive_points=25,
+                                    adaptive_candidates=2000, quiet=True)
+    tr = _Trainer(ns["problem"], opts)
+    before = tr.np_batches["__interior__"]["X"].copy()
+    tr._adapt()
+    after = tr.np_batches["__interior__"]["X"]
+    assert len(after) == len(before) + 25 and np.array_equal(after[:300], before)
+    added = torch.as_tensor(after[300:], dtype=tr.dtype)
+    cand = ns["problem"].domain.sample_interior(2000, "uniform", seed=0)
+    C = torch.as_tensor(np.stack([cand["x"], cand["y"]], axis=1), dtype=tr.dtype)
+    r_added = tr.compiled.pde_residual(tr.model, {}, added)
+    r_cand = tr.compiled.pde_residual(tr.model, {}, C)
+    # the 25 added points are the top 25 of their 2000 candidates: above the 98th percentile
+    assert float(r_added.min()) >= float(torch.quantile(r_cand, 0.98)) * 0.9
+
+
+def test_rad_samples_proportionally_to_the_residual():
+    rng = np.random.default_rng(0)
+    r = np.concatenate([np.full(500, 10.0), np.full(500, 0.1)])
+    idx = rad_select(r, 400, k=1.0, c=0.0, rng=rng)
+    frac_high = np.mean(idx < 500)
+    assert frac_high > 0.95                                   # p ∝ |r|: 100:1
+    # c flattens it toward uniform: p_high / p_low = (10/5.05 + 10) / (0.1/5.05 + 10)
+    idx_c = rad_select(r, 40000, k=1.0, c=10.0, rng=np.random.default_rng(0))
+    expected = (10 / 5.05 + 10) / ((10 / 5.05 + 10) + (0.1 / 5.05 + 10))
+    assert abs(np.mean(idx_c < 500) - expected) < 0.01

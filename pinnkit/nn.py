@@ -13,8 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["MLP", "ModifiedMLP", "FourierFeatures", "PINNModel", "NETWORKS", "ACTIVATIONS",
-           "build_model"]
+__all__ = ["MLP", "ModifiedMLP", "FourierFeatures", "PeriodicEmbedding", "FactorizedLinear",
+           "PINNModel", "NETWORKS", "ACTIVATIONS", "build_model"]
 
 
 class Sine(nn.Module):
@@ -40,16 +40,43 @@ def _glorot(layer: nn.Linear) -> nn.Linear:
     return layer
 
 
+class FactorizedLinear(nn.Module):
+    """Random weight factorization (Wang et al. 2022, "Random weight factorization improves
+    the training of continuous neural representations"): W = diag(exp(s)) V, with s drawn from
+    N(mean, std) and V = W₀ / exp(s) for a Glorot W₀, so the initial map is unchanged.
+    ``weight`` is the effective matrix (what the Taylor engine multiplies by)."""
+
+    def __init__(self, n_in: int, n_out: int, mean: float = 1.0, std: float = 0.1) -> None:
+        super().__init__()
+        base = _glorot(nn.Linear(n_in, n_out))
+        s = mean + std * torch.randn(n_out)
+        self.s = nn.Parameter(s)
+        self.v = nn.Parameter(base.weight.detach() / torch.exp(s)[:, None])
+        self.bias = nn.Parameter(base.bias.detach().clone())
+        self.in_features, self.out_features = n_in, n_out
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return torch.exp(self.s)[:, None] * self.v
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.linear(x, self.weight, self.bias)
+
+
+def _linear(n_in: int, n_out: int, factorized: bool) -> nn.Module:
+    return FactorizedLinear(n_in, n_out) if factorized else _glorot(nn.Linear(n_in, n_out))
+
+
 class MLP(nn.Module):
     """Fully connected network: ``depth`` hidden layers of ``width``, Glorot-normal init."""
 
     def __init__(self, n_in: int, n_out: int, width: int = 50, depth: int = 4,
-                 activation: str = "tanh") -> None:
+                 activation: str = "tanh", factorized: bool = False) -> None:
         super().__init__()
         sizes = [n_in] + [width] * depth
-        self.hidden = nn.ModuleList(_glorot(nn.Linear(a, b)) for a, b in zip(sizes, sizes[1:]))
+        self.hidden = nn.ModuleList(_linear(a, b, factorized) for a, b in zip(sizes, sizes[1:]))
         self.act = _activation(activation)
-        self.out = _glorot(nn.Linear(sizes[-1], n_out))
+        self.out = _linear(sizes[-1], n_out, factorized)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.hidden:
@@ -65,14 +92,14 @@ class ModifiedMLP(nn.Module):
     """
 
     def __init__(self, n_in: int, n_out: int, width: int = 50, depth: int = 4,
-                 activation: str = "tanh") -> None:
+                 activation: str = "tanh", factorized: bool = False) -> None:
         super().__init__()
-        self.enc_u = _glorot(nn.Linear(n_in, width))
-        self.enc_v = _glorot(nn.Linear(n_in, width))
+        self.enc_u = _linear(n_in, width, factorized)
+        self.enc_v = _linear(n_in, width, factorized)
         sizes = [n_in] + [width] * depth
-        self.hidden = nn.ModuleList(_glorot(nn.Linear(a, b)) for a, b in zip(sizes, sizes[1:]))
+        self.hidden = nn.ModuleList(_linear(a, b, factorized) for a, b in zip(sizes, sizes[1:]))
         self.act = _activation(activation)
-        self.out = _glorot(nn.Linear(width, n_out))
+        self.out = _linear(width, n_out, factorized)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         U, V = self.act(self.enc_u(x)), self.act(self.enc_v(x))
@@ -95,6 +122,27 @@ class FourierFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = 2 * math.pi * x @ self.B.to(x.dtype)
         return torch.cat([torch.cos(z), torch.sin(z)], dim=-1)
+
+
+class PeriodicEmbedding(nn.Module):
+    """Exact periodicity in chosen inputs (normalized to [-1, 1] over one period): column z
+    becomes cos(π k z), sin(π k z) for k = 1..harmonics; other columns pass through.
+    Every function of the embedding is periodic, so periodic conditions hold exactly."""
+
+    def __init__(self, n_in: int, columns: list, harmonics: int = 1) -> None:
+        super().__init__()
+        self.columns = list(columns)
+        self.keep = [i for i in range(n_in) if i not in self.columns]
+        self.register_buffer("k", torch.arange(1, harmonics + 1, dtype=torch.float64) * math.pi)
+        self.n_out = len(self.keep) + 2 * harmonics * len(self.columns)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        parts = [z[:, self.keep]]
+        k = self.k.to(z.dtype)
+        for c in self.columns:
+            a = z[:, c:c + 1] * k
+            parts += [torch.cos(a), torch.sin(a)]
+        return torch.cat(parts, dim=1)
 
 
 NETWORKS: dict[str, type] = {"mlp": MLP, "modified_mlp": ModifiedMLP}
@@ -129,16 +177,25 @@ class PINNModel(nn.Module):
 def build_model(n_in: int, n_out: int, lo, hi, network: str = "mlp", width: int = 50,
                 depth: int = 4, activation: str = "tanh", fourier_features: int = 0,
                 fourier_scale: float = 1.0, seed: int = 0,
-                constraint: Callable | None = None) -> PINNModel:
-    """A `PINNModel` from options (``network`` names a class in `NETWORKS`)."""
+                constraint: Callable | None = None, periodic: list | None = None,
+                factorized: bool = False) -> PINNModel:
+    """A `PINNModel` from options (``network`` names a class in `NETWORKS`); ``periodic``:
+    input columns embedded periodically over their box; ``factorized``: random weight
+    factorization of every linear layer."""
     try:
         cls = NETWORKS[network]
     except KeyError:
         raise ValueError(f"unknown network {network!r}; choose from {', '.join(NETWORKS)}") from None
-    embedding = None
+    embeddings = []
     n_core_in = n_in
+    if periodic:
+        embeddings.append(PeriodicEmbedding(n_in, periodic))
+        n_core_in = embeddings[-1].n_out
     if fourier_features:
-        embedding = FourierFeatures(n_in, int(fourier_features), fourier_scale, seed)
-        n_core_in = embedding.n_out
-    core = cls(n_core_in, n_out, width=width, depth=depth, activation=activation)
+        embeddings.append(FourierFeatures(n_core_in, int(fourier_features), fourier_scale, seed))
+        n_core_in = embeddings[-1].n_out
+    embedding = None if not embeddings else (embeddings[0] if len(embeddings) == 1
+                                             else nn.Sequential(*embeddings))
+    core = cls(n_core_in, n_out, width=width, depth=depth, activation=activation,
+               factorized=factorized)
     return PINNModel(core, lo, hi, embedding, constraint)

@@ -51,6 +51,8 @@ class TrainOptions:
     activation: str = "tanh"
     fourier_features: int = 0         # 0 = no Fourier embedding
     fourier_scale: float = 1.0
+    periodic_embedding: bool = False  # exact periodicity for Periodic conditions (cos/sin inputs)
+    weight_factorization: bool = False  # random weight factorization of the linear layers
     interior_points: int = 2000
     boundary_points: int = 200        # per boundary/periodic condition
     initial_points: int = 200         # per initial condition
@@ -215,6 +217,15 @@ class _Trainer:
         self.dtype = DTYPES[opts.dtype]
         torch.manual_seed(opts.seed)
         constraint, enforced = (hard_constraint(problem) if opts.hard_constraints else (None, ()))
+        periodic_cols: list = []
+        if opts.periodic_embedding:
+            names = [c.name for c in problem.coords]
+            periodic = [t for t in problem.terms if t.kind == "periodic"]
+            if not periodic:
+                raise TrainingError(f"option periodic_embedding: problem {problem.name!r} has no "
+                                    "Periodic condition")
+            periodic_cols = sorted({names.index(t.coord) for t in periodic})
+            enforced = tuple(enforced) + tuple(t.name for t in periodic)
         self.compiled = CompiledProblem(problem, engine=opts.engine, skip=enforced)
         self.term_names = [t.name for t in self.compiled.terms]
         unknown = sorted(set(opts.weights) - {t.name for t in problem.terms})
@@ -226,7 +237,8 @@ class _Trainer:
                                  network=opts.network, width=opts.width, depth=opts.depth,
                                  activation=opts.activation, fourier_features=opts.fourier_features,
                                  fourier_scale=opts.fourier_scale, seed=opts.seed,
-                                 constraint=constraint).to(self.device, self.dtype)
+                                 constraint=constraint, periodic=periodic_cols,
+                                 factorized=opts.weight_factorization).to(self.device, self.dtype)
         self.params = torch.nn.ParameterDict({
             p.name: torch.nn.Parameter(torch.tensor(p.init, dtype=self.dtype, device=self.device))
             for p in problem.parameters})

@@ -295,10 +295,14 @@ def reference_rows() -> list[str]:
     out = ["| nx (order 4) | seconds (median of 3) | L2RE vs exact on 256 x 100 |", "|---:|---:|---:|"]
     for nx in (256, 511, 1021, 2041, 4081):
         ts = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            ref = pk.reference(problem, resolution={"x": nx}, order=4)
-            ts.append(time.perf_counter() - t0)
+        try:
+            for _ in range(3):
+                t0 = time.perf_counter()
+                ref = pk.reference(problem, resolution={"x": nx}, order=4)
+                ts.append(time.perf_counter() - t0)
+        except pk.ReferenceSolverError as exc:
+            out.append(f"| {nx} | fails: {str(exc)[:90]} | — |")
+            continue
         u = ref({"x": X, "t": T})["u"]
         out.append(f"| {nx} | {statistics.median(ts):.2f} | {np.linalg.norm(u - exact) / np.linalg.norm(exact):.2e} |")
     return out

@@ -92,3 +92,37 @@ def test_rad_samples_proportionally_to_the_residual():
     idx_c = rad_select(r, 40000, k=1.0, c=10.0, rng=np.random.default_rng(0))
     expected = (10 / 5.05 + 10) / ((10 / 5.05 + 10) + (0.1 / 5.05 + 10))
     assert abs(np.mean(idx_c < 500) - expected) < 0.01
+
+
+def test_periodic_embedding_is_exactly_periodic_and_drops_the_periodic_term():
+    ns = load_problem("allen_cahn")
+    opts = TrainOptions.from_kwargs(steps=0, lbfgs_steps=0, width=16, depth=2, interior_points=100,
+                                    periodic_embedding=True, dtype="float64", quiet=True)
+    tr = _Trainer(ns["problem"], opts)
+    assert not any(t.kind == "periodic" for t in tr.compiled.terms)
+    t = torch.linspace(0, 1, 7, dtype=torch.float64)
+    lo, hi = ns["problem"].domain.bbox
+    left = torch.stack([torch.full_like(t, lo[0]), t], 1)
+    right = torch.stack([torch.full_like(t, hi[0]), t], 1)
+    assert torch.allclose(tr.model(left), tr.model(right), atol=1e-14)
+    with pytest.raises(pk.TrainingError, match="has no Periodic condition"):
+        _Trainer(load_problem("heat1d")["problem"],
+                 TrainOptions.from_kwargs(periodic_embedding=True, quiet=True))
+
+
+def test_weight_factorization_keeps_the_initial_map_and_trains():
+    from pinnkit.nn import FactorizedLinear, _glorot, build_model
+    torch.manual_seed(0)
+    plain = _glorot(torch.nn.Linear(6, 4))
+    torch.manual_seed(0)
+    fact = FactorizedLinear(6, 4)                 # same Glorot draw, then s ~ N(1, 0.1)
+    assert torch.allclose(plain.weight, fact.weight, atol=1e-6)
+    assert 0.6 < float(fact.s.mean()) < 1.4 and not torch.allclose(fact.v, fact.weight)
+    X = torch.rand(10, 6)
+    assert torch.allclose(plain(X), fact(X), atol=1e-6)
+    model = build_model(2, 1, [0, 0], [1, 1], width=8, depth=2, factorized=True)
+    assert sum(n.endswith(".s") for n, _ in model.named_parameters()) == 3
+    ns = load_problem("heat1d")
+    sol = pk.train(ns["problem"], steps=30, lbfgs_steps=0, width=8, depth=2, interior_points=100,
+                   boundary_points=10, initial_points=10, weight_factorization=True, quiet=True)
+    assert np.isfinite(sol.final_loss)

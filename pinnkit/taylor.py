@@ -219,6 +219,27 @@ def _product(A: list, B: list, tab: _Tables) -> list:
 
 # --------------------------------------------------------------------------- networks
 
+def _embed_jet(emb, J: list, tab: _Tables) -> list:
+    """Jet through an input embedding (Fourier features, periodic embedding, or a chain)."""
+    from .nn import FourierFeatures, PeriodicEmbedding
+    if isinstance(emb, torch.nn.Sequential):
+        for m in emb:
+            J = _embed_jet(m, J, tab)
+        return J
+    if isinstance(emb, FourierFeatures):
+        Z = [torch.matmul(c, (2 * math.pi) * emb.B.to(c.dtype)) for c in J]
+    elif isinstance(emb, PeriodicEmbedding):
+        k = emb.k.to(J[0].dtype)
+        parts = [[c[:, emb.keep] for c in J]]
+        for col in emb.columns:
+            Z = [c[:, col:col + 1] * k for c in J]
+            parts += [_act(Z, tab, "cos"), _act(Z, tab, "sin")]
+        return [torch.cat([p[i] for p in parts], dim=-1) for i in range(len(J))]
+    else:
+        raise NotImplementedError(type(emb).__name__)
+    return [torch.cat([c, s_], dim=-1) for c, s_ in zip(_act(Z, tab, "cos"), _act(Z, tab, "sin"))]
+
+
 def _act_kind(module) -> str | None:
     name = type(module).__name__
     return {"Tanh": "tanh", "Sine": "sin"}.get(name)
@@ -226,10 +247,12 @@ def _act_kind(module) -> str | None:
 
 def supports(model) -> bool:
     """Whether the Taylor engine can propagate through ``model`` (a `PINNModel`)."""
-    from .nn import MLP, FourierFeatures, ModifiedMLP, PINNModel
+    from .nn import MLP, FourierFeatures, ModifiedMLP, PeriodicEmbedding, PINNModel
     if not isinstance(model, PINNModel):
         return False
-    if model.embedding is not None and not isinstance(model.embedding, FourierFeatures):
+    emb = model.embedding
+    parts = list(emb) if isinstance(emb, torch.nn.Sequential) else ([] if emb is None else [emb])
+    if not all(isinstance(m, (FourierFeatures, PeriodicEmbedding)) for m in parts):
         return False
     core = model.core
     if not isinstance(core, (MLP, ModifiedMLP)) or _act_kind(core.act) is None:
@@ -271,9 +294,7 @@ def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False, lap_axes: tup
     zero = torch.zeros((1, X.shape[1]), dtype=X.dtype, device=X.device).expand(X.shape[0], -1)
     J += [zero] * (tab.size - len(J))
     if model.embedding is not None:
-        B = (2 * math.pi) * model.embedding.B.to(X.dtype)
-        Z = [torch.matmul(c, B) for c in J]
-        J = [torch.cat([c, s_], dim=-1) for c, s_ in zip(_act(Z, tab, "cos"), _act(Z, tab, "sin"))]
+        J = _embed_jet(model.embedding, J, tab)
     out = _core_jet(model.core, J, tab)
     if model.constraint is None or raw:
         return out

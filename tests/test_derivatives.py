@@ -124,3 +124,17 @@ def test_multi_index_closure_and_engine_selection():
     plan = DerivativePlan([("u", (2, 0))], ["u"], 2)
     with pytest.raises(Exception, match="taylor engine supports"):
         compute_derivatives(gelu, torch.rand(5, 2), plan, engine="taylor")
+
+
+def test_taylor_through_periodic_embedding_and_factorized_layers():
+    torch.manual_seed(2)
+    model = build_model(3, 2, [0, 0, 0], [1, 2, 1], network="modified_mlp", width=10, depth=2,
+                        periodic=[0, 2], fourier_features=4, factorized=True).double()
+    assert supports(model)
+    X = torch.rand(30, 3, dtype=torch.float64)
+    keys = [(f, o) for f in ("a", "b") for o in itertools.product(range(4), repeat=3) if sum(o) <= 3]
+    plan = DerivativePlan(keys, ["a", "b"], 3, {"a": (0, 1)})
+    ref = compute_derivatives(model, X, plan, engine="autograd")
+    tay = compute_derivatives(model, X, plan, engine="taylor")
+    for k in ref:
+        assert float((ref[k] - tay[k]).abs().max()) <= 1e-10 * max(float(ref[k].abs().max()), 1.0), k

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""The PINNacle problems with each file's recipe, next to the published errors.
+
+    python scripts/benchmark_accuracy.py [name ...] [--seed S] [--threads N] [--out docs/accuracy.md]
+
+Each problem trains with the options in its file (the recommended recipe) and is scored by
+relative L2 error: against the exact solution where there is one, else against our
+finite-difference reference; Poisson2d-C is also scored against PINNacle's COMSOL solution
+(../shared/data/pinnacle_poisson2d_c.npz) and the FD reference is cross-checked against it.
+Allen-Cahn and Burgers are scored on the published data grids (../shared/data).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pinnkit as pk  # noqa: E402
+from pinnkit.compare import evaluate, metrics_of, reference_errors  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+# PINNacle (NeurIPS 2024) published L2RE: vanilla PINN, best method (../shared/BENCHMARKS.md)
+PUBLISHED = {
+    "poisson2d_c": ("6.94e-1", "1.23e-2 (NTK)", 1e-2),
+    "wave1d_c": ("5.88e-1", "9.79e-2 (NTK)", 1e-2),
+    "heat2d_ms": ("see paper", "see paper", 1e-2),
+    "burgers": ("1.45e-2", "1.33e-2", 5e-4),
+    "allen_cahn": ("—", "5.37e-5 (JAX-PI, GPU, 1e5+ steps)", 1e-3),
+}
+
+
+def l2re(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    return float(np.linalg.norm(a[ok] - b[ok]) / np.linalg.norm(b[ok]))
+
+
+def run(name: str, seed: int) -> dict:
+    ns = runpy.run_path(str(ROOT / "problems" / f"{name}.py"))
+    problem, opts = ns["problem"], dict(ns.get("options", {}))
+    t0 = time.perf_counter()
+    sol = pk.train(problem, seed=seed, quiet=True, **opts)
+    row = {"problem": name, "train_s": time.perf_counter() - t0,
+           "steps": f"{opts.get('steps')} Adam + {opts.get('lbfgs_steps')} L-BFGS", "options": opts,
+           "messages": sol.messages}
+    ref = None
+    try:
+        ref = pk.reference(problem)
+    except pk.PinnkitError as exc:
+        row["ref_note"] = str(exc)
+    ev = evaluate(problem, sol, ref)
+    m = metrics_of(ev)["u"]
+    row["l2re"], row["against"] = (m["l2re_exact"], "exact") if "l2re_exact" in m else \
+        (m.get("l2re_reference"), "FD reference")
+    if ref is not None and reference_errors(ev):
+        row["fd_vs_exact"] = reference_errors(ev)["u"]
+    if name in ("burgers", "allen_cahn"):
+        d = np.load(DATA / ("burgers_shock.npz" if name == "burgers" else "allen_cahn.npz"))
+        T, X = np.meshgrid(d["t"], d["x"], indexing="ij")
+        row["l2re"] = l2re(sol({"x": X, "t": T})["u"], d["u"])
+        row["against"] = "exact (data grid)" if name == "burgers" else "Raissi data (spectral)"
+    if name == "poisson2d_c":
+        d = np.load(DATA / "pinnacle_poisson2d_c.npz")
+        pts = {"x": d["x"], "y": d["y"]}
+        row["l2re_comsol"] = l2re(sol(pts)["u"], d["u"])
+        row["fd_vs_comsol"] = l2re(ref(pts)["u"], d["u"])
+    return row
+
+
+def table(rows: list) -> list[str]:
+    out = ["| problem | PINNacle vanilla | PINNacle best | target | ours (L2RE) | against | time (s) | steps |",
+           "|---|---:|---:|---:|---:|---|---:|---|"]
+    for r in rows:
+        van, best, target = PUBLISHED[r["problem"]]
+        extra = f"; vs COMSOL {r['l2re_comsol']:.2e}" if "l2re_comsol" in r else ""
+        ok = "" if r["l2re"] <= target else " (miss)"
+        out.append(f"| {r['problem']} | {van} | {best} | ≤ {target:g} | {r['l2re']:.2e}{ok}{extra} | "
+                   f"{r['against']} | {r['train_s']:.0f} | {r['steps']} |")
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", default=list(PUBLISHED))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out")
+    args = p.parse_args()
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    rows = []
+    for name in args.names:
+        rows.append(run(name, args.seed))
+        print(json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
+    text = "\n".join(table(rows))
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

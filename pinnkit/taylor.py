@@ -305,6 +305,7 @@ def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False, lap_axes: tup
 _CACHE: dict = {}
 
 
+@torch.compiler.disable  # eager, cached per point set: dynamo cannot key a cache on data_ptr
 def _constraint_jets(constraint, X: torch.Tensor, S: tuple, lap_axes: tuple = ()) -> tuple:
     """Jets of the constraint's A(X), D(X) (parameter-free: computed once per point set by
     nested autograd, then reused while X is unchanged)."""

@@ -52,35 +52,27 @@ def plot_fields(folder: Path, ev: Evaluation) -> list[Path]:
         return _plot_mesh_fields(folder, ev)
     time = problem.time.name if problem.time is not None else None
     space = [a for a in ev.axes if a != time]
-    written = []
-    for f in problem.fields:
-        panels = _panels(ev, f)
-        if not panels:
-            continue
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
-        for ax, (title, data) in zip(axes[0], panels):
-            cmap = "RdBu_r" if title == "error" else "viridis"
-            if len(space) == 1 and time:
-                _image(ax, data, ev.coords[time], ev.coords[space[0]], time, space[0],
-                       f"{f}: {title}", cmap)
-            elif len(space) == 1:
-                ax.plot(ev.coords[space[0]], data)
-                ax.set_xlabel(space[0])
-                ax.set_title(f"{f}: {title}")
-            else:
-                d = data[-1] if time else data
-                if len(space) == 3:
-                    d = d[:, :, d.shape[2] // 2]
-                sub = f" ({time}={ev.coords[time][-1]:.3g})" if time else ""
-                _image(ax, d, ev.coords[space[0]], ev.coords[space[1]], space[0], space[1],
-                       f"{f}: {title}{sub}", cmap)
-                ax.set_aspect("equal")
-        fig.tight_layout()
-        path = folder / f"{f}.png"
-        _save(fig, path)
-        written.append(path)
+
+    def draw(ax, f, title, data, cmap):
         if len(space) == 1 and time:
-            written.append(_time_slices(folder, ev, f, time, space[0]))
+            _image(ax, data, ev.coords[time], ev.coords[space[0]], time, space[0],
+                   f"{f}: {title}", cmap)
+        elif len(space) == 1:
+            ax.plot(ev.coords[space[0]], data)
+            ax.set_xlabel(space[0])
+            ax.set_title(f"{f}: {title}")
+        else:
+            d = data[-1] if time else data
+            if len(space) == 3:
+                d = d[:, :, d.shape[2] // 2]
+            sub = f" ({time}={ev.coords[time][-1]:.3g})" if time else ""
+            _image(ax, d, ev.coords[space[0]], ev.coords[space[1]], space[0], space[1],
+                   f"{f}: {title}{sub}", cmap)
+            ax.set_aspect("equal")
+    written = _field_figures(folder, ev, draw)
+    if len(space) == 1 and time:
+        written += [_time_slices(folder, ev, f, time, space[0]) for f in problem.fields
+                    if _panels(ev, f)]
     return written
 
 
@@ -94,28 +86,35 @@ def _plot_mesh_fields(folder: Path, ev: MeshEvaluation) -> list[Path]:
     if mesh.dim == 3:
         zmid = 0.5 * (P[:, 2].min() + P[:, 2].max())
         slab = np.abs(P[:, 2] - zmid) <= 0.08 * np.ptp(P[:, 2])
+    names = mesh.names
+
+    def draw(ax, f, title, data, cmap):
+        d = np.asarray(data[-1] if time else data, float)
+        if mesh.dim == 2:
+            im = ax.tripcolor(P[:, 0], P[:, 1], d, triangles=mesh.simplices, shading="gouraud",
+                              cmap=cmap)
+        else:
+            im = ax.scatter(P[slab, 0], P[slab, 1], c=d[slab], s=6, cmap=cmap)
+            title = f"{title}, |{names[2]} − {zmid:.2g}| ≤ {0.08 * np.ptp(P[:, 2]):.2g}"
+        plt.colorbar(im, ax=ax)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        ax.set_title(f"{f}: {title}{sub}", fontsize=9)
+        ax.set_aspect("equal")
+    return _field_figures(folder, ev, draw)
+
+
+def _field_figures(folder: Path, ev: Evaluation, draw) -> list[Path]:
+    """One figure per field with its panels (PINN, reference/exact, error) side by side;
+    ``draw(ax, field, title, data, cmap)`` fills one panel."""
     written = []
-    for f in problem.fields:
+    for f in ev.problem.fields:
         panels = _panels(ev, f)
         if not panels:
             continue
         fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
         for ax, (title, data) in zip(axes[0], panels):
-            d = np.asarray(data[-1] if time else data, float)
-            cmap = "RdBu_r" if title == "error" else "viridis"
-            if mesh.dim == 2:
-                im = ax.tripcolor(P[:, 0], P[:, 1], d, triangles=mesh.simplices, shading="gouraud",
-                                  cmap=cmap)
-                names = mesh.names
-            else:
-                im = ax.scatter(P[slab, 0], P[slab, 1], c=d[slab], s=6, cmap=cmap)
-                names = mesh.names
-                title = f"{title}, |{names[2]} − {zmid:.2g}| ≤ {0.08 * np.ptp(P[:, 2]):.2g}"
-            plt.colorbar(im, ax=ax)
-            ax.set_xlabel(names[0])
-            ax.set_ylabel(names[1])
-            ax.set_title(f"{f}: {title}{sub}", fontsize=9)
-            ax.set_aspect("equal")
+            draw(ax, f, title, data, "RdBu_r" if title == "error" else "viridis")
         fig.tight_layout()
         path = folder / f"{f}.png"
         _save(fig, path)

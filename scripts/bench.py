@@ -97,21 +97,26 @@ def pinnkit_step(case: str, options: dict):
     return run
 
 
+def _dde_burgers(dde, n_domain: int, n_boundary: int, n_initial: int):
+    """DeepXDE's Burgers example data (its examples/pinn_forward/Burgers.py)."""
+    geom = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 0.99))
+
+    def pde(x, y):
+        return (dde.grad.jacobian(y, x, i=0, j=1) + y * dde.grad.jacobian(y, x, i=0, j=0)
+                - 0.01 / np.pi * dde.grad.hessian(y, x, i=0, j=0))
+    bcs = [dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on),
+           dde.icbc.IC(geom, lambda x: -np.sin(np.pi * x[:, 0:1]), lambda _, on: on)]
+    return dde.data.TimePDE(geom, pde, bcs, num_domain=n_domain, num_boundary=n_boundary,
+                            num_initial=n_initial)
+
+
 def deepxde_step(case: str):
     import deepxde as dde
     dde.config.set_random_seed(0)
     c = CASES[case]
     layers = [c["width"]] * c["depth"]
     if case == "burgers":
-        geom = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 0.99))
-
-        def pde(x, y):
-            return (dde.grad.jacobian(y, x, i=0, j=1) + y * dde.grad.jacobian(y, x, i=0, j=0)
-                    - 0.01 / np.pi * dde.grad.hessian(y, x, i=0, j=0))
-        bcs = [dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on),
-               dde.icbc.IC(geom, lambda x: -np.sin(np.pi * x[:, 0:1]), lambda _, on: on)]
-        data = dde.data.TimePDE(geom, pde, bcs, num_domain=c["interior_points"],
-                                num_boundary=c["boundary_points"], num_initial=c["initial_points"])
+        data = _dde_burgers(dde, c["interior_points"], c["boundary_points"], c["initial_points"])
         n_in = 2
     else:
         d = 2 if case == "poisson2d" else 3
@@ -266,14 +271,7 @@ def time_to_accuracy_deepxde(target: float, budget: float, seed: int = 0) -> dic
     X, T, ref = burgers_grid()
     XT = np.stack([X.ravel(), T.ravel()], axis=1)
     dde.config.set_random_seed(seed)
-    geom = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 0.99))
-
-    def pde(x, y):
-        return (dde.grad.jacobian(y, x, i=0, j=1) + y * dde.grad.jacobian(y, x, i=0, j=0)
-                - 0.01 / np.pi * dde.grad.hessian(y, x, i=0, j=0))
-    bcs = [dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on),
-           dde.icbc.IC(geom, lambda x: -np.sin(np.pi * x[:, 0:1]), lambda _, on: on)]
-    data = dde.data.TimePDE(geom, pde, bcs, num_domain=2540, num_boundary=80, num_initial=160)
+    data = _dde_burgers(dde, 2540, 80, 160)
     model = dde.Model(data, dde.nn.FNN([2] + [20] * 3 + [1], "tanh", "Glorot normal"))
     state = {"eval": 0.0, "hit": None, "err": None, "t0": time.perf_counter(), "phase": "adam"}
 

@@ -113,10 +113,12 @@ class ModifiedMLP(nn.Module):
 class FourierFeatures(nn.Module):
     """Random Fourier features [cos 2πXB, sin 2πXB], B ~ N(0, σ²) fixed (Tancik et al. 2020)."""
 
-    def __init__(self, n_in: int, n_features: int, scale: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, n_in: int, n_features: int, scale=1.0, seed: int = 0) -> None:
+        """``scale``: σ for every input, or one σ per input row (anisotropic features)."""
         super().__init__()
         g = torch.Generator().manual_seed(seed)
-        self.register_buffer("B", torch.randn(n_in, n_features, generator=g) * scale)
+        sigma = torch.as_tensor(scale, dtype=torch.float32).reshape(-1, 1)
+        self.register_buffer("B", torch.randn(n_in, n_features, generator=g) * sigma)
         self.n_out = 2 * n_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

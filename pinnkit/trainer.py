@@ -51,6 +51,7 @@ class TrainOptions:
     activation: str = "tanh"
     fourier_features: int = 0         # 0 = no Fourier embedding
     fourier_scale: float = 1.0
+    fourier_scales: dict = dc_field(default_factory=dict)  # per-coordinate σ overriding fourier_scale
     periodic_embedding: bool = False  # exact periodicity for Periodic conditions (cos/sin inputs)
     weight_factorization: bool = False  # random weight factorization of the linear layers
     interior_points: int = 2000
@@ -236,7 +237,7 @@ class _Trainer:
         self.model = build_model(len(problem.coords), len(problem.fields), lo, hi,
                                  network=opts.network, width=opts.width, depth=opts.depth,
                                  activation=opts.activation, fourier_features=opts.fourier_features,
-                                 fourier_scale=opts.fourier_scale, seed=opts.seed,
+                                 fourier_scale=self._fourier_scale(), seed=opts.seed,
                                  constraint=constraint, periodic=periodic_cols,
                                  factorized=opts.weight_factorization).to(self.device, self.dtype)
         self.params = torch.nn.ParameterDict({
@@ -266,6 +267,21 @@ class _Trainer:
         self._compiled_loss = self._make_compiled() if opts.compile else None
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
+
+    def _fourier_scale(self):
+        """σ of the Fourier features: one number, or per input (``fourier_scales`` by name)."""
+        o = self.opts
+        if not o.fourier_scales:
+            return o.fourier_scale
+        names = [c.name for c in self.problem.coords]
+        unknown = sorted(set(o.fourier_scales) - set(names))
+        if unknown:
+            raise TrainingError(f"fourier_scales for unknown coordinate(s) {', '.join(unknown)}; "
+                                f"coordinates: {', '.join(names)}")
+        if o.periodic_embedding:
+            raise TrainingError("fourier_scales cannot be combined with periodic_embedding "
+                                "(the embedding changes the inputs); use fourier_scale")
+        return [float(o.fourier_scales.get(n, o.fourier_scale)) for n in names]
 
     # -- data
     def _trainable(self) -> list:

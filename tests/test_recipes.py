@@ -126,3 +126,17 @@ def test_weight_factorization_keeps_the_initial_map_and_trains():
     sol = pk.train(ns["problem"], steps=30, lbfgs_steps=0, width=8, depth=2, interior_points=100,
                    boundary_points=10, initial_points=10, weight_factorization=True, quiet=True)
     assert np.isfinite(sol.final_loss)
+
+
+def test_anisotropic_fourier_scales():
+    from pinnkit.nn import FourierFeatures
+    ff = FourierFeatures(3, 4000, scale=[5.0, 0.5, 1.0], seed=0)
+    std = ff.B.std(dim=1)
+    assert torch.allclose(std, torch.tensor([5.0, 0.5, 1.0]), rtol=0.05)
+    ns = load_problem("heat1d")
+    opts = TrainOptions.from_kwargs(fourier_features=8, fourier_scales={"x": 3.0}, quiet=True)
+    tr = _Trainer(ns["problem"], opts)
+    assert tr._fourier_scale() == [3.0, 1.0]
+    with pytest.raises(pk.TrainingError, match="fourier_scales for unknown coordinate"):
+        _Trainer(ns["problem"], TrainOptions.from_kwargs(fourier_features=8, fourier_scales={"z": 1.0},
+                                                         quiet=True))

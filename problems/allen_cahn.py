@@ -23,9 +23,10 @@ problem = pk.Problem(
     # periodic grid of 512 points on [-1, 1) and 201 times: the grid of Raissi's data
     reference={"resolution": {"x": 512, "t": 201}, "order": 4},
 )
-# CPU-sized recipe (about 6 minutes single-threaded): exact periodicity, causal training
-# (Wang, Sankaran & Perdikaris 2022) and resampling; measured 2.3e-2 vs Raissi's data
-# (20,000 + 3,000 steps: 1.75e-2 in 17 min). The published 5e-5 needs 1e5+ steps on a GPU.
+# CPU-sized recipe (about 5 minutes single-threaded): exact periodicity, causal training
+# (Wang, Sankaran & Perdikaris 2022) and resampling; measured 2.3e-2 and 3.3e-2 vs Raissi's
+# data in two runs (20,000 + 3,000 steps: 1.75e-2 in 17 min). The published 5e-5 needs 1e5+
+# steps on a GPU.
 options = {"steps": 6000, "lbfgs_steps": 1000, "network": "modified_mlp", "width": 64,
            "depth": 4, "interior_points": 4000, "initial_points": 512, "hard_constraints": True,
            "periodic_embedding": True, "causal_eps": 1.0, "causal_bins": 32,

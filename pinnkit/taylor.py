@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 import torch
 
 __all__ = ["TaylorMode", "supports", "multi_index_closure"]
@@ -305,14 +306,16 @@ def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False, lap_axes: tup
 _CACHE: dict = {}
 
 
-@torch.compiler.disable  # eager, cached per point set: dynamo cannot key a cache on data_ptr
+@torch.compiler.disable  # eager and cached per point tensor (dynamo cannot trace the cache)
 def _constraint_jets(constraint, X: torch.Tensor, S: tuple, lap_axes: tuple = ()) -> tuple:
     """Jets of the constraint's A(X), D(X) (parameter-free: computed once per point set by
-    nested autograd, then reused while X is unchanged)."""
-    key = (id(constraint), X.data_ptr(), X._version, tuple(X.shape), X.dtype, X.device, S, lap_axes)
+    nested autograd, then reused while the same, unmodified X tensor is passed)."""
+    key = (id(constraint), id(X), S, lap_axes)
     hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
+    # a weak reference to X proves it is the same live tensor (an id, or a data pointer, can
+    # be reused by a new tensor after the old one is freed, e.g. after resampling)
+    if hit is not None and hit[0]() is X and hit[1] == X._version:
+        return hit[2]
     from .derivatives import DerivativePlan, NestedAutograd
     Xd = X.detach().requires_grad_(True)
     A, D = constraint.factors(Xd)
@@ -330,7 +333,7 @@ def _constraint_jets(constraint, X: torch.Tensor, S: tuple, lap_axes: tuple = ()
     out = ([j[:, :F].contiguous() for j in J], [j[:, F:].contiguous() for j in J])
     if len(_CACHE) > 64:
         _CACHE.clear()
-    _CACHE[key] = out
+    _CACHE[key] = (weakref.ref(X), X._version, out)
     return out
 
 

@@ -138,3 +138,23 @@ def test_taylor_through_periodic_embedding_and_factorized_layers():
     tay = compute_derivatives(model, X, plan, engine="taylor")
     for k in ref:
         assert float((ref[k] - tay[k]).abs().max()) <= 1e-10 * max(float(ref[k].abs().max()), 1.0), k
+
+
+def test_constraint_jet_cache_is_not_fooled_by_reused_memory():
+    """A new point tensor that reuses a freed tensor's id/memory gets its own jets."""
+    from conftest import load_problem
+    from pinnkit.taylor import _constraint_jets
+    from pinnkit.trainer import TrainOptions, _Trainer
+    ns = load_problem("burgers")
+    tr = _Trainer(ns["problem"], TrainOptions.from_kwargs(**{**ns["options"], "dtype": "float64",
+                                                            "interior_points": 50, "quiet": True}))
+    constraint = tr.model.constraint
+    S = ((0, 0), (1, 0), (0, 1), (2, 0))
+    for seed in range(20):
+        X = torch.rand(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+        A, _ = _constraint_jets(constraint, X, S)
+        Xd = X.clone().requires_grad_(True)
+        a, _ = constraint.factors(Xd)
+        g, = torch.autograd.grad(a.sum(), Xd)
+        assert torch.allclose(A[0], a.detach()) and torch.allclose(A[1][:, 0], g[:, 0])
+        del X, A

@@ -15,10 +15,15 @@ import torch
 
 from .errors import TrainingError
 
-__all__ = ["DerivativePlan", "NestedAutograd", "AutoEngine", "ENGINES", "compute_derivatives",
-           "resolve_engine"]
+__all__ = ["DerivativePlan", "NestedAutograd", "ENGINES", "compute_derivatives", "resolve_engine",
+           "unit_index"]
 
 Key = tuple  # (field name, orders per input coordinate)
+
+
+def unit_index(ndim: int, axis: int, order: int = 1) -> tuple:
+    """The multi-index of ∂^order/∂x_axis^order: ``order`` at ``axis``, 0 elsewhere."""
+    return tuple(order if j == axis else 0 for j in range(ndim))
 
 
 class DerivativePlan:
@@ -38,7 +43,7 @@ class DerivativePlan:
         keys = set(keys)
         self.regular = sorted(keys)
         for f, axes in self.laplacians.items():
-            keys |= {(f, tuple(2 if j == i else 0 for j in range(ndim))) for i in axes}
+            keys |= {(f, unit_index(ndim, i, 2)) for i in axes}
         self.requested = sorted(keys)
         for f, orders in self.requested:
             if f not in self.fields or len(orders) != ndim:
@@ -54,7 +59,7 @@ class DerivativePlan:
         # torch.compile region)
         from .taylor import _tables, multi_index_closure
         self.lap_axes = tuple(sorted({i for a in self.laplacians.values() for i in a}))
-        first = [tuple(1 if j == i else 0 for j in range(ndim)) for i in self.lap_axes]
+        first = [unit_index(ndim, i) for i in self.lap_axes]
         self.jet_set = multi_index_closure([o for _, o in self.regular] + first, ndim)
         _tables(self.jet_set, self.lap_axes)
 
@@ -108,24 +113,10 @@ class NestedAutograd:
                 grads[parent] = torch.zeros_like(X) if g is None else g
             values[key] = grads[parent][:, axis]
         for f, axes in plan.laplacians.items():
-            values[("lap", f)] = sum(values[(f, tuple(2 if j == i else 0 for j in range(plan.ndim)))]
-                                     for i in axes)
+            values[("lap", f)] = sum(values[(f, unit_index(plan.ndim, i, 2))] for i in axes)
         if not create_graph:
             values = {k: v.detach() for k, v in values.items()}
         return {k: values[k] for k in plan.regular + [("lap", f) for f in plan.laplacians]}
-
-
-class AutoEngine:
-    """The default. Eager PyTorch: nested autograd, which measured faster than eager Taylor
-    mode on CPU (scripts/bench.py: Taylor mode's extra elementwise kernels cost more than the
-    backward passes it saves). Under ``compile=True`` the trainer resolves "auto" to Taylor
-    mode, which compiles (nested autograd's double backward does not) and then wins."""
-
-    name = "auto"
-
-    def __call__(self, net: Callable, X: torch.Tensor, plan: DerivativePlan,
-                 create_graph: bool = True) -> dict:
-        return NestedAutograd()(net, X, plan, create_graph=create_graph)
 
 
 def resolve_engine(engine: str, net: Callable, compiled: bool) -> str:
@@ -141,8 +132,12 @@ def _taylor():
     return TaylorMode()
 
 
-#: Registry of derivative engines: name -> factory.
-ENGINES: dict[str, Callable] = {"auto": AutoEngine, "autograd": NestedAutograd, "taylor": _taylor}
+#: Registry of derivative engines: name -> factory. "auto" is nested autograd when called
+#: directly: eagerly it measured faster than Taylor mode on CPU (scripts/bench.py: Taylor
+#: mode's extra elementwise kernels cost more than the backward passes it saves); under
+#: ``compile=True`` the trainer resolves "auto" to Taylor mode (`resolve_engine`), which
+#: compiles (nested autograd's double backward does not) and then wins.
+ENGINES: dict[str, Callable] = {"auto": NestedAutograd, "autograd": NestedAutograd, "taylor": _taylor}
 
 
 def compute_derivatives(net: Callable, X: torch.Tensor, plan: DerivativePlan,

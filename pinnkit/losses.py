@@ -16,7 +16,7 @@ import numpy as np
 import sympy
 import torch
 
-from .derivatives import DerivativePlan, compute_derivatives
+from .derivatives import DerivativePlan, compute_derivatives, unit_index
 from .errors import SpecError, TrainingError
 from .geometry import Domain, _AxisBox
 from .mesh import Mesh
@@ -103,7 +103,7 @@ class CompiledProblem:
         exprs = [(t.name, k) for t in pde_terms for k in range(len(self.exprs[t.name]))]
         out: dict = {}
         for f in self.fields:
-            pure = [(f, tuple(2 if j == i else 0 for j in range(ndim))) for i in axes]
+            pure = [(f, unit_index(ndim, i, 2)) for i in axes]
             rewritten = {}
             ok, used = True, False
             for name, k in exprs:
@@ -149,29 +149,11 @@ class CompiledProblem:
                   create_graph: bool = True) -> dict:
         """Residuals per term name: list (one per expression) of (N,) tensors."""
         out: dict = {}
-        pde_terms = [t for t in self.terms if t.kind == "pde"]
-        if pde_terms:
-            X = batches["__interior__"]["X"]
-            derivs = compute_derivatives(model, X, self.pde_plan, self.engine, create_graph)
-            for t in pde_terms:
-                out[t.name] = [self._eval(e, X, derivs, params, None) for e in self.exprs[t.name]]
-        # terms that need only field values (Dirichlet, initial values, data) share one
-        # forward pass over their concatenated points: fewer, larger kernels
-        values_only = [t for t in self.terms if t.kind in ("boundary", "initial", "data")
-                       and self.plans[t.name].max_order == 0]
-        if len(values_only) > 1:
-            Xs = [batches[t.name]["X"] for t in values_only]
-            Y = model(torch.cat(Xs))
-            if not create_graph:
-                Y = Y.detach()
-            for t, Yt in zip(values_only, Y.split([len(X) for X in Xs])):
-                b = batches[t.name]
-                derivs = {k: Yt[:, self.fields.index(k[0])] for k in self.plans[t.name].requested}
-                res = [self._eval(e, b["X"], derivs, params, b.get("N")) for e in self.exprs[t.name]]
-                out[t.name] = [r - b["values"] for r in res] if t.kind == "data" else res
-        merged = {t.name for t in values_only} if len(values_only) > 1 else set()
+        if any(t.kind == "pde" for t in self.terms):
+            out.update(self._pde_residuals(model, params, batches["__interior__"]["X"], create_graph))
+        shared = self._shared_values(model, batches, create_graph)
         for t in self.terms:
-            if t.kind == "pde" or t.name in merged:
+            if t.kind == "pde":
                 continue
             b = batches[t.name]
             plan = self.plans[t.name]
@@ -182,12 +164,36 @@ class CompiledProblem:
                                - self._eval(e, b["X2"], hi, params, None)
                                for e in self.exprs[t.name]]
                 continue
-            derivs = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
+            derivs = shared.get(t.name)
+            if derivs is None:
+                derivs = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
             res = [self._eval(e, b["X"], derivs, params, b.get("N")) for e in self.exprs[t.name]]
             if t.kind == "data":
                 res = [r - b["values"] for r in res]
             out[t.name] = res
         return out
+
+    def _pde_residuals(self, model: Callable, params: dict, X: torch.Tensor,
+                       create_graph: bool) -> dict:
+        """Residuals of every PDE term at the points X: {term name: [(N,) tensors]}."""
+        derivs = compute_derivatives(model, X, self.pde_plan, self.engine, create_graph)
+        return {t.name: [self._eval(e, X, derivs, params, None) for e in self.exprs[t.name]]
+                for t in self.terms if t.kind == "pde"}
+
+    def _shared_values(self, model: Callable, batches: dict, create_graph: bool) -> dict:
+        """Field values for the terms that need nothing else (Dirichlet, initial values, data),
+        from one forward pass over their concatenated points (fewer, larger kernels):
+        {term name: derivative dict}; empty when fewer than two such terms."""
+        terms = [t for t in self.terms if t.kind in ("boundary", "initial", "data")
+                 and self.plans[t.name].max_order == 0]
+        if len(terms) < 2:
+            return {}
+        Xs = [batches[t.name]["X"] for t in terms]
+        Y = model(torch.cat(Xs))
+        if not create_graph:
+            Y = Y.detach()
+        return {t.name: {k: Yt[:, self.fields.index(k[0])] for k in self.plans[t.name].requested}
+                for t, Yt in zip(terms, Y.split([len(X) for X in Xs]))}
 
     #: causal training of the PDE terms: (eps, bins, time column, t0, t1), set by the trainer
     causal: tuple | None = None
@@ -209,16 +215,16 @@ class CompiledProblem:
 
     def pde_residual(self, model: Callable, params: dict, X: torch.Tensor) -> torch.Tensor:
         """Σ over PDE residuals of r² at points X (N,), without a graph (adaptive sampling)."""
-        derivs = compute_derivatives(model, X, self.pde_plan, self.engine, create_graph=False)
-        total = torch.zeros(X.shape[0], dtype=X.dtype, device=X.device)
-        for t in self.terms:
-            if t.kind == "pde":
-                for e in self.exprs[t.name]:
-                    total = total + self._eval(e, X, derivs, params, None).detach() ** 2
-        return total
+        res = self._pde_residuals(model, params, X, create_graph=False)
+        return sum(r.detach() ** 2 for rs in res.values() for r in rs)
 
 
 # --------------------------------------------------------------------------- point sets
+
+def stack_points(points: dict, names: list) -> np.ndarray:
+    """Coordinate arrays {name: (N,)} as one (N, len(names)) array in ``names`` order."""
+    return np.stack([np.asarray(points[n], float) for n in names], axis=1)
+
 
 def mesh_vertex_points(problem: Problem, seed: int) -> dict:
     """The interior vertices of the problem's mesh as collocation points (space-time: each
@@ -243,7 +249,7 @@ def sample_batches(problem: Problem, terms: list[Term], interior_points: int,
     mesh_vertices: add the mesh's interior vertices (fixed) to the sampled interior points."""
     domain: Domain = problem.domain
     names = [c.name for c in problem.coords]
-    stack = lambda pts: np.stack([np.asarray(pts[n], float) for n in names], axis=1)  # noqa: E731
+    stack = lambda pts: stack_points(pts, names)  # noqa: E731
     out: dict = {}
     if any(t.kind == "pde" for t in terms):
         X = stack(domain.sample_interior(interior_points, method, seed))

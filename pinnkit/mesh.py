@@ -55,6 +55,12 @@ def _base(ctype: str) -> str | None:
     return ctype if ctype in _CELLS else None
 
 
+def _dimension(cells: dict) -> int | None:
+    """The highest dimension among supported cell types, or None when there are none."""
+    dims = [_CELLS[_base(t)][0] for t in cells if _base(t)]
+    return max(dims) if dims else None
+
+
 def _simplex_measure(V: np.ndarray) -> np.ndarray:
     """Signed measure of simplices V (n, d+1, d) (area in 2-D, volume in 3-D)."""
     E = V[:, 1:] - V[:, :1]
@@ -102,11 +108,10 @@ class Mesh(Domain):
         if P.ndim != 2 or P.shape[1] not in (2, 3) or len(P) == 0:
             raise GeometryError(f"{name}: mesh points must be an (N, 2) or (N, 3) array, got shape "
                                 f"{P.shape}")
-        dims = {_CELLS[_base(t)][0] for t in cells if _base(t)}
-        if not dims:
+        dim = _dimension(cells)
+        if dim is None:
             raise GeometryError(f"{name}: no cells of a supported type (triangle, quad, tetra, hexahedron, "
                                 f"wedge, pyramid); found {', '.join(cells) or 'none'}")
-        dim = max(dims)
         if dim == 2 and P.shape[1] == 3:
             if np.ptp(P[:, 2]) > 1e-12 * max(np.ptp(P[:, :2]), 1.0):
                 raise GeometryError(f"{name}: a surface mesh in 3-D (triangles/quads not in a plane "
@@ -154,12 +159,11 @@ class Mesh(Domain):
             if len(block.data):
                 cells[block.type] = np.concatenate([cells[block.type], block.data]) \
                     if block.type in cells else block.data
-        dims = {_CELLS[_base(t)][0] for t in cells if _base(t)}
-        if not dims:
+        dim = _dimension(cells)
+        if dim is None:
             found = ", ".join(sorted(cells)) or "no cells"
             raise GeometryError(f"mesh {path}: no 2-D or 3-D cells (found {found}); pinnkit needs "
                                 "triangles/quads or tetrahedra/hexahedra")
-        dim = max(dims)
         return cls(m.points, cells, coords=coords, facet_groups=_facet_groups(m, dim), name=path.name)
 
     def _build_simplices(self) -> None:

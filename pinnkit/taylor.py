@@ -26,7 +26,10 @@ from __future__ import annotations
 import itertools
 import math
 import weakref
+
 import torch
+
+from .derivatives import unit_index
 
 __all__ = ["TaylorMode", "supports", "multi_index_closure"]
 
@@ -68,7 +71,7 @@ class _Tables:
         self.has_lap = bool(lap_axes)
         self.lap = len(S)
         self.size = len(S) + self.has_lap
-        self.lap_first = [pos[tuple(1 if j == i else 0 for j in range(len(S[0])))] for i in lap_axes]
+        self.lap_first = [pos[unit_index(len(S[0]), i)] for i in lap_axes]
         self.max_order = max(max(order), 2 if self.has_lap else 0)
         self.first = [i for i, o in enumerate(order) if o == 1]
         self.second = [i for i, o in enumerate(order) if o == 2]
@@ -131,15 +134,10 @@ def _tanh_derivs(h0: torch.Tensor, n: int) -> list:
     return d[1:]
 
 
-def _sin_derivs(z0: torch.Tensor, h0: torch.Tensor, n: int) -> list:
-    c = torch.cos(z0)
-    cycle = [c, -h0, -c, h0]
-    return [cycle[k % 4] for k in range(n)]
-
-
-def _cos_derivs(z0: torch.Tensor, h0: torch.Tensor, n: int) -> list:
-    s = torch.sin(z0)
-    cycle = [-s, -h0, s, h0]
+def _trig_derivs(first: torch.Tensor, h0: torch.Tensor, n: int) -> list:
+    """[σ', σ'', ...] up to order n of σ = sin or cos, from σ = h0 and σ' = ``first``
+    (σ'' = −σ, so the derivatives cycle σ', −σ, −σ', σ)."""
+    cycle = [first, -h0, -first, h0]
     return [cycle[k % 4] for k in range(n)]
 
 
@@ -184,10 +182,10 @@ def _act(J: list, tab: _Tables, kind: str) -> list:
         return _apply(J, tab, h0, _tanh_derivs(h0, n) if n else [])
     if kind == "sin":
         h0 = torch.sin(z0)
-        return _apply(J, tab, h0, _sin_derivs(z0, h0, n) if n else [])
+        return _apply(J, tab, h0, _trig_derivs(torch.cos(z0), h0, n) if n else [])
     if kind == "cos":
         h0 = torch.cos(z0)
-        return _apply(J, tab, h0, _cos_derivs(z0, h0, n) if n else [])
+        return _apply(J, tab, h0, _trig_derivs(-torch.sin(z0), h0, n) if n else [])
     raise NotImplementedError(kind)
 
 

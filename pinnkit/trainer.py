@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import TrainingError
 from .derivatives import resolve_engine
-from .losses import CompiledProblem, hard_constraint, sample_batches
+from .losses import CompiledProblem, hard_constraint, sample_batches, stack_points
 from .nn import build_model
 from .spec import Problem
 
@@ -106,7 +106,8 @@ class TrainOptions:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 raise TrainingError(f"option {name} must be a non-negative integer, got {v!r}")
-        for name in ("width", "depth", "log_every", "lr_decay_steps"):
+        for name in ("width", "depth", "log_every", "lr_decay_steps", "causal_bins", "weight_every",
+                     "adaptive_every"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise TrainingError(f"option {name} must be a positive integer, got {v!r}")
@@ -122,10 +123,6 @@ class TrainOptions:
             if getattr(self, name) not in allowed:
                 raise TrainingError(f"option {name} must be one of {', '.join(allowed)}, "
                                     f"got {getattr(self, name)!r}")
-        for name in ("causal_bins", "weight_every", "adaptive_every"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise TrainingError(f"option {name} must be a positive integer, got {v!r}")
         if not (isinstance(self.causal_eps, (int, float)) and self.causal_eps >= 0):
             raise TrainingError(f"option causal_eps must be a number >= 0, got {self.causal_eps!r}")
         if not 0 <= self.weight_momentum < 1:
@@ -305,9 +302,12 @@ class _Trainer:
         return self._total(terms), terms
 
     def _total(self, terms: dict) -> torch.Tensor:
-        lam = self.lam
-        return sum(self.opts.weights.get(k, 1.0) * lam[i].to(v.dtype) * v
-                   for i, (k, v) in enumerate(terms.items()))
+        """Σ weight · term; with grad-norm weighting also times its adaptive weight λ (kept out
+        of the fixed-weight hot path: indexing λ costs kernels every step)."""
+        w = self.opts.weights
+        if self.opts.loss_weighting != "gradnorm":
+            return sum(w.get(k, 1.0) * v for k, v in terms.items())
+        return sum(w.get(k, 1.0) * self.lam[i].to(v.dtype) * v for i, (k, v) in enumerate(terms.items()))
 
     def _update_weights(self, terms: dict) -> torch.Tensor:
         """Gradient-norm weights from this step's terms; returns the reweighted total."""
@@ -322,9 +322,8 @@ class _Trainer:
         from .recipes import rad_select, rar_select
         o = self.opts
         n_cand = o.adaptive_candidates or 10 * o.interior_points
-        names = [c.name for c in self.problem.coords]
         pts = self.problem.domain.sample_interior(n_cand, "uniform", seed=o.seed * 7919 + self.step)
-        C = np.stack([np.asarray(pts[n], float) for n in names], axis=1)
+        C = stack_points(pts, [c.name for c in self.problem.coords])
         X = torch.as_tensor(C, dtype=self.dtype, device=self.device)
         r = self.compiled.pde_residual(self.model, dict(self.params), X).cpu().numpy() ** 0.5
         cur = self.np_batches["__interior__"]["X"]

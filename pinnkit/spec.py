@@ -195,10 +195,15 @@ class Initial(_Condition):
 
 @dataclass(frozen=True)
 class BoundaryEquation(_Condition):
-    """Any expression == 0 on ``on`` (may use ``pk.normal(x)``)."""
+    """Any expression == 0 on ``on`` (may use ``pk.normal(x)``).
+
+    ``field`` (optional): the field whose boundary values this equation determines in the
+    finite-difference reference, when the expression involves several fields (e.g. a wall
+    pressure condition written with the velocity); training ignores it."""
 
     expr: Any
     on: str | Sequence[str] = "boundary"
+    field: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -410,6 +415,11 @@ class Problem:
             on = _on_list(c.on)
             label = c.name or f"boundary_eq_{'_'.join(on)}"
             self._check_on(on, f"condition {label!r}")
+            fname = c.field if isinstance(c.field, str) or c.field is None else \
+                _field_name(c.field, f"condition {label!r} field")
+            if fname is not None and fname not in self.fields:
+                raise SpecError(f"condition {label!r}: field {c.field!r} is not a field of the "
+                                f"problem ({', '.join(self.fields)})")
             return Term(label, "boundary", [_as_residual(c.expr, label)], on=on, condition=c)
         if isinstance(c, Initial):
             fname = _field_name(c.u, kind)

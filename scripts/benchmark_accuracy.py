@@ -5,8 +5,9 @@
 
 Each problem trains with the options in its file (the recommended recipe) and is scored by
 relative L2 error: against the exact solution where there is one, else against our
-finite-difference reference; Poisson2d-C is also scored against PINNacle's COMSOL solution
-(../shared/data/pinnacle_poisson2d_c.npz) and the FD reference is cross-checked against it.
+finite-difference reference; Poisson2d-C and NS2d-C are also scored against PINNacle's COMSOL
+solutions (../shared/data/pinnacle_*.npz) and the FD reference is cross-checked against them.
+Problems with several fields are scored on all fields stacked, and per field.
 Allen-Cahn and Burgers are scored on the published data grids (../shared/data).
 """
 from __future__ import annotations
@@ -34,7 +35,9 @@ PUBLISHED = {
     "heat2d_ms": ("see paper", "see paper", 1e-2),
     "burgers": ("1.45e-2", "1.33e-2", 5e-4),
     "allen_cahn": ("—", "5.37e-5 (JAX-PI, GPU, 1e5+ steps)", 1e-3),
+    "ns2d_c": ("4.70e-2", "3.60e-2 (LAAF)", 1e-2),
 }
+COMSOL = {"poisson2d_c": "pinnacle_poisson2d_c.npz", "ns2d_c": "pinnacle_ns2d_c.npz"}
 
 
 def finite_l2re(a, b) -> float:
@@ -58,21 +61,34 @@ def run(name: str, seed: int) -> dict:
     except pk.PinnkitError as exc:
         row["ref_note"] = str(exc)
     ev = evaluate(problem, sol, ref)
-    m = metrics_of(ev)["u"]
+    metrics = metrics_of(ev)
+    m = metrics[problem.fields[0]]
     row["l2re"], row["against"] = (m["l2re_exact"], "exact") if "l2re_exact" in m else \
         (m.get("l2re_reference"), "FD reference")
+    if len(problem.fields) > 1 and ref is not None:
+        # every field, and all fields stacked (PINNacle's score of a multi-output problem)
+        pts = ref.points()
+        pinn, fd = sol(pts), ref.fields
+        row["fields"] = {f: finite_l2re(pinn[f], fd[f]) for f in problem.fields}
+        row["l2re"] = finite_l2re(np.stack([pinn[f] for f in problem.fields]),
+                                  np.stack([fd[f] for f in problem.fields]))
     if ref is not None and reference_errors(ev):
-        row["fd_vs_exact"] = reference_errors(ev)["u"]
+        row["fd_vs_exact"] = reference_errors(ev)[problem.fields[0]]
     if name in ("burgers", "allen_cahn"):
         d = np.load(DATA / ("burgers_shock.npz" if name == "burgers" else "allen_cahn.npz"))
         T, X = np.meshgrid(d["t"], d["x"], indexing="ij")
         row["l2re"] = finite_l2re(sol({"x": X, "t": T})["u"], d["u"])
         row["against"] = "exact (data grid)" if name == "burgers" else "Raissi data (spectral)"
-    if name == "poisson2d_c":
-        d = np.load(DATA / "pinnacle_poisson2d_c.npz")
+    if name in COMSOL:
+        d = np.load(DATA / COMSOL[name])
         pts = {"x": d["x"], "y": d["y"]}
-        row["l2re_comsol"] = finite_l2re(sol(pts)["u"], d["u"])
-        row["fd_vs_comsol"] = finite_l2re(ref(pts)["u"], d["u"])
+        pinn, fd = sol(pts), ref(pts)
+        stack = lambda v: np.stack([v[f] for f in problem.fields])  # noqa: E731
+        row["l2re_comsol"] = finite_l2re(stack(pinn), stack(d))
+        row["fd_vs_comsol"] = finite_l2re(stack(fd), stack(d))
+        if len(problem.fields) > 1:
+            row["fields_comsol"] = {f: finite_l2re(pinn[f], d[f]) for f in problem.fields}
+            row["fd_vs_comsol_fields"] = {f: finite_l2re(fd[f], d[f]) for f in problem.fields}
     return row
 
 
@@ -82,6 +98,8 @@ def table(rows: list) -> list[str]:
     for r in rows:
         van, best, target = PUBLISHED[r["problem"]]
         extra = f"; vs COMSOL {r['l2re_comsol']:.2e}" if "l2re_comsol" in r else ""
+        if "fields" in r:
+            extra += " (" + ", ".join(f"{f} {e:.1e}" for f, e in r["fields"].items()) + ")"
         ok = "" if r["l2re"] <= target else " (miss)"
         out.append(f"| {r['problem']} | {van} | {best} | ≤ {target:g} | {r['l2re']:.2e}{ok}{extra} | "
                    f"{r['against']} | {r['train_s']:.0f} | {r['steps']} |")

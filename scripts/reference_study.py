@@ -72,10 +72,39 @@ def problem_rows() -> list[str]:
     return rows
 
 
+def ns2d_c_rows() -> list[str]:
+    """NS2d-C (lid-driven cavity): FD reference vs PINNacle's COMSOL nodes, and vs 257²."""
+    problem = runpy.run_path(str(ROOT / "problems" / "ns2d_c.py"))["problem"]
+    d = np.load(ROOT.parent / "shared" / "data" / "pinnacle_ns2d_c.npz")
+    pts = {"x": d["x"], "y": d["y"]}
+    # the lid corners (0, 1), (1, 1), where the pressure gradient is steepest
+    away = (np.hypot(d["x"], d["y"] - 1) > 0.1) & (np.hypot(d["x"] - 1, d["y"] - 1) > 0.1)
+    ns = (65, 129, 257)
+    refs = {n: timed(lambda: pk.reference(problem, resolution=n), repeat=1)[:2] for n in ns}
+    finest = refs[ns[-1]][0](pts)
+    rel = lambda a, b, m=slice(None): np.linalg.norm((a - b)[m]) / np.linalg.norm(b[m])  # noqa: E731
+    rows = ["| n × n | u vs COMSOL | v | p | p away from the lid corners | u, v, p vs 257² | "
+            "gauge multiplier | seconds |", "|---|---|---|---|---|---|---|---|"]
+    for n in ns:
+        ref, sec = refs[n]
+        got = ref(pts)
+        self_err = ", ".join(f"{rel(got[f], finest[f]):.1e}" for f in "uvp") if n != ns[-1] else "—"
+        rows.append(f"| {n} | {rel(got['u'], d['u']):.2e} | {rel(got['v'], d['v']):.2e} | "
+                    f"{rel(got['p'], d['p']):.2e} | {rel(got['p'], d['p'], away):.2e} | {self_err} | "
+                    f"{ref.info['gauge_multiplier']:.1e} | {sec:.1f} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
+    ap.add_argument("--ns2d-c", action="store_true",
+                    help="only the NS2d-C cross-check against PINNacle's COMSOL solution")
     a = ap.parse_args()
+    if a.ns2d_c:
+        ns2d_c_rows()
+        return
     head = [f"Machine: {platform.machine()}, Python {platform.python_version()}", ""]
     text = head + ["## Problem library", ""] + problem_rows() + ["", "## Burgers resolution study", ""] + burgers_rows()
     if a.out:

@@ -302,6 +302,57 @@ def test_incompressible_pressure_unsupported():
         reference(p)
 
 
+def _manufactured_ns(nu=0.05):
+    """Navier-Stokes with a forcing that makes a divergence-free (u, v) and p exact; the
+    pressure enters only through its gradient and is fixed by p(0, 0) = 1."""
+    u, v, pr = pk.fields("u v p", x, y)
+    ue = sympy.pi * sympy.sin(sympy.pi * x) ** 2 * sympy.sin(2 * sympy.pi * y)
+    ve = -sympy.pi * sympy.sin(2 * sympy.pi * x) * sympy.sin(sympy.pi * y) ** 2
+    pe = sympy.cos(sympy.pi * x) * sympy.cos(sympy.pi * y)
+    mx = lambda a, b, q: a * a.diff(x) + b * a.diff(y) + q.diff(x) - nu * pk.laplacian(a, [x, y])  # noqa: E731
+    my = lambda a, b, q: a * b.diff(x) + b * b.diff(y) + q.diff(y) - nu * pk.laplacian(b, [x, y])  # noqa: E731
+    fx, fy = sympy.simplify(mx(ue, ve, pe)), sympy.simplify(my(ue, ve, pe))
+    return pk.Problem(
+        "ns_manufactured", pk.Rectangle((x, y), (0, 0), (1, 1)),
+        {"mx": mx(u, v, pr) - fx, "my": my(u, v, pr) - fy, "continuity": u.diff(x) + v.diff(y)},
+        [pk.Dirichlet(u, 0), pk.Dirichlet(v, 0),
+         pk.BoundaryEquation(mx(u, v, pr) - fx, on=["x_min", "x_max"], field=pr),
+         pk.BoundaryEquation(my(u, v, pr) - fy, on=["y_min", "y_max"], field="p"),
+         pk.Data(pr, points={"x": [0.0], "y": [0.0]}, values=[1.0])],
+        exact={"u": ue, "v": ve, "p": pe})
+
+
+@pytest.mark.parametrize("coefficient", [0.0, 0.25])
+def test_incompressible_flow_with_pressure_gauge_second_order(coefficient):
+    """Wall-pressure rows (``field=p``), the p(0, 0) gauge and the pressure stabilisation
+    converge at second order in velocity and pressure; the gauge holds exactly and the
+    compatibility multiplier vanishes with h."""
+    stab = {"equation": "continuity", "field": "p", "coefficient": coefficient}
+    order, errs = observed_order(_manufactured_ns, [17, 33, 65], stabilize=stab)
+    assert order > 1.8 and errs[-1] < 5e-3
+    ref = reference(_manufactured_ns(), resolution=33, stabilize=stab)
+    assert abs(ref.fields["p"][0, 0] - 1.0) < 1e-12
+    coarse = reference(_manufactured_ns(), resolution=17, stabilize=stab)
+    assert abs(ref.info["gauge_multiplier"]) <= abs(coarse.info["gauge_multiplier"]) + 1e-14
+
+
+def test_stabilize_and_field_option_errors():
+    problem = _manufactured_ns()
+    with pytest.raises(pk.UnsupportedSpecError, match="no equation 'mass'"):
+        reference(problem, resolution=9, stabilize={"equation": "mass", "field": "p"})
+    with pytest.raises(pk.UnsupportedSpecError, match="no field 'q'"):
+        reference(problem, resolution=9, stabilize={"equation": "continuity", "field": "q"})
+    with pytest.raises(pk.UnsupportedSpecError, match="stabilize must be"):
+        reference(problem, resolution=9, stabilize={"equation": "continuity"})
+    with pytest.raises(pk.UnsupportedSpecError, match="steady problems only"):
+        reference(load_problem("heat1d")["problem"],
+                  stabilize={"equation": "heat", "field": "u"})
+    u = pk.field("u", x)
+    with pytest.raises(pk.SpecError, match="field 'w' is not a field"):
+        pk.Problem("b", pk.Interval(x, 0, 1), [u.diff(x, 2)],
+                   [pk.BoundaryEquation(u, field="w")])
+
+
 def test_newton_failure_is_reported():
     u = pk.field("u", x)
     # -u'' = exp(u) with a huge load has no solution (Bratu beyond the turning point)

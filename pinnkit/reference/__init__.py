@@ -77,7 +77,10 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
     omitted = the problem's ``resolution`` or `default_resolution`. order: 2 or 4 (spatial
     accuracy). times: output times (overrides the time resolution). method/rtol/atol:
     `solve_ivp` settings. advection: "central" or "upwind" (first order, for coarse grids
-    where central differences oscillate). Defaults come from the problem's ``reference=``
+    where central differences oscillate). stabilize (steady problems): {"equation": name,
+    "field": "p", "coefficient": c} subtracts c·Σ_k h_k² ∂²p/∂x_k² (discrete, compact) from
+    that equation's residual — the pressure-Laplacian stabilisation of a collocated grid for
+    incompressible flow (Brezzi & Pitkäranta 1984), O(h²) like the scheme. Defaults come from the problem's ``reference=``
     options. Raises `UnsupportedSpecError` / `ReferenceSolverError`.
     """
     if not isinstance(problem, Problem):
@@ -89,7 +92,7 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
             f"(Interval, Rectangle, Box, Disk, Polygon or their CSG), not {space!r}; on meshes the "
             "comparison uses the exact solution when the problem gives one")
     opts = {"order": 2, "times": None, "method": "BDF", "rtol": 1e-8, "atol": 1e-10,
-            "advection": "central"}
+            "advection": "central", "stabilize": None}
     defaults = dict(problem.reference_options)
     if resolution is None:
         resolution = defaults.pop("resolution", None)
@@ -126,11 +129,14 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
     if problem.time is None:
         bar = tqdm(desc=f"{problem.name} reference (newton)", disable=True if quiet else None,
                    leave=False)
-        u, info = solve_steady(disc, progress=lambda it, r: bar.update(1))
+        u, info = solve_steady(disc, progress=lambda it, r: bar.update(1),
+                               stabilize=opts["stabilize"])
         bar.close()
         fields = {f: grid.to_tensor(u[i * disc.P:(i + 1) * disc.P]) for i, f in enumerate(disc.fields)}
         axes = space_names
     else:
+        if opts["stabilize"] is not None:
+            raise UnsupportedSpecError("the stabilize option applies to steady problems only")
         d = problem.domain
         tname = problem.time.name
         tt = np.linspace(d.t0, d.t1, res[tname]) if times is None else np.asarray(times, float)

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import sympy
+from scipy.spatial import cKDTree
 from sympy.core.function import AppliedUndef
 
 from ..errors import UnsupportedSpecError
 from ..geometry import Shape
-from ..spec import Dirichlet, Problem, Term
+from ..spec import BoundaryEquation, Dirichlet, Problem, Term
 from .grid import Grid
 
 __all__ = ["Discretization", "CompiledResidual", "default_resolution"]
@@ -87,8 +88,6 @@ class Discretization:
             raise UnsupportedSpecError(f"the finite-difference reference needs a shape domain "
                                        f"(box, disk, polygon, CSG), not {type(space).__name__}")
         self.notes: list[str] = []
-        if any(t.kind == "data" for t in problem.terms):
-            self.notes.append("Data conditions are not used by the finite-difference reference")
         self.fields = list(problem.fields)
         self.time = problem.time
         self.ncoord = len(problem.coords)
@@ -99,6 +98,7 @@ class Discretization:
         self.P = g.n_points
         self.interior = np.flatnonzero(~g.boundary)
         self.bpoints = np.flatnonzero(g.boundary)
+        self.gauges = self._gauges()
         self.bc_groups = self._assign_conditions()
 
     # -- setup
@@ -114,8 +114,37 @@ class Discretization:
                     "field; the reference grid wraps the whole axis")
         return frozenset(axes)
 
+    def _gauges(self) -> list:
+        """[(field, point index, value)] from Data conditions of a steady problem whose points
+        are boundary grid nodes (e.g. a pressure level p(0, 0) = 0): extra rows for a field
+        the other equations fix only up to a constant (see `solve_steady`). Other Data
+        conditions are not used."""
+        gauges, unused = [], []
+        g = self.grid
+        bpts = g.points[self.bpoints]
+        for t in self.problem.terms:
+            if t.kind != "data":
+                continue
+            if self.time is not None:
+                unused.append(t.name)
+                continue
+            X = np.stack([t.data_points[n] for n in g.names], axis=1)
+            dist, j = cKDTree(bpts).query(X)
+            if np.all(dist <= g.tol):
+                f = t.condition.u.func.__name__
+                gauges += [(f, int(self.bpoints[jj]), float(v)) for jj, v in zip(j, t.data_values)]
+            else:
+                unused.append(t.name)
+        if unused:
+            self.notes.append(f"Data condition(s) {', '.join(unused)} are not used by the "
+                              "finite-difference reference (only values at boundary grid nodes "
+                              "of a steady problem are)")
+        return gauges
+
     def _field_of(self, term: Term) -> str:
         c = term.condition
+        if isinstance(c, BoundaryEquation) and c.field is not None:
+            return c.field if isinstance(c.field, str) else c.field.func.__name__
         if hasattr(c, "u"):
             return c.u.func.__name__
         fs = sorted({f.func.__name__ for f in term.exprs[0].atoms(AppliedUndef)})

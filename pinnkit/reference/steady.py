@@ -13,39 +13,104 @@ from .discretize import Discretization, compile_residual
 __all__ = ["solve_steady"]
 
 
+def stabilization(disc: Discretization, stabilize: dict | None) -> dict:
+    """{equation name: sparse (interior rows x unknowns) matrix S}: S u is added to that
+    equation's residual: S = -c Σ_k h_k² D_kk on the stabilised field, the second differences
+    taken between interior points only."""
+    if stabilize is None:
+        return {}
+    if not isinstance(stabilize, dict) or set(stabilize) - {"equation", "field", "coefficient"} \
+            or not {"equation", "field"} <= set(stabilize):
+        raise UnsupportedSpecError("stabilize must be {'equation': name, 'field': name, "
+                                   f"'coefficient': c}}, got {stabilize!r}")
+    eq, f = stabilize["equation"], stabilize["field"]
+    c = float(stabilize.get("coefficient", 1.0))
+    if eq not in disc.problem.equations:
+        raise UnsupportedSpecError(f"stabilize: no equation {eq!r} (equations: "
+                                   f"{', '.join(disc.problem.equations)})")
+    if f not in disc.fields:
+        raise UnsupportedSpecError(f"stabilize: no field {f!r} (fields: {', '.join(disc.fields)})")
+    # graph Laplacian over pairs of neighbouring interior points (the natural, zero-flux
+    # boundary condition of the stabilisation): it annihilates constants, so a field known
+    # up to a constant (pressure) keeps exactly that freedom for the gauge to fix
+    ndim = len(disc.grid.names)
+    inside = np.zeros(disc.P, dtype=bool)
+    inside[disc.interior] = True
+    L = sp.csr_matrix((disc.P, disc.P))
+    for k in range(ndim):
+        D = disc.grid.derivative(tuple(2 if j == k else 0 for j in range(ndim)), 2).tocoo()
+        keep = inside[D.row] & inside[D.col] & (D.row != D.col)
+        off = sp.csr_matrix((D.data[keep], (D.row[keep], D.col[keep])), shape=D.shape)
+        off = off * disc.grid.h[k] ** 2
+        L = L + off - sp.diags(np.asarray(off.sum(axis=1)).ravel())
+    blocks = [(-c * L[disc.interior]) if g == f else sp.csr_matrix((len(disc.interior), disc.P))
+              for g in disc.fields]
+    S = sp.hstack(blocks, format="csr")
+    return {eq: S}
+
+
 def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
-                 progress=None) -> tuple[np.ndarray, dict]:
+                 progress=None, stabilize: dict | None = None) -> tuple[np.ndarray, dict]:
     """Full unknown vector and info (iterations, residual norm). Raises on non-convergence."""
     problem = disc.problem
     if len(problem.equations) != len(disc.fields):
         raise UnsupportedSpecError(
             f"{len(problem.equations)} equation(s) for {len(disc.fields)} field(s) "
             f"({', '.join(disc.fields)}): the steady reference needs a square system")
-    pdes = [compile_residual(problem, e) for e in problem.equations.values()]
+    pdes = [(name, compile_residual(problem, e)) for name, e in problem.equations.items()]
+    extra = stabilization(disc, stabilize)
     rows = disc.interior
     coords = disc.coords_at(rows, None)
 
-    def system(u):
-        rs, js = [], []
-        for r in pdes:
-            vals = disc.key_values(r.keys, u, rows)
-            rs.append(np.broadcast_to(np.asarray(r(coords, [], vals), float), (len(rows),)))
-            js.append(disc.jacobian_rows(r, r.partials(coords, [], vals), rows))
-        rb, jb = disc.boundary_system(u, None)
-        return np.concatenate(rs + [rb]), sp.vstack(js + [jb], format="csc")
-
+    gauges = disc.gauges
+    if len(gauges) > 1:
+        raise UnsupportedSpecError(f"{len(gauges)} field values at boundary grid nodes; the steady "
+                                   "reference takes one (a level such as p(0, 0) = 0)")
     n = len(disc.fields) * disc.P
+    if gauges:
+        # the gauge row fixes the free constant; its multiplier, one unknown constant added to
+        # the stabilised (or every) equation, absorbs the discrete system's compatibility
+        # defect and is reported (it tends to 0 with the grid spacing)
+        f, point, value = gauges[0]
+        names = [stabilize["equation"]] if stabilize else list(problem.equations)
+        col = np.concatenate([np.full(len(rows), float(name in names)) for name, _ in pdes]
+                             + [np.zeros(len(disc.boundary_unknowns()))])
+        G = sp.csr_matrix(([1.0], ([0], [disc.fields.index(f) * disc.P + point])), shape=(1, n))
+
+    def system(w):
+        u = w[:n]
+        rs, js = [], []
+        for name, r in pdes:
+            vals = disc.key_values(r.keys, u, rows)
+            res = np.broadcast_to(np.asarray(r(coords, [], vals), float), (len(rows),))
+            jac = disc.jacobian_rows(r, r.partials(coords, [], vals), rows)
+            if name in extra:
+                res, jac = res + extra[name] @ u, jac + extra[name]
+            rs.append(res)
+            js.append(jac)
+        rb, jb = disc.boundary_system(u, None)
+        if not gauges:
+            return np.concatenate(rs + [rb]), sp.vstack(js + [jb], format="csc")
+        r = np.concatenate(rs + [rb]) + w[n] * col
+        J = sp.bmat([[sp.vstack(js + [jb]), sp.csr_matrix(col[:, None])], [G, None]], format="csc")
+        return np.append(r, u[G.indices[0]] - value), J
+
     if len(rows) * len(pdes) + len(disc.boundary_unknowns()) != n:
         raise UnsupportedSpecError("the discrete system is not square (conditions overlap or "
                                    "leave points free)")
-    u = np.zeros(n)
+    def done(w, iterations, norm, history):
+        info = {"method": "newton", "iterations": iterations, "residual": norm, "history": history}
+        if gauges:
+            info["gauge_multiplier"] = float(w[n])
+        return w[:n], info
+
+    u = np.zeros(n + len(gauges))
     r, J = system(u)
     norm0 = norm = float(np.linalg.norm(r, np.inf))
     history = [norm]
     for it in range(1, max_iter + 1):
         if norm <= tol * max(1.0, norm0) or norm == 0.0:
-            return u, {"method": "newton", "iterations": it - 1, "residual": norm,
-                       "history": history}
+            return done(u, it - 1, norm, history)
         try:
             du = spla.spsolve(J, -r)
         except RuntimeError as exc:
@@ -56,8 +121,7 @@ def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
         if it > 1 and np.max(np.abs(du)) <= 1e-11 * (1.0 + np.max(np.abs(u))):
             # the Newton correction is at rounding level: the residual cannot drop further
             # (fine grids: stencil weights ~1/h² amplify rounding in the residual)
-            return u, {"method": "newton", "iterations": it - 1, "residual": norm,
-                       "history": history}
+            return done(u, it - 1, norm, history)
         step = 1.0
         while True:
             r_new, J_new = system(u + step * du)
@@ -68,8 +132,7 @@ def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
         u, r, J, norm = u + step * du, r_new, J_new, new
         history.append(norm)
         if step == 1.0 and np.max(np.abs(du)) <= 1e-11 * (1.0 + np.max(np.abs(u))):
-            return u, {"method": "newton", "iterations": it, "residual": norm,
-                       "history": history}
+            return done(u, it, norm, history)
         if progress is not None:
             progress(it, norm)
         if not np.isfinite(norm):

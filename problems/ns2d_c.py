@@ -1,0 +1,43 @@
+"""PINNacle NS2d-C ("NS2D_LidDriven"): steady lid-driven cavity flow, Re = 100.
+
+Source: Hao et al., "PINNacle: A Comprehensive Benchmark of Physics-Informed Neural Networks
+for Solving PDEs", NeurIPS 2024 Datasets & Benchmarks (problem "NS2d-C"); definition as in
+../shared/BENCHMARKS.md. On [0, 1]^2 with nu = 0.01:
+    u u_x + v u_y + p_x - nu Δu = 0,   u v_x + v v_y + p_y - nu Δv = 0,   u_x + v_y = 0;
+lid (y = 1): u = 4x(1 - x), v = 0; other walls u = v = 0; p(0, 0) = 0.
+No closed form: compare with pinnkit's finite-difference reference and with PINNacle's COMSOL
+solution (../shared/data/pinnacle_ns2d_c.npz, 101 x 101 nodes).
+Published L2RE: vanilla PINN 4.70e-2, best 3.60e-2 (LAAF).
+
+The velocity data is one Dirichlet condition per field: g = 4x(1 - x)·y equals the lid profile
+on y = 1 and vanishes on the other three walls, so it is the benchmark's data on every wall.
+The wall-pressure conditions state that the momentum equation normal to each wall holds on
+it (true of the exact solution); the finite-difference reference uses them as the pressure's
+boundary rows (``field=p``), and its collocated grid needs the documented pressure-Laplacian
+stabilisation of the continuity equation (``stabilize``, see docs/reference.md).
+"""
+import pinnkit as pk
+
+nu = 0.01
+x, y = pk.coords("x y")
+u, v, p = pk.fields("u v p", x, y)
+momentum_x = u * u.diff(x) + v * u.diff(y) + p.diff(x) - nu * (u.diff(x, 2) + u.diff(y, 2))
+momentum_y = u * v.diff(x) + v * v.diff(y) + p.diff(y) - nu * (v.diff(x, 2) + v.diff(y, 2))
+
+problem = pk.Problem(
+    name="ns2d_c",
+    domain=pk.Rectangle((x, y), (0, 0), (1, 1)),
+    equations={"momentum_x": momentum_x, "momentum_y": momentum_y,
+               "continuity": u.diff(x) + v.diff(y)},
+    conditions=[
+        pk.Dirichlet(u, 4 * x * (1 - x) * y, on="boundary"),
+        pk.Dirichlet(v, 0, on="boundary"),
+        pk.BoundaryEquation(momentum_x, on=["x_min", "x_max"], field=p, name="wall_pressure_x"),
+        pk.BoundaryEquation(momentum_y, on=["y_min", "y_max"], field=p, name="wall_pressure_y"),
+        pk.Data(p, points={"x": [0.0], "y": [0.0]}, values=[0.0], name="pressure_level"),
+    ],
+    reference={"resolution": 257,
+               "stabilize": {"equation": "continuity", "field": "p", "coefficient": 0.25}},
+)
+options = {"steps": 20000, "lbfgs_steps": 5000, "width": 64, "depth": 4, "interior_points": 4000,
+           "boundary_points": 800, "hard_constraints": True, "compile": True}

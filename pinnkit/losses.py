@@ -200,8 +200,14 @@ class CompiledProblem:
 
     def losses(self, model: Callable, params: dict, batches: dict) -> dict:
         """Mean squared residual per term name (a 0-dim tensor each); PDE terms of a
-        time-dependent problem are causally weighted when ``causal`` is set."""
+        time-dependent problem are causally weighted when ``causal`` is set, and their
+        residuals multiplied by ``batches["__interior__"]["W"]`` when given (RBA)."""
         res = self.residuals(model, params, batches)
+        W = batches.get("__interior__", {}).get("W")
+        if W is not None:   # RBA point multipliers of the PDE residuals (not differentiated)
+            for term in self.terms:
+                if term.kind == "pde":
+                    res[term.name] = [W * r for r in res[term.name]]
         out = {name: sum(torch.mean(r ** 2) for r in rs) for name, rs in res.items()}
         if self.causal is not None:
             from .recipes import causal_loss

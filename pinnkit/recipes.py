@@ -8,6 +8,13 @@
 - Gradient-norm weighting (Wang et al. 2023, "An expert's guide to training PINNs", Sec. 4):
   λ_k = Σ_j ‖∇_θ L_j‖ / ‖∇_θ L_k‖, smoothed by a moving average, updated every K steps;
   afterwards every weighted term has the same gradient norm.
+- NTK-trace weighting (Wang, Yu & Perdikaris 2022, "When and why PINNs fail to train: a
+  neural tangent kernel perspective"; JAX-PI): λ_k = Σ_j tr K_j / tr K_k with tr K_k the mean
+  over the term's points of ‖∂r_i/∂θ‖² (estimated on a random subset of points), moving
+  average, every K steps: terms whose residuals the parameters move slowly get more weight.
+- Residual-based attention (RBA, Anagnostopoulos et al. 2024, "Residual-based attention in
+  physics-informed neural networks"): per-point multipliers of the PDE residual,
+  λ_i ← γ λ_i + η |r_i| / max |r|, so persistently large residuals gain weight.
 - RAR (Lu et al. 2021, DeepXDE paper): every K steps add the m candidate points with the
   largest PDE residual. RAD (Wu et al. 2023, "A comprehensive study of non-adaptive and
   residual-based adaptive sampling for PINNs"): every K steps redraw the interior points from
@@ -19,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["causal_weights", "causal_loss", "gradnorm_weights", "rar_select", "rad_select"]
+__all__ = ["causal_weights", "causal_loss", "gradnorm_weights", "ntk_weights", "rba_update",
+           "rar_select", "rad_select"]
 
 
 def causal_weights(slab_losses: torch.Tensor, eps: float) -> torch.Tensor:
@@ -48,10 +56,40 @@ def gradnorm_weights(terms: dict, params: list, old: dict | None, momentum: floa
         sq = sum(float(g.detach().pow(2).sum()) for g in grads if g is not None)
         norms[k] = max(sq ** 0.5, 1e-30)
     total = sum(norms.values())
-    new = {k: total / n for k, n in norms.items()}
+    return _smooth({k: total / n for k, n in norms.items()}, old, momentum)
+
+
+def _smooth(new: dict, old: dict | None, momentum: float) -> dict:
     if old:
         new = {k: momentum * old.get(k, new[k]) + (1 - momentum) * new[k] for k in new}
     return new
+
+
+def ntk_traces(residuals: dict, params: list) -> dict:
+    """{term: mean over its points of ‖∂r_i/∂θ‖²} for residual vectors {term: (n,) tensor}
+    (one backward pass per point: pass a small subset)."""
+    traces = {}
+    for k, r in residuals.items():
+        total = 0.0
+        for i in range(len(r)):
+            grads = torch.autograd.grad(r[i], params, retain_graph=True, allow_unused=True)
+            total += sum(float(g.detach().pow(2).sum()) for g in grads if g is not None)
+        traces[k] = max(total / max(len(r), 1), 1e-30)
+    return traces
+
+
+def ntk_weights(residuals: dict, params: list, old: dict | None, momentum: float) -> dict:
+    """New loss weights λ_k = Σ_j tr K_j / tr K_k (moving average with ``old``)."""
+    traces = ntk_traces(residuals, params)
+    total = sum(traces.values())
+    return _smooth({k: total / t for k, t in traces.items()}, old, momentum)
+
+
+@torch.no_grad()
+def rba_update(lam: torch.Tensor, residual: torch.Tensor, gamma: float, eta: float) -> None:
+    """In place: λ ← γ λ + η |r| / max |r| (RBA point multipliers)."""
+    a = residual.detach().abs().to(lam.dtype)
+    lam.mul_(gamma).add_(eta * a / a.max().clamp(min=1e-30))
 
 
 def rar_select(residual: np.ndarray, m: int) -> np.ndarray:

@@ -71,9 +71,14 @@ class TrainOptions:
     compile: bool = False             # torch.compile the loss (forward + backward graphs)
     causal_eps: float = 0.0           # causal training of time-dependent PDE terms (0 = off)
     causal_bins: int = 32             # time slabs for causal training
-    loss_weighting: str = "fixed"     # fixed | gradnorm (Adam phase; L-BFGS keeps the last weights)
-    weight_every: int = 100           # gradnorm update interval (steps)
-    weight_momentum: float = 0.9      # gradnorm moving average
+    loss_weighting: str = "fixed"     # fixed | gradnorm | ntk (Adam phase; L-BFGS keeps the last weights)
+    weight_every: int = 100           # gradnorm/ntk update interval (steps)
+    weight_momentum: float = 0.9      # gradnorm/ntk moving average
+    ntk_points: int = 32              # ntk: points per term for the kernel trace estimate
+    point_weighting: str = "none"     # none | rba (residual-based attention on PDE points)
+    rba_gamma: float = 0.999          # RBA: λ_i <- γ λ_i + η |r_i| / max|r|
+    rba_eta: float = 0.01
+    rba_every: int = 10               # RBA update interval (steps)
     adaptive: str = "none"            # none | rar | rad (residual-based adaptive sampling)
     adaptive_every: int = 1000        # steps between adaptive updates
     adaptive_points: int = 100        # RAR: points added per update
@@ -107,7 +112,7 @@ class TrainOptions:
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 raise TrainingError(f"option {name} must be a non-negative integer, got {v!r}")
         for name in ("width", "depth", "log_every", "lr_decay_steps", "causal_bins", "weight_every",
-                     "adaptive_every"):
+                     "adaptive_every", "ntk_points", "rba_every"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise TrainingError(f"option {name} must be a positive integer, got {v!r}")
@@ -119,12 +124,16 @@ class TrainOptions:
                                     f"got {getattr(self, name)!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise TrainingError(f"option device must be auto, cpu or cuda, got {self.device!r}")
-        for name, allowed in (("loss_weighting", ("fixed", "gradnorm")), ("adaptive", ("none", "rar", "rad"))):
+        for name, allowed in (("loss_weighting", ("fixed", "gradnorm", "ntk")),
+                              ("adaptive", ("none", "rar", "rad")), ("point_weighting", ("none", "rba"))):
             if getattr(self, name) not in allowed:
                 raise TrainingError(f"option {name} must be one of {', '.join(allowed)}, "
                                     f"got {getattr(self, name)!r}")
         if not (isinstance(self.causal_eps, (int, float)) and self.causal_eps >= 0):
             raise TrainingError(f"option causal_eps must be a number >= 0, got {self.causal_eps!r}")
+        if not (0 <= self.rba_gamma < 1 and self.rba_eta > 0):
+            raise TrainingError(f"options rba_gamma must be in [0, 1) and rba_eta > 0, got "
+                                f"{self.rba_gamma!r}, {self.rba_eta!r}")
         if not 0 <= self.weight_momentum < 1:
             raise TrainingError(f"option weight_momentum must be in [0, 1), got {self.weight_momentum!r}")
         from .derivatives import ENGINES
@@ -243,9 +252,12 @@ class _Trainer:
         self.history: dict = {k: [] for k in ["step", "phase", "loss", "time", "lr"]
                               + [f"loss_{n}" for n in self.term_names]
                               + ([f"weight_{n}" for n in self.term_names]
-                                 if opts.loss_weighting == "gradnorm" else [])}
-        # adaptive loss weights (gradnorm), a tensor so that compiled losses do not recompile
+                                 if opts.loss_weighting != "fixed" else [])}
+        # adaptive loss weights (gradnorm, ntk), a tensor so that compiled losses do not recompile
         self.lam = torch.ones(len(self.term_names), dtype=torch.float64)
+        self.point_lam: torch.Tensor | None = None   # RBA multipliers of the interior points
+        if opts.point_weighting == "rba" and not any(t.kind == "pde" for t in self.compiled.terms):
+            raise TrainingError("option point_weighting='rba' needs PDE terms (interior points)")
         if opts.causal_eps > 0:
             if problem.time is None:
                 raise TrainingError(f"option causal_eps needs a time-dependent problem; "
@@ -289,12 +301,21 @@ class _Trainer:
         self.np_batches = sample_batches(self.problem, self.compiled.terms, o.interior_points,
                                          o.boundary_points, o.initial_points, seed, o.sampling,
                                          o.mesh_vertices)
+        self.point_lam = None      # new points: RBA multipliers start again from 1
         self._to_tensors()
 
     def _to_tensors(self) -> None:
         dt = DTYPES[self.opts.lbfgs_dtype] if self.lbfgs is not None else self.dtype
         self.batches = {k: {n: torch.as_tensor(a, dtype=dt, device=self.device)
                             for n, a in b.items()} for k, b in self.np_batches.items()}
+        if self.opts.point_weighting == "rba":
+            n = len(self.np_batches["__interior__"]["X"])
+            old = self.point_lam
+            lam = torch.ones(n, dtype=dt, device=self.device)
+            if old is not None:     # RAR appended points: keep the old points' multipliers
+                lam[:min(n, len(old))] = old[:n].to(dt)
+            self.point_lam = lam
+            self.batches["__interior__"]["W"] = lam
 
     # -- loss
     def _loss_eager(self) -> tuple[torch.Tensor, dict]:
@@ -305,17 +326,41 @@ class _Trainer:
         """Σ weight · term; with grad-norm weighting also times its adaptive weight λ (kept out
         of the fixed-weight hot path: indexing λ costs kernels every step)."""
         w = self.opts.weights
-        if self.opts.loss_weighting != "gradnorm":
+        if self.opts.loss_weighting == "fixed":
             return sum(w.get(k, 1.0) * v for k, v in terms.items())
         return sum(w.get(k, 1.0) * self.lam[i].to(v.dtype) * v for i, (k, v) in enumerate(terms.items()))
 
     def _update_weights(self, terms: dict) -> torch.Tensor:
-        """Gradient-norm weights from this step's terms; returns the reweighted total."""
-        from .recipes import gradnorm_weights
+        """Gradient-norm or NTK-trace weights from this step; returns the reweighted total."""
+        from .recipes import gradnorm_weights, ntk_weights
+        o = self.opts
         old = {k: float(self.lam[i]) for i, k in enumerate(self.term_names)} if self.step else None
-        new = gradnorm_weights(terms, self._trainable(), old, self.opts.weight_momentum)
+        if o.loss_weighting == "gradnorm":
+            new = gradnorm_weights(terms, self._trainable(), old, o.weight_momentum)
+        else:
+            new = ntk_weights(self._subset_residuals(), self._trainable(), old, o.weight_momentum)
         self.lam.copy_(torch.tensor([new[k] for k in self.term_names], dtype=torch.float64))
         return self._total(terms)
+
+    def _subset_residuals(self) -> dict:
+        """{term: (n,) residual} on at most ``ntk_points`` random points of each term (all
+        expressions of a term concatenated), with a graph to the parameters."""
+        g = torch.Generator().manual_seed(self.opts.seed * 9973 + self.step)
+        sub = {}
+        for k, b in self.batches.items():
+            n = len(next(iter(b.values())))
+            idx = torch.randperm(n, generator=g)[:self.opts.ntk_points].to(self.device)
+            sub[k] = {name: (a[idx] if a.ndim and len(a) == n else a) for name, a in b.items()}
+            sub[k].pop("W", None)
+        res = self.compiled.residuals(self.model, dict(self.params), sub, create_graph=True)
+        return {k: torch.cat(res[k]) for k in self.term_names}
+
+    def _update_point_weights(self) -> None:
+        """RBA: λ_i ← γ λ_i + η |r_i| / max |r| at the interior points."""
+        from .recipes import rba_update
+        X = self.batches["__interior__"]["X"]
+        r = self.compiled.pde_residual(self.model, dict(self.params), X) ** 0.5
+        rba_update(self.point_lam, r, self.opts.rba_gamma, self.opts.rba_eta)
 
     def _adapt(self) -> None:
         """RAR (add the worst candidates) or RAD (redraw by residual) of the interior points."""
@@ -332,6 +377,7 @@ class _Trainer:
         else:
             rng = np.random.default_rng(o.seed * 104729 + self.step)
             new = C[rad_select(r, len(cur), o.rad_k, o.rad_c, rng)]
+            self.point_lam = None
         self.np_batches["__interior__"]["X"] = new
         self._to_tensors()
 
@@ -376,7 +422,7 @@ class _Trainer:
         h["lr"].append(self.adam.param_groups[0]["lr"] if phase == 0 else 1.0)
         for k in self.term_names:
             h[f"loss_{k}"].append(values[k])
-        if self.opts.loss_weighting == "gradnorm":
+        if self.opts.loss_weighting != "fixed":
             for i, k in enumerate(self.term_names):
                 h[f"weight_{k}"].append(float(self.lam[i]))
         return loss
@@ -402,6 +448,7 @@ class _Trainer:
             "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else None,
             "step": self.step, "lbfgs_iter": self.lbfgs_iter, "elapsed": self.elapsed,
             "history": self.history, "messages": self.messages, "lam": self.lam.clone(),
+            "point_lam": None if self.point_lam is None else self.point_lam.detach().cpu().clone(),
             "batches": {k: {n: torch.as_tensor(a) for n, a in b.items()}
                         for k, b in self.np_batches.items()},
             "torch_rng": torch.get_rng_state(),
@@ -427,6 +474,7 @@ class _Trainer:
         self.history, self.messages = s["history"], list(s["messages"])
         if "lam" in s:
             self.lam.copy_(s["lam"])
+        self.point_lam = s.get("point_lam")
         torch.set_rng_state(s["torch_rng"])
         if s["lbfgs"] is not None:
             self._enter_lbfgs()
@@ -472,12 +520,14 @@ class _Trainer:
                 self._adapt()
             self.adam.zero_grad(set_to_none=True)
             total, terms = self._loss()
-            if o.loss_weighting == "gradnorm" and self.step % o.weight_every == 0:
+            if o.loss_weighting != "fixed" and self.step % o.weight_every == 0:
                 total = self._update_weights(terms)
             total.backward()
             self.adam.step()
             self.sched.step()
             self.step += 1
+            if o.point_weighting == "rba" and self.step % o.rba_every == 0:
+                self._update_point_weights()
             if self.step % o.log_every == 0 or self.step == o.steps:
                 loss = self._record(0, self.step, total, terms, t0)
                 if self._ask_callback("adam", self.step, t0):

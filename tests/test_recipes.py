@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import pinnkit as pk
-from pinnkit.recipes import causal_loss, causal_weights, gradnorm_weights, rad_select, rar_select
+from pinnkit.recipes import (causal_loss, causal_weights, gradnorm_weights, ntk_traces, ntk_weights,
+                             rad_select, rar_select, rba_update)
 from pinnkit.trainer import TrainOptions, _Trainer
 
 from conftest import load_problem
@@ -59,6 +60,78 @@ def test_gradnorm_option_records_weights():
     cols = [c for c in sol.history if c.startswith("weight_")]
     assert len(cols) == 3 and all(len(sol.history[c]) == 3 for c in cols)
     assert any(abs(sol.history[c][-1] - 1.0) > 1e-3 for c in cols)
+
+
+def test_ntk_traces_match_the_jacobian_and_weights_equalize_them():
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(4, dtype=torch.float64))
+    X = torch.linspace(0, 1, 6, dtype=torch.float64)
+
+    def res_a(p):
+        return 50 * torch.tanh(X[:, None] * p).sum(1)
+
+    def res_b(p):
+        return 0.1 * torch.sin(p[0] * X) + p[1] ** 2
+
+    residuals = {"a": res_a(w), "b": res_b(w)}
+    traces = ntk_traces(residuals, [w])
+    for k, fn in (("a", res_a), ("b", res_b)):
+        J = torch.autograd.functional.jacobian(fn, w.detach())      # (points, params)
+        assert traces[k] == pytest.approx(float((J ** 2).sum()) / len(X), rel=1e-12)
+    lam = ntk_weights(residuals, [w], None, momentum=0.0)
+    weighted = [lam[k] * traces[k] for k in traces]
+    assert weighted[0] == pytest.approx(weighted[1], rel=1e-12)
+    assert lam["b"] > 100 * lam["a"]          # the slowly moving term gets the weight
+    half = ntk_weights(residuals, [w], {k: 1.0 for k in traces}, momentum=0.5)
+    assert all(half[k] == pytest.approx(0.5 + 0.5 * lam[k]) for k in traces)
+
+
+def test_ntk_option_equalizes_the_terms_kernel_traces():
+    ns = load_problem("poisson2d")
+    opts = TrainOptions.from_kwargs(steps=40, lbfgs_steps=0, width=8, depth=2, interior_points=200,
+                                    boundary_points=40, loss_weighting="ntk", weight_every=20,
+                                    weight_momentum=0.0, ntk_points=16, log_every=20, quiet=True,
+                                    dtype="float64")
+    tr = _Trainer(ns["problem"], opts)
+    sol = tr.run()
+    cols = [c for c in sol.history if c.startswith("weight_")]
+    assert cols == [f"weight_{k}" for k in tr.term_names] and len(cols) == 4
+    assert all(len(sol.history[c]) == 2 for c in cols)
+    # the weights make every term's weighted kernel trace equal
+    tr.step = 20
+    residuals = tr._subset_residuals()
+    traces = ntk_traces(residuals, tr._trainable())
+    lam = ntk_weights(residuals, tr._trainable(), None, 0.0)
+    weighted = [lam[k] * traces[k] for k in tr.term_names]
+    assert max(weighted) / min(weighted) == pytest.approx(1.0, abs=1e-9)
+    assert max(traces.values()) > 10 * min(traces.values())   # unequal before weighting
+    boundary = [k for k in tr.term_names if k != "pde"]
+    assert all(lam[k] > lam["pde"] for k in boundary)   # Laplacian residuals move fastest
+
+
+def test_rba_multipliers_follow_the_residual():
+    lam = torch.ones(3, dtype=torch.float64)
+    r = torch.tensor([0.5, -2.0, 0.0], dtype=torch.float64)
+    for _ in range(20000):
+        rba_update(lam, r, gamma=0.999, eta=0.01)
+    # fixed point η/(1-γ)·|r|/max|r| = 10·(0.25, 1, 0)
+    assert lam.numpy() == pytest.approx([2.5, 10.0, 0.0], abs=1e-6)
+    ns = load_problem("poisson2d")
+    opts = TrainOptions.from_kwargs(steps=60, lbfgs_steps=5, width=8, depth=2, interior_points=300,
+                                    boundary_points=40, point_weighting="rba", rba_every=10,
+                                    quiet=True)
+    tr = _Trainer(ns["problem"], opts)
+    tr.run()
+    W = tr.batches["__interior__"]["W"]
+    assert W is tr.point_lam and len(W) == 300 and float(W.std()) > 0
+    # the largest multiplier sits where the residual was largest
+    r = tr.compiled.pde_residual(tr.model, {}, tr.batches["__interior__"]["X"])
+    assert float(r[int(torch.argmax(W))]) >= float(torch.quantile(r, 0.8))
+    # the PDE loss is the mean of (λ r)²
+    terms = tr.compiled.losses(tr.model, {}, tr.batches)
+    assert float(terms["pde"].detach()) == pytest.approx(float(torch.mean(W ** 2 * r)), rel=1e-5)
+    with pytest.raises(pk.TrainingError, match="point_weighting must be one of"):
+        TrainOptions.from_kwargs(point_weighting="sa")
 
 
 def test_rar_adds_points_where_the_residual_is_largest():

@@ -60,6 +60,7 @@ class TrainOptions:
     sampling: str = "sobol"           # sobol | halton | lhs | uniform
     mesh_vertices: bool = False       # also collocate at the mesh's interior vertices (meshes)
     resample_every: int = 0           # resample collocation points every K Adam steps (0 = never)
+    time_windows: int = 0             # time marching: Adam steps in K expanding windows [t0, t0 + iT/K]
     lr: float = 1e-3
     lr_decay: float = 0.9             # multiply lr by this ...
     lr_decay_steps: int = 1000        # ... every this many steps (smoothly)
@@ -107,7 +108,8 @@ class TrainOptions:
 
     def validate(self) -> None:
         for name in ("steps", "lbfgs_steps", "interior_points", "boundary_points",
-                     "initial_points", "resample_every", "checkpoint_every", "lbfgs_history"):
+                     "initial_points", "resample_every", "checkpoint_every", "lbfgs_history",
+                     "time_windows"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 raise TrainingError(f"option {name} must be a non-negative integer, got {v!r}")
@@ -256,6 +258,10 @@ class _Trainer:
         # adaptive loss weights (gradnorm, ntk), a tensor so that compiled losses do not recompile
         self.lam = torch.ones(len(self.term_names), dtype=torch.float64)
         self.point_lam: torch.Tensor | None = None   # RBA multipliers of the interior points
+        if opts.time_windows and problem.time is None:
+            raise TrainingError(f"option time_windows needs a time-dependent problem; "
+                                f"{problem.name!r} is steady")
+        self.window = 1.0          # fraction of the time interval the current points cover
         if opts.point_weighting == "rba" and not any(t.kind == "pde" for t in self.compiled.terms):
             raise TrainingError("option point_weighting='rba' needs PDE terms (interior points)")
         if opts.causal_eps > 0:
@@ -296,11 +302,28 @@ class _Trainer:
     def _trainable(self) -> list:
         return list(self.model.parameters()) + list(self.params.values())
 
+    def _window_fraction(self) -> float:
+        """Time marching: the Adam steps run in ``time_windows`` stages; stage i trains on
+        [t0, t0 + (i+1)/K·(t1 − t0)]; L-BFGS on the whole interval."""
+        K = self.opts.time_windows
+        if not K or self.lbfgs is not None or self.step >= self.opts.steps:
+            return 1.0
+        return (min(K - 1, self.step * K // self.opts.steps) + 1) / K
+
     def _set_batches(self, seed: int) -> None:
         o = self.opts
         self.np_batches = sample_batches(self.problem, self.compiled.terms, o.interior_points,
                                          o.boundary_points, o.initial_points, seed, o.sampling,
                                          o.mesh_vertices)
+        self.window = self._window_fraction()
+        if self.window < 1.0:   # squeeze the sampled times into the window (still uniform)
+            col, t0 = len(self.problem.coords) - 1, self.problem.domain.t0
+            kinds = {t.name: t.kind for t in self.compiled.terms}
+            for name, b in self.np_batches.items():
+                if kinds.get(name, "pde") in ("pde", "boundary", "periodic"):
+                    for key in ("X", "X2"):
+                        if key in b:
+                            b[key][:, col] = t0 + (b[key][:, col] - t0) * self.window
         self.point_lam = None      # new points: RBA multipliers start again from 1
         self._to_tensors()
 
@@ -447,7 +470,7 @@ class _Trainer:
             "adam": self.adam.state_dict(), "sched": self.sched.state_dict(),
             "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else None,
             "step": self.step, "lbfgs_iter": self.lbfgs_iter, "elapsed": self.elapsed,
-            "history": self.history, "messages": self.messages, "lam": self.lam.clone(),
+            "history": self.history, "messages": self.messages, "lam": self.lam.clone(), "window": self.window,
             "point_lam": None if self.point_lam is None else self.point_lam.detach().cpu().clone(),
             "batches": {k: {n: torch.as_tensor(a) for n, a in b.items()}
                         for k, b in self.np_batches.items()},
@@ -472,6 +495,7 @@ class _Trainer:
         self.np_batches = {k: {n: a.numpy() for n, a in b.items()} for k, b in s["batches"].items()}
         self.step, self.lbfgs_iter, self.elapsed = s["step"], s["lbfgs_iter"], s["elapsed"]
         self.history, self.messages = s["history"], list(s["messages"])
+        self.window = s.get("window", 1.0)
         if "lam" in s:
             self.lam.copy_(s["lam"])
         self.point_lam = s.get("point_lam")
@@ -513,7 +537,8 @@ class _Trainer:
         bar = tqdm(total=o.steps, initial=self.step, desc=f"{self.problem.name} adam",
                    disable=True if o.quiet else None, leave=False, dynamic_ncols=True)
         while self.step < o.steps:
-            if o.resample_every and self.step and self.step % o.resample_every == 0:
+            if (o.resample_every and self.step and self.step % o.resample_every == 0) \
+                    or self._window_fraction() != self.window:
                 self._set_batches(seed=o.seed + self.step)
             if (o.adaptive != "none" and self.step and self.step % o.adaptive_every == 0
                     and "__interior__" in self.np_batches):
@@ -557,6 +582,8 @@ class _Trainer:
             return
         if self.lbfgs is None:
             self._enter_lbfgs()
+            if self.window < 1.0:     # Adam stopped early inside a window: whole interval now
+                self._set_batches(seed=o.seed + self.step)
 
         def closure():
             self.lbfgs.zero_grad(set_to_none=True)

@@ -213,3 +213,30 @@ def test_anisotropic_fourier_scales():
     with pytest.raises(pk.TrainingError, match="fourier_scales for unknown coordinate"):
         _Trainer(ns["problem"], TrainOptions.from_kwargs(fourier_features=8, fourier_scales={"z": 1.0},
                                                          quiet=True))
+
+
+def test_time_windows_march_the_points_through_time():
+    ns = load_problem("heat1d")
+    problem = ns["problem"]
+    t0, t1 = problem.domain.t0, problem.domain.t1
+    opts = TrainOptions.from_kwargs(steps=8, lbfgs_steps=2, width=8, depth=2, interior_points=256,
+                                    boundary_points=32, initial_points=32, time_windows=4,
+                                    log_every=1, quiet=True)
+    tr = _Trainer(problem, opts)
+    seen = []
+    tr.callback = lambda phase, step, sol: seen.append(
+        (phase, tr.window, float(tr.np_batches["__interior__"]["X"][:, 1].max()))) and False
+    kinds = {t.name: t.kind for t in tr.compiled.terms}
+    for name, b in tr.np_batches.items():
+        t = b["X"][:, 1]
+        if kinds.get(name, "pde") == "initial":
+            assert np.all(t == t0)
+        else:
+            assert t.max() <= t0 + 0.25 * (t1 - t0) + 1e-12 and t.max() > t0 + 0.2 * (t1 - t0)
+    tr.run()
+    windows = [w for phase, w, _ in seen if phase == "adam"]
+    assert windows == [0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 1.0, 1.0]
+    assert all(tmax <= t0 + w * (t1 - t0) + 1e-12 for _, w, tmax in seen)
+    assert tr.window == 1.0 and tr.np_batches["__interior__"]["X"][:, 1].max() > t0 + 0.9 * (t1 - t0)
+    with pytest.raises(pk.TrainingError, match="time_windows needs a time-dependent problem"):
+        pk.train(load_problem("poisson2d")["problem"], steps=1, time_windows=2, quiet=True)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 __all__ = ["MLP", "ModifiedMLP", "FourierFeatures", "PeriodicEmbedding", "FactorizedLinear",
-           "PINNModel", "NETWORKS", "ACTIVATIONS", "build_model"]
+           "PirateNet", "PINNModel", "NETWORKS", "ACTIVATIONS", "build_model"]
 
 
 class Sine(nn.Module):
@@ -147,7 +147,42 @@ class PeriodicEmbedding(nn.Module):
         return torch.cat(parts, dim=1)
 
 
-NETWORKS: dict[str, type] = {"mlp": MLP, "modified_mlp": ModifiedMLP}
+class PirateNet(nn.Module):
+    """PirateNet of Wang, Li, Chen & Perdikaris (2024, "PirateNets: physics-informed deep
+    learning with residual adaptive networks"): ``depth`` residual adaptive blocks, each of
+    three dense layers gated by the encoders U, V as in the modified MLP,
+
+        F = σ(x W₁ + b₁), Z₁ = V + F ⊙ (U − V), G = σ(Z₁ W₂ + b₂), Z₂ = V + G ⊙ (U − V),
+        H = σ(Z₂ W₃ + b₃), x ← α H + (1 − α) x,
+
+    with a trainable α per block starting at 0: at initialization the network is a linear
+    map of its input (the embedding, lifted linearly to ``width`` when sizes differ), and
+    training admits depth as it helps."""
+
+    def __init__(self, n_in: int, n_out: int, width: int = 50, depth: int = 3,
+                 activation: str = "tanh", factorized: bool = False) -> None:
+        super().__init__()
+        self.lift = None if n_in == width else _linear(n_in, width, factorized)
+        self.enc_u = _linear(n_in, width, factorized)
+        self.enc_v = _linear(n_in, width, factorized)
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(_linear(width, width, factorized) for _ in range(3)) for _ in range(depth))
+        self.alpha = nn.Parameter(torch.zeros(depth))
+        self.act = _activation(activation)
+        self.out = _linear(width, n_out, factorized)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        U, V = self.act(self.enc_u(x)), self.act(self.enc_v(x))
+        D = U - V
+        h = x if self.lift is None else self.lift(x)
+        for (l1, l2, l3), a in zip(self.blocks, self.alpha):
+            z = V + self.act(l1(h)) * D
+            z = V + self.act(l2(z)) * D
+            h = a * self.act(l3(z)) + (1 - a) * h
+        return self.out(h)
+
+
+NETWORKS: dict[str, type] = {"mlp": MLP, "modified_mlp": ModifiedMLP, "pirate": PirateNet}
 
 
 class PINNModel(nn.Module):

@@ -246,7 +246,7 @@ def _act_kind(module) -> str | None:
 
 def supports(model) -> bool:
     """Whether the Taylor engine can propagate through ``model`` (a `PINNModel`)."""
-    from .nn import MLP, FourierFeatures, ModifiedMLP, PeriodicEmbedding, PINNModel
+    from .nn import MLP, FourierFeatures, ModifiedMLP, PeriodicEmbedding, PINNModel, PirateNet
     if not isinstance(model, PINNModel):
         return False
     emb = model.embedding
@@ -254,15 +254,25 @@ def supports(model) -> bool:
     if not all(isinstance(m, (FourierFeatures, PeriodicEmbedding)) for m in parts):
         return False
     core = model.core
-    if not isinstance(core, (MLP, ModifiedMLP)) or _act_kind(core.act) is None:
+    if not isinstance(core, (MLP, ModifiedMLP, PirateNet)) or _act_kind(core.act) is None:
         return False
     c = model.constraint
     return c is None or hasattr(c, "factors")
 
 
 def _core_jet(core, J: torch.Tensor, tab: _Tables) -> torch.Tensor:
-    from .nn import ModifiedMLP
+    from .nn import ModifiedMLP, PirateNet
     kind = _act_kind(core.act)
+    if isinstance(core, PirateNet):
+        U = _act(_linear(J, core.enc_u), tab, kind)
+        V = _act(_linear(J, core.enc_v), tab, kind)
+        D = [u - v for u, v in zip(U, V)]
+        h = J if core.lift is None else _linear(J, core.lift)
+        for (l1, l2, l3), a in zip(core.blocks, core.alpha):
+            z = [v + p for v, p in zip(V, _product(_act(_linear(h, l1), tab, kind), D, tab))]
+            z = [v + p for v, p in zip(V, _product(_act(_linear(z, l2), tab, kind), D, tab))]
+            h = [a * g + (1 - a) * q for g, q in zip(_act(_linear(z, l3), tab, kind), h)]
+        return _linear(h, core.out)
     if isinstance(core, ModifiedMLP):
         U = _act(_linear(J, core.enc_u), tab, kind)
         V = _act(_linear(J, core.enc_v), tab, kind)

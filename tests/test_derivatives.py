@@ -74,11 +74,14 @@ from pinnkit.taylor import multi_index_closure, supports  # noqa: E402
 
 @pytest.mark.parametrize("network,activation,features", [
     ("mlp", "tanh", 0), ("mlp", "sin", 0), ("modified_mlp", "tanh", 0), ("mlp", "tanh", 6),
-    ("modified_mlp", "sin", 4)])
+    ("modified_mlp", "sin", 4), ("pirate", "tanh", 0), ("pirate", "tanh", 6), ("pirate", "sin", 4)])
 def test_taylor_matches_nested_autograd_to_order_4_with_mixed(network, activation, features):
     torch.manual_seed(1)
     model = build_model(3, 2, [0, -1, 0], [1, 1, 2], network=network, width=12, depth=3,
                         activation=activation, fourier_features=features).double()
+    if network == "pirate":   # α starts at 0 (blocks off): switch the blocks on
+        with torch.no_grad():
+            model.core.alpha.uniform_(0.3, 0.9)
     X = torch.rand(40, 3, dtype=torch.float64) * torch.tensor([1.0, 2.0, 2.0]) - torch.tensor([0, 1.0, 0])
     keys = [(f, o) for f in ("u", "v") for o in itertools.product(range(5), repeat=3) if sum(o) <= 4]
     plan = DerivativePlan(keys, ["u", "v"], 3)

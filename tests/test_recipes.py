@@ -240,3 +240,23 @@ def test_time_windows_march_the_points_through_time():
     assert tr.window == 1.0 and tr.np_batches["__interior__"]["X"][:, 1].max() > t0 + 0.9 * (t1 - t0)
     with pytest.raises(pk.TrainingError, match="time_windows needs a time-dependent problem"):
         pk.train(load_problem("poisson2d")["problem"], steps=1, time_windows=2, quiet=True)
+
+
+def test_pirate_net_starts_linear_and_trains():
+    from pinnkit.nn import build_model
+    torch.manual_seed(0)
+    model = build_model(2, 1, [0, 0], [1, 1], network="pirate", width=16, depth=3,
+                        fourier_features=8).double()
+    # α = 0: the output is an affine map of the Fourier embedding (16 = 2 x 8 features)
+    X = torch.rand(50, 2, dtype=torch.float64)
+    Phi = model.embedding(2 * X - 1)
+    A = torch.cat([Phi, torch.ones(50, 1, dtype=torch.float64)], 1)
+    y = model(X).detach()
+    coef = torch.linalg.lstsq(A, y).solution
+    assert float((A @ coef - y).abs().max()) < 1e-12
+    ns = load_problem("poisson2d")
+    sol = pk.train(ns["problem"], steps=300, lbfgs_steps=0, network="pirate", width=16, depth=2,
+                   interior_points=300, boundary_points=60, log_every=100, quiet=True)
+    assert sol.history["loss"][-1] < 0.5 * sol.history["loss"][0]
+    alpha = sol.model.core.alpha.detach()
+    assert float(alpha.abs().min()) > 0      # the blocks were admitted by training

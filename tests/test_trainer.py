@@ -182,3 +182,19 @@ def test_callback_sees_progress_and_can_stop():
                    boundary_points=10, initial_points=10, log_every=20, quiet=True, callback=cb)
     assert [s[:2] for s in seen] == [("adam", 20), ("adam", 40)]
     assert sol.history["step"][-1] == 40 and "stopped by the callback at adam step 40" in sol.messages
+
+
+def test_ns2d_c_short_training_learns_the_cavity_flow():
+    """A short run of the lid-driven cavity (three fields, hard wall velocities, the wall
+    pressure terms and the p(0, 0) level) against the FD reference on 33 x 33."""
+    ns = load_problem("ns2d_c")
+    problem = ns["problem"]
+    sol = pk.train(problem, steps=400, lbfgs_steps=0, width=32, depth=3, interior_points=1000,
+                   boundary_points=200, hard_constraints=True, seed=0, quiet=True)
+    ref = pk.reference(problem, resolution=33)
+    pts = ref.points()
+    pinn = sol(pts)
+    err = np.linalg.norm(np.stack([pinn[f] - ref.fields[f] for f in "uv"])) / \
+        np.linalg.norm(np.stack([ref.fields[f] for f in "uv"]))
+    assert err < 0.5
+    assert abs(float(sol({"x": np.zeros(1), "y": np.zeros(1)})["p"][0])) < 0.05

@@ -47,9 +47,11 @@ def finite_l2re(a, b) -> float:
     return l2re(a[ok], b[ok])
 
 
-def run(name: str, seed: int) -> dict:
+def run(name: str, seed: int, smoke: bool = False) -> dict:
     ns = runpy.run_path(str(ROOT / "problems" / f"{name}.py"))
     problem, opts = ns["problem"], dict(ns.get("options", {}))
+    if smoke:   # check the scoring path end to end in seconds
+        opts.update(steps=20, lbfgs_steps=2)
     t0 = time.perf_counter()
     sol = pk.train(problem, seed=seed, quiet=True, **opts)
     row = {"problem": name, "train_s": time.perf_counter() - t0,
@@ -62,7 +64,7 @@ def run(name: str, seed: int) -> dict:
         row["ref_note"] = str(exc)
     ev = evaluate(problem, sol, ref)
     metrics = metrics_of(ev)
-    m = metrics[problem.fields[0]]
+    m = metrics[list(problem.fields)[0]]
     row["l2re"], row["against"] = (m["l2re_exact"], "exact") if "l2re_exact" in m else \
         (m.get("l2re_reference"), "FD reference")
     if len(problem.fields) > 1 and ref is not None:
@@ -73,7 +75,7 @@ def run(name: str, seed: int) -> dict:
         row["l2re"] = finite_l2re(np.stack([pinn[f] for f in problem.fields]),
                                   np.stack([fd[f] for f in problem.fields]))
     if ref is not None and reference_errors(ev):
-        row["fd_vs_exact"] = reference_errors(ev)[problem.fields[0]]
+        row["fd_vs_exact"] = reference_errors(ev)[list(problem.fields)[0]]
     if name in ("burgers", "allen_cahn"):
         d = np.load(DATA / ("burgers_shock.npz" if name == "burgers" else "allen_cahn.npz"))
         T, X = np.meshgrid(d["t"], d["x"], indexing="ij")
@@ -112,13 +114,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out")
+    p.add_argument("--smoke", action="store_true", help="20 Adam + 2 L-BFGS steps (test the script)")
     args = p.parse_args()
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
     rows = []
     for name in args.names:
-        rows.append(run(name, args.seed))
+        rows.append(run(name, args.seed, args.smoke))
         print(json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
     text = "\n".join(table(rows))
     print(text)

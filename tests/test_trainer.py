@@ -198,3 +198,17 @@ def test_ns2d_c_short_training_learns_the_cavity_flow():
         np.linalg.norm(np.stack([ref.fields[f] for f in "uv"]))
     assert err < 0.5
     assert abs(float(sol({"x": np.zeros(1), "y": np.zeros(1)})["p"][0])) < 0.05
+
+
+def test_heat2d_ms_short_training_leaves_the_initial_state():
+    """Heat2d-MS's failure mode is a network that keeps u = u0 (L2RE 2.4-2.6: the error of not
+    decaying); a short run of the file's recipe must already follow the decay."""
+    ns = load_problem("heat2d_ms")
+    problem = ns["problem"]
+    opts = {**ns["options"], "steps": 800, "interior_points": 2000, "boundary_points": 400,
+            "initial_points": 800, "compile": False}
+    sol = pk.train(problem, seed=0, quiet=True, **opts)
+    X, Y, T = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 21), np.linspace(0, 5, 11),
+                          indexing="ij")
+    exact = problem.exact_function("u")(x=X, y=Y, t=T)
+    assert l2re(sol({"x": X, "y": Y, "t": T})["u"], exact) < 1.0

@@ -30,8 +30,9 @@ problem = pk.Problem(
     ],
     reference={"resolution": 257},
 )
-# Recipe: Dirichlet terms weighted 100 (with weight 1 the network stays at the constant 0.5,
-# L2RE 5.1e-1 like PINNacle's vanilla 6.9e-1); measured 6.2e-3 vs the FD reference.
+# Recipe: NTK-trace loss weighting (with weight 1 the network stays at the constant 0.5, L2RE
+# 5.1e-1 like PINNacle's vanilla 6.9e-1). Measured 8.7e-4 vs the FD reference (129²) and
+# 1.4e-3 vs PINNacle's COMSOL nodes (814 s, one thread); fixed Dirichlet weights 100 gave
+# 6.2e-3 (docs/accuracy.md).
 options = {"steps": 8000, "lbfgs_steps": 4000, "width": 64, "depth": 4, "interior_points": 6000,
-           "boundary_points": 1200,
-           "weights": {"dirichlet_u_holes": 100.0, "dirichlet_u_x_min_x_max_y_min_y_max": 100.0}}
+           "boundary_points": 1200, "loss_weighting": "ntk", "compile": True}

@@ -189,7 +189,10 @@ def test_ctrl_c_writes_checkpoint(tmp_path):
     proc = subprocess.Popen([*SOLVE, str(ROOT / "problems" / "heat1d.py"), "--out", str(tmp_path),
                              "--steps", "100000", "--quiet", "--no-reference", "--width", "8",
                              "--set", "checkpoint_every=50"],
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # a shell starts background jobs with SIGINT ignored, and Python
+                            # then keeps ignoring it: give the child the default disposition
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 180
     while not (tmp_path / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.2)   # training has started once the first checkpoint exists

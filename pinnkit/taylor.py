@@ -5,7 +5,11 @@ autograd), the engine pushes a truncated multivariate Taylor polynomial of the i
 the network in one forward pass. A *jet* holds, for every multi-index γ of a set S (closed
 under taking smaller multi-indices, γ = 0 first), the Taylor coefficient u_γ = ∂^γ u / γ!,
 kept as a list of (N, width) tensors (slicing one stacked tensor would make the backward
-pass fill a full-size zero gradient per slice):
+pass fill a full-size zero gradient per slice). A coefficient that is the same at every point
+is kept as one (1, width) row, and one that is identically zero as None: the input's first-order
+coefficients are constant one-hot rows and its higher ones zero, so the first layer's
+derivative streams cost a (1, d)·(d, width) product instead of an (N·|S|, d) one, and no work is
+spent on zeros (the engine's output expands them again):
 
 - affine maps act on every coefficient (the bias on the value only);
 - an elementwise function σ uses Faà di Bruno on coefficients,
@@ -123,6 +127,30 @@ def _tables(S: tuple, lap_axes: tuple = ()) -> _Tables:
     return tab
 
 
+def _mul(a, b):
+    """a·b of jet coefficients, None standing for an identically zero one."""
+    return None if a is None or b is None else a * b
+
+
+def _add(a, b):
+    return b if a is None else a if b is None else a + b
+
+
+def _sub(a, b):
+    return a if b is None else -b if a is None else a - b
+
+
+def _cat(cs: list, widths: list, n: int):
+    """Concatenate coefficients (of the given widths) along features; constant rows and
+    zeros are expanded to n points when another part is per point."""
+    if all(c is None for c in cs):
+        return None
+    like = next(c for c in cs if c is not None)
+    rows = 1 if all(c is None or c.shape[0] == 1 for c in cs) else n
+    return torch.cat([like.new_zeros((rows, w)) if c is None else c.expand(rows, -1)
+                      for c, w in zip(cs, widths)], dim=-1)
+
+
 # --------------------------------------------------------------------------- elementwise
 
 def _tanh_derivs(h0: torch.Tensor, n: int) -> list:
@@ -148,29 +176,33 @@ def _apply(J: list, tab: _Tables, h0: torch.Tensor, d: list) -> list:
         return out
     s1 = d[0]
     for i in tab.first:
-        out.append(s1 * J[i])
+        out.append(_mul(s1, J[i]))
     if tab.second:
         s2 = d[1]
         half = None
         for i, a, b, w in zip(tab.second, tab.sec_a, tab.sec_b, tab.sec_w):
-            if w == 0.5:
-                half = 0.5 * s2 if half is None else half
-                out.append(s1 * J[i] + half * (J[a] * J[a]))
-            else:
-                out.append(s1 * J[i] + (w * s2) * (J[a] * J[b]))
+            sq = _mul(J[a], J[b])
+            if sq is not None:
+                if w == 0.5:
+                    half = 0.5 * s2 if half is None else half
+                    sq = half * sq
+                else:
+                    sq = (w * s2) * sq
+            out.append(_add(_mul(s1, J[i]), sq))
     for i, terms in tab.high:
-        acc = s1 * J[i]
+        acc = _mul(s1, J[i])
         for k, idx, c in terms:
             prod = J[idx[0]]
             for j in idx[1:]:
-                prod = prod * J[j]
-            acc = acc + (c * d[k - 1]) * prod
+                prod = _mul(prod, J[j])
+            if prod is not None:
+                acc = _add(acc, (c * d[k - 1]) * prod)
         out.append(acc)
     if tab.has_lap:
         sq = None
         for i in tab.lap_first:
-            sq = J[i] * J[i] if sq is None else sq + J[i] * J[i]
-        out.append(s1 * J[tab.lap] + (0.5 * d[1]) * sq)
+            sq = _add(sq, _mul(J[i], J[i]))
+        out.append(_add(_mul(s1, J[tab.lap]), None if sq is None else (0.5 * d[1]) * sq))
     return out
 
 
@@ -190,15 +222,27 @@ def _act(J: list, tab: _Tables, kind: str) -> list:
 
 
 def _linear(J: list, layer: torch.nn.Linear) -> list:
-    """The value gets W z + b; the derivative coefficients (stacked, one matmul) W z."""
+    """The value gets W z + b; the derivative coefficients W z (the per-point ones stacked
+    into one matmul, constant rows on their own, zeros stay zero). Compiled, a map to a few
+    outputs is an elementwise product and a sum, which Inductor fuses with its neighbours
+    (as a matmul its backward is an (N, 1)·(1, width) outer product at a fraction of the
+    speed of memory)."""
     W = layer.weight
-    out = [torch.nn.functional.linear(J[0], W, layer.bias)]
-    if len(J) == 2:
-        out.append(torch.matmul(J[1], W.t()))
-    elif len(J) > 2:
-        n = J[1].shape[0]
-        rows = [c.expand(n, -1) if c.shape[0] != n else c for c in J[1:]]
-        out += list(torch.matmul(torch.cat(rows), W.t()).split(n))
+    if W.shape[0] <= 4 and torch.compiler.is_compiling():
+        Wt = W.t()
+        return [_add(None if c is None else (c.unsqueeze(-1) * Wt).sum(-2), b)
+                for c, b in zip(J, [layer.bias] + [None] * (len(J) - 1))]
+    n = J[0].shape[0]
+    out = [torch.nn.functional.linear(J[0], W, layer.bias)] + [None] * (len(J) - 1)
+    full = [i for i in range(1, len(J)) if J[i] is not None and (J[i].shape[0] != 1 or n == 1)]
+    for i in range(1, len(J)):
+        if J[i] is not None and i not in full:
+            out[i] = torch.matmul(J[i], W.t())
+    if len(full) == 1:
+        out[full[0]] = torch.matmul(J[full[0]], W.t())
+    elif full:
+        for i, c in zip(full, torch.matmul(torch.cat([J[i] for i in full]), W.t()).split(n)):
+            out[i] = c
     return out
 
 
@@ -206,12 +250,11 @@ def _product(A: list, B: list, tab: _Tables) -> list:
     """Truncated Cauchy product of two jets with equal S."""
     out = [None] * len(tab.S)
     for t, a, b in zip(tab.prod_t, tab.prod_a, tab.prod_b):
-        term = A[a] * B[b]
-        out[t] = term if out[t] is None else out[t] + term
+        out[t] = _add(out[t], _mul(A[a], B[b]))
     if tab.has_lap:
-        c = A[0] * B[tab.lap] + A[tab.lap] * B[0]
+        c = _add(_mul(A[0], B[tab.lap]), _mul(A[tab.lap], B[0]))
         for i in tab.lap_first:
-            c = c + A[i] * B[i]
+            c = _add(c, _mul(A[i], B[i]))
         out.append(c)
     return out
 
@@ -225,18 +268,23 @@ def _embed_jet(emb, J: list, tab: _Tables) -> list:
         for m in emb:
             J = _embed_jet(m, J, tab)
         return J
+    n = J[0].shape[0]
     if isinstance(emb, FourierFeatures):
-        Z = [torch.matmul(c, (2 * math.pi) * emb.B.to(c.dtype)) for c in J]
+        B = (2 * math.pi) * emb.B.to(J[0].dtype)
+        Z = [None if c is None else torch.matmul(c, B) for c in J]
+        widths = [B.shape[1]] * 2
+        parts = [_act(Z, tab, "cos"), _act(Z, tab, "sin")]
     elif isinstance(emb, PeriodicEmbedding):
         k = emb.k.to(J[0].dtype)
-        parts = [[c[:, emb.keep] for c in J]]
+        widths = [len(emb.keep)]
+        parts = [[None if c is None else c[:, emb.keep] for c in J]]
         for col in emb.columns:
-            Z = [c[:, col:col + 1] * k for c in J]
+            Z = [None if c is None else c[:, col:col + 1] * k for c in J]
+            widths += [k.numel()] * 2
             parts += [_act(Z, tab, "cos"), _act(Z, tab, "sin")]
-        return [torch.cat([p[i] for p in parts], dim=-1) for i in range(len(J))]
     else:
         raise NotImplementedError(type(emb).__name__)
-    return [torch.cat([c, s_], dim=-1) for c, s_ in zip(_act(Z, tab, "cos"), _act(Z, tab, "sin"))]
+    return [_cat([p[i] for p in parts], widths, n) for i in range(len(J))]
 
 
 def _act_kind(module) -> str | None:
@@ -266,21 +314,21 @@ def _core_jet(core, J: torch.Tensor, tab: _Tables) -> torch.Tensor:
     if isinstance(core, PirateNet):
         U = _act(_linear(J, core.enc_u), tab, kind)
         V = _act(_linear(J, core.enc_v), tab, kind)
-        D = [u - v for u, v in zip(U, V)]
+        D = [_sub(u, v) for u, v in zip(U, V)]
         h = J if core.lift is None else _linear(J, core.lift)
         for (l1, l2, l3), a in zip(core.blocks, core.alpha):
-            z = [v + p for v, p in zip(V, _product(_act(_linear(h, l1), tab, kind), D, tab))]
-            z = [v + p for v, p in zip(V, _product(_act(_linear(z, l2), tab, kind), D, tab))]
-            h = [a * g + (1 - a) * q for g, q in zip(_act(_linear(z, l3), tab, kind), h)]
+            z = [_add(v, p) for v, p in zip(V, _product(_act(_linear(h, l1), tab, kind), D, tab))]
+            z = [_add(v, p) for v, p in zip(V, _product(_act(_linear(z, l2), tab, kind), D, tab))]
+            h = [_add(_mul(a, g), _mul(1 - a, q)) for g, q in zip(_act(_linear(z, l3), tab, kind), h)]
         return _linear(h, core.out)
     if isinstance(core, ModifiedMLP):
         U = _act(_linear(J, core.enc_u), tab, kind)
         V = _act(_linear(J, core.enc_v), tab, kind)
-        D = [v - u for u, v in zip(U, V)]
+        D = [_sub(v, u) for u, v in zip(U, V)]
         h = J
         for layer in core.hidden:
             Z = _act(_linear(h, layer), tab, kind)
-            h = [u + p for u, p in zip(U, _product(Z, D, tab))]
+            h = [_add(u, p) for u, p in zip(U, _product(Z, D, tab))]
         return _linear(h, core.out)
     h = J
     for layer in core.hidden:
@@ -290,25 +338,24 @@ def _core_jet(core, J: torch.Tensor, tab: _Tables) -> torch.Tensor:
 
 def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False, lap_axes: tuple = ()) -> list:
     """Jet of ``model`` at X: a list over S (then the collapsed Laplacian stream, if
-    ``lap_axes``) of (N, outputs) tensors; ``raw`` skips the output constraint."""
+    ``lap_axes``) of (N, outputs) tensors, a (1, outputs) row where a coefficient is the same
+    at every point, or None where it is zero; ``raw`` skips the output constraint."""
     tab = _tables(S, lap_axes)
     lo, hi = model.lo.to(X.dtype), model.hi.to(X.dtype)
     scale = 2 / (hi - lo)
     J = [(X - lo) * scale - 1]
-    for i in tab.first:        # d(input)/d(x_axis): constant one-hot rows
+    eye = torch.diag(scale).to(device=X.device)
+    for i in tab.first:        # d(input)/d(x_axis): a constant one-hot row; higher ones zero
         axis = S[i].index(1)
-        e = torch.zeros((1, X.shape[1]), dtype=X.dtype, device=X.device)
-        e[0, axis] = scale[axis]
-        J.append(e.expand(X.shape[0], -1))
-    zero = torch.zeros((1, X.shape[1]), dtype=X.dtype, device=X.device).expand(X.shape[0], -1)
-    J += [zero] * (tab.size - len(J))
+        J.append(eye[axis:axis + 1])
+    J += [None] * (tab.size - len(J))
     if model.embedding is not None:
         J = _embed_jet(model.embedding, J, tab)
     out = _core_jet(model.core, J, tab)
     if model.constraint is None or raw:
         return out
     A, Dj = _constraint_jets(model.constraint, X, S, lap_axes)
-    return [a + p for a, p in zip(A, _product(Dj, out, tab))]
+    return [_add(a, p) for a, p in zip(A, _product(Dj, out, tab))]
 
 
 _CACHE: dict = {}
@@ -362,12 +409,18 @@ class TaylorMode:
         J = model_jet(net, X, S, lap_axes=plan.lap_axes)
         fields = plan.fields
         out = {}
+        n = X.shape[0]
+
+        def column(c, f):
+            if c is None:
+                return X.new_zeros(n)
+            return c[:, fields.index(f)].expand(n)
         for f, g in plan.regular:
             i = tab.pos[g]
-            v = J[i][:, fields.index(f)]
+            v = column(J[i], f)
             out[(f, g)] = v * tab.factorials[i] if tab.factorials[i] != 1 else v
         for f in plan.laplacians:
-            out[("lap", f)] = 2 * J[tab.lap][:, fields.index(f)]
+            out[("lap", f)] = 2 * column(J[tab.lap], f)
         if not create_graph:
             out = {k: v.detach() for k, v in out.items()}
         return out

@@ -2,6 +2,7 @@
 """The PINNacle problems with each file's recipe, next to the published errors.
 
     python scripts/benchmark_accuracy.py [name ...] [--seed S] [--threads N] [--out docs/accuracy.md]
+                                         [--set KEY=VALUE ...]
 
 Each problem trains with the options in its file (the recommended recipe) and is scored by
 relative L2 error: against the exact solution where there is one, else against our
@@ -9,6 +10,8 @@ finite-difference reference; Poisson2d-C and NS2d-C are also scored against PINN
 solutions (../shared/data/pinnacle_*.npz) and the FD reference is cross-checked against them.
 Problems with several fields are scored on all fields stacked, and per field.
 Allen-Cahn and Burgers are scored on the published data grids (../shared/data).
+``--set KEY=VALUE`` overrides an option of every recipe (VALUE is JSON, else a string), e.g.
+``--set loss_weighting=ntk --set steps=2000`` to compare a toolbox option across the library.
 """
 from __future__ import annotations
 
@@ -47,9 +50,9 @@ def finite_l2re(a, b) -> float:
     return l2re(a[ok], b[ok])
 
 
-def run(name: str, seed: int, smoke: bool = False) -> dict:
+def run(name: str, seed: int, smoke: bool = False, overrides: dict | None = None) -> dict:
     ns = runpy.run_path(str(ROOT / "problems" / f"{name}.py"))
-    problem, opts = ns["problem"], dict(ns.get("options", {}))
+    problem, opts = ns["problem"], {**ns.get("options", {}), **(overrides or {})}
     if smoke:   # check the scoring path end to end in seconds
         opts.update(steps=20, lbfgs_steps=2)
     t0 = time.perf_counter()
@@ -115,13 +118,30 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out")
     p.add_argument("--smoke", action="store_true", help="20 Adam + 2 L-BFGS steps (test the script)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe option in every problem (VALUE parsed as JSON)")
     args = p.parse_args()
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            p.error(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    unknown = [n for n in args.names if n not in PUBLISHED]
+    if unknown:
+        p.error(f"unknown problem(s) {', '.join(unknown)}; choose from {', '.join(PUBLISHED)}")
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
     rows = []
     for name in args.names:
-        rows.append(run(name, args.seed, args.smoke))
+        try:
+            rows.append(run(name, args.seed, args.smoke, overrides))
+        except pk.PinnkitError as exc:     # e.g. a bad --set value: one line, status 2
+            p.exit(2, f"benchmark_accuracy.py: {name}: {exc}\n")
         print(json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
     text = "\n".join(table(rows))
     print(text)

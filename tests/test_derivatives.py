@@ -143,6 +143,26 @@ def test_taylor_through_periodic_embedding_and_factorized_layers():
         assert float((ref[k] - tay[k]).abs().max()) <= 1e-10 * max(float(ref[k].abs().max()), 1.0), k
 
 
+@pytest.mark.parametrize("n_out,periodic", [(1, None), (3, [1])])
+def test_compiled_taylor_matches_nested_autograd(n_out, periodic):
+    """Under torch.compile the engine maps to few outputs elementwise (not a matmul) and the
+    first layer's constant derivative rows stay (1, width): same derivatives and gradients."""
+    torch.manual_seed(3)
+    model = build_model(2, n_out, [-1, 0], [1, 1], width=8, depth=2, periodic=periodic).double()
+    fields = ["u", "v", "p"][:n_out]
+    X = torch.rand(25, 2, dtype=torch.float64) * torch.tensor([2.0, 1.0]) - torch.tensor([1.0, 0.0])
+    keys = [(f, o) for f in fields for o in [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (3, 0)]]
+    plan = DerivativePlan(keys, fields, 2, {fields[0]: (0, 1)})
+    ref = compute_derivatives(model, X, plan, engine="autograd")
+    tay = torch.compile(lambda X: compute_derivatives(model, X, plan, engine="taylor"))(X)
+    for k in ref:
+        assert float((ref[k] - tay[k]).abs().max()) <= 1e-10 * max(float(ref[k].abs().max()), 1.0), k
+    g_ref = torch.autograd.grad(sum(v.pow(2).sum() for v in ref.values()), list(model.parameters()))
+    g_tay = torch.autograd.grad(sum(v.pow(2).sum() for v in tay.values()), list(model.parameters()))
+    for a, b in zip(g_ref, g_tay):
+        assert float((a - b).abs().max()) <= 1e-9 * max(float(a.abs().max()), 1.0)
+
+
 def test_constraint_jet_cache_is_not_fooled_by_reused_memory():
     """A new point tensor that reuses a freed tensor's id/memory gets its own jets."""
     from conftest import load_problem

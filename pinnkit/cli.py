@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--initial-points", type=int)
     a("--lr", type=float)
     a("--engine", choices=["auto", "taylor", "autograd"], help="derivative engine (default auto)")
-    a("--compile", action="store_true", default=None, help="torch.compile the loss (taylor engine)")
+    a("--compile", action="store_true", default=None, help="torch.compile the loss (taylor engine; a mode: "
+                                                                  "--set compile=max-autotune-no-cudagraphs)")
     a("--set", action="append", default=[], metavar="KEY=VALUE", help="any training option")
     a("--quiet", action="store_true", default=None)
     return p

@@ -159,7 +159,14 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
     nested = pk.train(problem, engine="autograd", compile=True, **kw)
     assert any("needs the taylor engine" in m for m in nested.messages)
 
+    with pytest.raises(pk.TrainingError, match="option compile must be true, false or one of "
+                       "torch.compile's modes default, reduce-overhead, max-autotune"):
+        pk.train(problem, compile="fast", **kw)
+    modes = []
+
     def broken(fn, *a, **k):
+        modes.append(k.get("mode"))
+
         def run(*args, **kwargs):
             raise RuntimeError("no C++ compiler")
         return run
@@ -167,6 +174,8 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
     fallback = pk.train(problem, compile=True, **kw)
     assert any("torch.compile failed (RuntimeError: no C++ compiler)" in m for m in fallback.messages)
     assert fallback.final_loss == pytest.approx(eager.final_loss, rel=1e-5)
+    pk.train(problem, compile="max-autotune-no-cudagraphs", **kw)   # a mode reaches torch.compile
+    assert modes == [None, "max-autotune-no-cudagraphs"]
 
 
 def test_callback_sees_progress_and_can_stop():

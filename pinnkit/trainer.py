@@ -33,8 +33,7 @@ from .spec import Problem
 __all__ = ["TrainOptions", "Solution", "train", "resolve_device", "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# torch.compile modes the option ``compile`` may name ("max-autotune-no-cudagraphs" tunes the
-# matmuls on CPU: Burgers step 2.58 vs 2.79 ms, 7 s more compilation)
+# torch.compile modes the option ``compile`` may name ("reduce-overhead": CUDA graphs on a GPU)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 

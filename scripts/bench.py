@@ -182,7 +182,7 @@ def per_step(cases: list, rounds: int, steps: dict, with_dde: bool) -> list:
 def peak_memory(case: str, label: str) -> float | None:
     """Peak resident-set growth (MB) of 3 steps over the resident set after one warm-up step,
     in a fresh subprocess (Linux: VmHWM reset through /proc/self/clear_refs)."""
-    cmd = [sys.executable, __file__, "--memory", case, label]
+    cmd = [sys.executable, __file__, "--memory", case, label] + (["--autotune"] if "autotune" in label else [])
     try:
         # a fixed mmap threshold makes glibc return every large tensor's memory on free, so
         # the resident set follows live memory
@@ -357,8 +357,12 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=1200.0, help="seconds per time-to-accuracy run")
     p.add_argument("--seeds", default="0,1,2", help="seeds of the time-to-accuracy runs")
     p.add_argument("--out", help="write the Markdown here (else stdout)")
+    p.add_argument("--autotune", action="store_true",
+                   help="also time compile='max-autotune-no-cudagraphs' (part a)")
     p.add_argument("--memory", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.autotune:
+        PINNKIT["taylor + compile (max-autotune)"] = dict(engine="auto", compile="max-autotune-no-cudagraphs")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory:

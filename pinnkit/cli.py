@@ -42,31 +42,38 @@ def _convert(key: str, value: str, types: dict) -> Any:
         raise UsageError(f"unknown option {key!r}; valid options: {', '.join(types)}")
     tp = types[key]
     origin = typing.get_origin(tp)
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    members = [tp]
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        if value.lower() in ("none", "null", ""):
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(members) < len(typing.get_args(tp)) and value.lower() in ("none", "null", ""):
             return None
-        tp = args[0]
-    try:
-        if tp is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
+    for member in members:      # the first member type the text converts to (bool | str: bool first)
+        try:
+            return _convert_one(value, member)
+        except ValueError:
+            pass
+    name = " or ".join(getattr(m, "__name__", str(m)) for m in members)
+    raise UsageError(f"option {key}: {value!r} is not a valid {name}")
+
+
+def _convert_one(value: str, tp: Any) -> Any:
+    """``value`` as type ``tp``; ValueError when it is not one."""
+    if tp is bool:
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError
+    if tp is int:
+        return int(value)
+    if tp is float:
+        return float(value)
+    if tp is dict or typing.get_origin(tp) is dict:
+        v = json.loads(value)
+        if not isinstance(v, dict):
             raise ValueError
-        if tp is int:
-            return int(value)
-        if tp is float:
-            return float(value)
-        if tp is dict or typing.get_origin(tp) is dict:
-            v = json.loads(value)
-            if not isinstance(v, dict):
-                raise ValueError
-            return v
-        return str(value)
-    except ValueError:
-        name = getattr(tp, "__name__", str(tp))
-        raise UsageError(f"option {key}: {value!r} is not a valid {name}") from None
+        return v
+    return str(value)
 
 
 class _Parser(argparse.ArgumentParser):

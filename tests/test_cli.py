@@ -157,6 +157,9 @@ def test_set_parsing():
     assert _convert("weights", '{"pde": 2}', types) == {"pde": 2}
     assert _convert("checkpoint", "none", types) is None
     assert _convert("network", "modified_mlp", types) == "modified_mlp"
+    # compile is bool | str: a boolean word is a bool, anything else a torch.compile mode
+    assert _convert("compile", "true", types) is True
+    assert _convert("compile", "max-autotune-no-cudagraphs", types) == "max-autotune-no-cudagraphs"
     with pytest.raises(UsageError, match="not a valid bool"):
         _convert("hard_constraints", "maybe", types)
     with pytest.raises(UsageError, match="not a valid dict"):

@@ -153,13 +153,22 @@ def merge_options(args: argparse.Namespace, file_options: dict, problem_name: st
         v = getattr(args, k, None)
         if v is not None:
             opts[k] = v
-    for item in args.set:
+    opts.update(parse_set(args.set, types))
+    return opts
+
+
+def parse_set(items: list, types: dict | None = None) -> dict:
+    """``--set KEY=VALUE`` items as {option: value}, each value converted to the option's
+    type (`TrainOptions`); UsageError names a malformed item, unknown key or bad value."""
+    types = _option_types() if types is None else types
+    out = {}
+    for item in items:
         if "=" not in item:
             raise UsageError(f"--set {item!r}: expected KEY=VALUE")
         k, v = item.split("=", 1)
         k = k.strip().replace("-", "_")
-        opts[k] = _convert(k, v.strip(), types)
-    return opts
+        out[k] = _convert(k, v.strip(), types)
+    return out
 
 
 def _check_writable(out: Path) -> None:

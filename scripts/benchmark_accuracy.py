@@ -10,7 +10,7 @@ finite-difference reference; Poisson2d-C and NS2d-C are also scored against PINN
 solutions (../shared/data/pinnacle_*.npz) and the FD reference is cross-checked against them.
 Problems with several fields are scored on all fields stacked, and per field.
 Allen-Cahn and Burgers are scored on the published data grids (../shared/data).
-``--set KEY=VALUE`` overrides an option of every recipe (VALUE is JSON, else a string), e.g.
+``--set KEY=VALUE`` overrides an option of every recipe (converted as by solve.py's --set), e.g.
 ``--set loss_weighting=ntk --set steps=2000`` to compare a toolbox option across the library.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pinnkit as pk  # noqa: E402
+from pinnkit.cli import UsageError, parse_set  # noqa: E402
 from pinnkit.compare import evaluate, l2re, metrics_of, reference_errors  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -119,17 +120,12 @@ def main() -> None:
     p.add_argument("--out")
     p.add_argument("--smoke", action="store_true", help="20 Adam + 2 L-BFGS steps (test the script)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe option in every problem (VALUE parsed as JSON)")
+                   help="override a recipe option in every problem (as solve.py's --set)")
     args = p.parse_args()
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            p.error(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    try:
+        overrides = parse_set(args.set)
+    except UsageError as exc:
+        p.error(str(exc))
     unknown = [n for n in args.names if n not in PUBLISHED]
     if unknown:
         p.error(f"unknown problem(s) {', '.join(unknown)}; choose from {', '.join(PUBLISHED)}")

@@ -55,6 +55,7 @@ FAST_BURGERS = {"interior_points": 2540, "width": 20, "depth": 4, "steps": 2000,
                 "log_every": 50}
 PINNKIT = {"nested autograd": dict(engine="autograd"), "taylor": dict(engine="taylor"),
            "taylor + compile": dict(engine="auto", compile=True)}
+AUTOTUNE = {"taylor + compile (max-autotune)": dict(engine="auto", compile="max-autotune-no-cudagraphs")}
 
 
 def shared_data(name: str) -> Path:
@@ -182,7 +183,7 @@ def per_step(cases: list, rounds: int, steps: dict, with_dde: bool) -> list:
 def peak_memory(case: str, label: str) -> float | None:
     """Peak resident-set growth (MB) of 3 steps over the resident set after one warm-up step,
     in a fresh subprocess (Linux: VmHWM reset through /proc/self/clear_refs)."""
-    cmd = [sys.executable, __file__, "--memory", case, label] + (["--autotune"] if "autotune" in label else [])
+    cmd = [sys.executable, __file__, "--memory", case, label]
     try:
         # a fixed mmap threshold makes glibc return every large tensor's memory on free, so
         # the resident set follows live memory
@@ -197,7 +198,7 @@ def memory_child(case: str, label: str) -> None:
     if label == "DeepXDE 1.15":
         fn = deepxde_step(case)
     else:
-        fn = pinnkit_step(case, PINNKIT[label.removeprefix("pinnkit ")])
+        fn = pinnkit_step(case, {**PINNKIT, **AUTOTUNE}[label.removeprefix("pinnkit ")])
     fn(1)                                       # warm-up (compilation, caches)
     base = _status_kb("VmRSS")
     try:                                        # reset the peak to the current resident set
@@ -362,7 +363,7 @@ def main() -> None:
     p.add_argument("--memory", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.autotune:
-        PINNKIT["taylor + compile (max-autotune)"] = dict(engine="auto", compile="max-autotune-no-cudagraphs")
+        PINNKIT.update(AUTOTUNE)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory:

@@ -234,10 +234,12 @@ def _linear(J: list, layer: torch.nn.Linear) -> list:
                 for c, b in zip(J, [layer.bias] + [None] * (len(J) - 1))]
     n = J[0].shape[0]
     out = [torch.nn.functional.linear(J[0], W, layer.bias)] + [None] * (len(J) - 1)
-    full = [i for i in range(1, len(J)) if J[i] is not None and (J[i].shape[0] != 1 or n == 1)]
-    for i in range(1, len(J)):
-        if J[i] is not None and i not in full:
-            out[i] = torch.matmul(J[i], W.t())
+    full = []
+    for i, c in enumerate(J[1:], 1):
+        if c is not None and c.shape[0] == 1 and n != 1:    # a constant row: on its own
+            out[i] = torch.matmul(c, W.t())
+        elif c is not None:
+            full.append(i)
     if len(full) == 1:
         out[full[0]] = torch.matmul(J[full[0]], W.t())
     elif full:

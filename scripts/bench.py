@@ -91,10 +91,7 @@ def pinnkit_step(case: str, options: dict):
 
     def run(n: int) -> None:
         for _ in range(n):
-            tr.adam.zero_grad(set_to_none=True)
-            total, _ = tr._loss()
-            total.backward()
-            tr.adam.step()
+            tr._adam_step()
     return run
 
 

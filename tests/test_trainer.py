@@ -175,7 +175,44 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
     assert any("torch.compile failed (RuntimeError: no C++ compiler)" in m for m in fallback.messages)
     assert fallback.final_loss == pytest.approx(eager.final_loss, rel=1e-5)
     pk.train(problem, compile="max-autotune-no-cudagraphs", **kw)   # a mode reaches torch.compile
-    assert modes == [None, "max-autotune-no-cudagraphs"]
+    # per trainer: the whole step (options, no mode), then the loss it falls back to
+    assert any("torch.compile of the whole step failed" in m for m in fallback.messages)
+    assert modes == [None, None, "max-autotune-no-cudagraphs", "max-autotune-no-cudagraphs"]
+
+
+@pytest.mark.parametrize("name, extra", [("heat1d", {}),
+                                         ("burgers_inverse", {}),
+                                         ("heat1d", {"loss_weighting": "gradnorm", "weight_every": 7}),
+                                         ("heat1d", {"point_weighting": "rba", "rba_every": 3,
+                                                     "causal_eps": 1.0, "resample_every": 5})])
+def test_whole_step_compile_is_torch_adam(name, extra):
+    """compile=True runs loss, gradients and Adam as one compiled function (torch.func):
+    in float64 its parameters after 25 steps are torch's Adam's on the eager loss to
+    1e-10, with problem parameters, grad-norm steps (eager) in between, RBA, causal
+    weights and resampling; and it really ran (Adam's step counters were advanced by it)."""
+    import torch
+    from conftest import load_problem
+    from pinnkit.trainer import TrainOptions, _Trainer
+    problem = load_problem(name)["problem"]
+    kw = dict(steps=25, lbfgs_steps=0, width=12, depth=2, interior_points=150, boundary_points=20,
+              initial_points=20, quiet=True, seed=5, dtype="float64", lr=1e-2, **extra)
+    runs = {}
+    for compile_ in (False, True):
+        tr = _Trainer(problem, TrainOptions.from_kwargs(engine="taylor", compile=compile_, **kw))
+        if compile_:
+            assert tr._step_fn is not None
+            fast = []
+            real = tr._fast_step
+            tr._fast_step = lambda: fast.append(1) or real()
+        tr._adam(0.0)
+        assert not tr.messages
+        runs[compile_] = torch.cat([p.detach().flatten() for p in tr._trainable()])
+        states = [tr.adam.state[p]["step"] for p in tr._trainable()]
+        assert all(float(t) == 25 for t in states)
+    every = extra.get("weight_every")
+    assert len(fast) == (25 - len(range(0, 25, every)) if every else 25)
+    scale = float(runs[False].abs().max())
+    assert float((runs[True] - runs[False]).abs().max()) <= 1e-10 * scale
 
 
 def test_callback_sees_progress_and_can_stop():

@@ -8,6 +8,7 @@ autograd on its own. Interior equations share one point set and one plan.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -329,44 +330,70 @@ def hard_constraint(problem: Problem) -> tuple[Callable | None, tuple[str, ...]]
             A = g0 + gb - gb.subs(t, domain.t0)
         else:
             A = g0 if g0 is not None else gb
-        parts.append((lambdify_torch(coords, A), gb is not None, g0 is not None))
-
-    ndim_space = len(space.coords)
-    t0 = getattr(domain, "t0", 0.0)
-    T = getattr(domain, "t1", 1.0) - t0
-
-    return HardConstraint(parts, ndim_space, lo, hi, t0, T), tuple(enforced)
+        lambdify_torch(coords, A)    # unknown functions fail here, with the spec's message
+        D = sympy.Integer(1)
+        if gb is not None:
+            for j in range(len(space.coords)):
+                h = (hi[j] - lo[j]) / 2
+                D *= (coords[j] - lo[j]) * (hi[j] - coords[j]) / sympy.Float(h) ** 2
+        if g0 is not None:
+            D *= (coords[-1] - domain.t0) / (domain.t1 - domain.t0)
+        parts.append((A, D))
+    # the derivatives of A and D the losses can ask for: every multi-index up to the highest
+    # order in the equations, differentiated now (not while a compiled step is being traced)
+    order = max([1] + [sum(n for _, n in d.variable_count)
+                       for e in problem.equations.values() for d in e.atoms(sympy.Derivative)])
+    constraint = HardConstraint(coords, parts)
+    for g in itertools.product(range(order + 1), repeat=len(coords)):
+        if sum(g) <= order:
+            constraint._compiled(g)
+    return constraint, tuple(enforced)
 
 
 class HardConstraint:
     """out = A(X) + D(X)·raw per field (A = 0, D = 1 for unconstrained fields).
 
-    ``factors(X)`` gives A and D, parameter-free functions of the inputs, which lets the
-    Taylor engine differentiate them once per point set."""
+    A and D are parameter-free sympy expressions of the inputs; ``factors(X)`` evaluates them
+    and ``derivatives(X, gamma)`` evaluates their derivative ∂^γ, differentiated symbolically
+    once per γ and compiled to torch, so that the Taylor engine gets their jets as plain
+    torch arithmetic (traceable inside a compiled step, no autograd)."""
 
-    def __init__(self, parts: list, ndim_space: int, lo, hi, t0: float, T: float) -> None:
-        self.parts, self.ndim_space = parts, ndim_space
-        self.lo, self.hi, self.t0, self.T = lo, hi, t0, T
+    def __init__(self, coords: list, parts: list) -> None:
+        self.coords, self.parts = list(coords), parts
+        self._fns: dict = {}
+
+    def _compiled(self, gamma: tuple) -> list:
+        fns = self._fns.get(gamma)
+        if fns is None:
+            fns = []
+            for part in self.parts:
+                if part is None:
+                    fns.append(None)
+                    continue
+                A, D = part
+                for sym, n in zip(self.coords, gamma):
+                    if n:
+                        A, D = sympy.diff(A, sym, n), sympy.diff(D, sym, n)
+                fns.append((lambdify_torch(self.coords, A), lambdify_torch(self.coords, D)))
+            self._fns[gamma] = fns
+        return fns
+
+    def derivatives(self, X: torch.Tensor, gamma: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        """(∂^γ A, ∂^γ D) at X (N, d), each (N, fields)."""
+        cols = [X[:, j] for j in range(X.shape[1])]
+        zero, one = torch.zeros_like(cols[0]), torch.ones_like(cols[0])
+        As, Ds = [], []
+        for fn in self._compiled(tuple(gamma)):
+            if fn is None:
+                As.append(zero)
+                Ds.append(zero if any(gamma) else one)
+                continue
+            As.append(_broadcast(fn[0](*cols), cols[0]))
+            Ds.append(_broadcast(fn[1](*cols), cols[0]))
+        return torch.stack(As, dim=1), torch.stack(Ds, dim=1)
 
     def factors(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cols = [X[:, j] for j in range(X.shape[1])]
-        As, Ds = [], []
-        for part in self.parts:
-            if part is None:
-                As.append(torch.zeros_like(cols[0]))
-                Ds.append(torch.ones_like(cols[0]))
-                continue
-            fn, on_faces, at_t0 = part
-            D = torch.ones_like(cols[0])
-            if on_faces:
-                for j in range(self.ndim_space):
-                    h = (self.hi[j] - self.lo[j]) / 2
-                    D = D * (cols[j] - self.lo[j]) * (self.hi[j] - cols[j]) / h ** 2
-            if at_t0:
-                D = D * (cols[-1] - self.t0) / self.T
-            As.append(_broadcast(fn(*cols), cols[0]))
-            Ds.append(D)
-        return torch.stack(As, dim=1), torch.stack(Ds, dim=1)
+        return self.derivatives(X, (0,) * X.shape[1])
 
     def __call__(self, X: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         A, D = self.factors(X)

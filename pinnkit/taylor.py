@@ -363,8 +363,23 @@ def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False, lap_axes: tup
     out = _core_jet(model.core, J, tab)
     if model.constraint is None or raw:
         return out
-    A, Dj = _constraint_jets(model.constraint, X, S, lap_axes)
+    jets = _symbolic_constraint_jets if hasattr(model.constraint, "derivatives") else _constraint_jets
+    A, Dj = jets(model.constraint, X, S, lap_axes)
     return [_add(a, p) for a, p in zip(A, _product(Dj, out, tab))]
+
+
+def _symbolic_constraint_jets(constraint, X: torch.Tensor, S: tuple, lap_axes: tuple = ()) -> tuple:
+    """Feature-major jets of A(X), D(X) from the constraint's symbolic derivatives: plain torch
+    arithmetic on X, so they trace into a compiled step (even under torch.func) and fuse."""
+    tab = _tables(S, lap_axes)
+    pairs = [constraint.derivatives(X, g) for g in S]
+    A = [a.t() / f for (a, _), f in zip(pairs, tab.factorials)]
+    D = [d.t() / f for (_, d), f in zip(pairs, tab.factorials)]
+    if lap_axes:
+        lap = [constraint.derivatives(X, unit_index(X.shape[1], i, 2)) for i in lap_axes]
+        A.append(sum(a for a, _ in lap).t() / 2)
+        D.append(sum(d for _, d in lap).t() / 2)
+    return A, D
 
 
 _CACHE: dict = {}

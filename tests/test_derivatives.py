@@ -181,3 +181,25 @@ def test_constraint_jet_cache_is_not_fooled_by_reused_memory():
         g, = torch.autograd.grad(a.sum(), Xd)
         assert torch.allclose(A[0], a.detach().t()) and torch.allclose(A[1][0], g[:, 0])
         del X, A
+
+
+@pytest.mark.parametrize("name, S, lap", [
+    ("burgers", ((0, 0), (1, 0), (0, 1), (2, 0)), ()),
+    ("heat2d_ms", ((0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (2, 0, 0), (1, 1, 0)), (0, 1))])
+def test_symbolic_constraint_jets_match_autograd(name, S, lap):
+    """The hard constraint's jets from its symbolic derivatives (what a compiled step traces)
+    equal the ones nested autograd gives (the eager cache), mixed and collapsed included."""
+    from conftest import load_problem
+    from pinnkit.taylor import _constraint_jets, _symbolic_constraint_jets
+    from pinnkit.trainer import TrainOptions, _Trainer
+    ns = load_problem(name)
+    tr = _Trainer(ns["problem"], TrainOptions.from_kwargs(**{**ns["options"], "dtype": "float64",
+                                                            "hard_constraints": True, "quiet": True,
+                                                            "interior_points": 300}))
+    X = tr.batches["__interior__"]["X"]
+    A1, D1 = _symbolic_constraint_jets(tr.model.constraint, X, S, lap)
+    A0, D0 = _constraint_jets(tr.model.constraint, X, S, lap)
+    assert len(A1) == len(A0) == len(S) + bool(lap)
+    scale = max(float(a.abs().max()) for a in A0 + D0)
+    assert max(float((a - b).abs().max()) for a, b in zip(A0 + D0, A1 + D1)) <= 1e-12 * scale
+    assert any(float(a.abs().max()) > 0 for a in A1[1:])      # derivatives, not just values

@@ -182,14 +182,15 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
 
 @pytest.mark.parametrize("name, extra", [("heat1d", {}),
                                          ("burgers_inverse", {}),
+                                         ("burgers", {"hard_constraints": True}),
                                          ("heat1d", {"loss_weighting": "gradnorm", "weight_every": 7}),
                                          ("heat1d", {"point_weighting": "rba", "rba_every": 3,
                                                      "causal_eps": 1.0, "resample_every": 5})])
 def test_whole_step_compile_is_torch_adam(name, extra):
     """compile=True runs loss, gradients and Adam as one compiled function (torch.func):
     in float64 its parameters after 25 steps are torch's Adam's on the eager loss to
-    1e-10, with problem parameters, grad-norm steps (eager) in between, RBA, causal
-    weights and resampling; and it really ran (Adam's step counters were advanced by it)."""
+    1e-10, with problem parameters, a hard constraint (symbolic jets), grad-norm steps
+    (eager) in between, RBA, causal weights and resampling; and it really ran (Adam's step counters were advanced by it)."""
     import torch
     from conftest import load_problem
     from pinnkit.trainer import TrainOptions, _Trainer

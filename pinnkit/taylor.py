@@ -23,7 +23,8 @@ no work is spent on zeros (the engine's output expands them again):
 
 Mixed derivatives (u_xy) are ordinary members of S, so no polarization is needed. Supported:
 `MLP`, `ModifiedMLP`, `FourierFeatures`, activations tanh and sin, hard-constraint
-transforms (whose parameter-free factors are differentiated once per point set and cached).
+transforms (whose parameter-free factors come with symbolic derivatives, or else are
+differentiated by nested autograd once per point set and cached).
 `supports(model)` says whether a model qualifies; the "auto" engine falls back to nested
 autograd otherwise.
 """

@@ -525,7 +525,10 @@ class _Trainer:
         self._lr.fill_(self.adam.param_groups[0]["lr"])
         try:
             with torch.no_grad():
-                return self._step_fn(ps, states, self._lr, self.batches)
+                out = self._step_fn(ps, states, self._lr, self.batches)
+            # the lr scheduler checks that the optimizer stepped (else it warns, once)
+            self.adam._opt_called = True
+            return out
         except Exception as exc:  # compilation failed: keep the compiled loss
             self._step_fn = None
             # a failed frame is left marked "skip" by dynamo, which would make the compiled

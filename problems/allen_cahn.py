@@ -25,10 +25,10 @@ problem = pk.Problem(
 )
 # CPU recipe: exact periodicity, exact initial condition (hard constraint), causal training
 # (Wang, Sankaran & Perdikaris 2022), and many cheap Adam steps on 1000 collocation points
-# redrawn at every step (lr 2e-3, x 0.8 every 13333 steps): 7.9e-4 vs Raissi's data after
-# 200000 steps in 2004 s on one thread of the shared 2-core machine (`python
-# scripts/benchmark_accuracy.py allen_cahn --threads 1`; 9.3 ms/step on an idle core, so about
-# 31 minutes; docs/accuracy.md).
+# redrawn at every step (lr 2e-3, x 0.8 every 13333 steps): 7.3e-4 vs Raissi's data after
+# 200000 steps in 1560 s on one thread of the shared 2-core machine (`python
+# scripts/benchmark_accuracy.py allen_cahn --threads 1`, whole-step compile; docs/accuracy.md).
+# Before the hard constraint's symbolic derivatives (loss-only compile): 7.9e-4 in 2004 s.
 # With 2000 points: 100000 steps 2.5e-3 (1606 s), 60000 steps 5.4e-3 (935 s). The earlier
 # recipe (4000 points redrawn every 500 steps, 6000 Adam + 1000 L-BFGS) gave 2.3e-2 and 3.3e-2
 # in about 5 minutes. The published 5e-5 needs 1e5+ steps of a 4 x 256 network on a GPU.

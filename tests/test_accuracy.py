@@ -50,7 +50,7 @@ def test_allen_cahn_against_data():
     d = shared_data("allen_cahn.npz")
     X, T = np.meshgrid(d["x"], d["t"])
     err = l2re(sol({"x": X, "t": T})["u"], d["u"])
-    assert err <= 1e-3  # the target; measured 7.9e-4 with the file's recipe (docs/accuracy.md)
+    assert err <= 1e-3  # the target; measured 7.3e-4 with the file's recipe (docs/accuracy.md)
 
 
 def test_poisson2d_c_recipe_reaches_1e_2_vs_reference():

@@ -23,8 +23,7 @@ no work is spent on zeros (the engine's output expands them again):
 
 Mixed derivatives (u_xy) are ordinary members of S, so no polarization is needed. Supported:
 `MLP`, `ModifiedMLP`, `FourierFeatures`, activations tanh and sin, hard-constraint
-transforms (whose parameter-free factors come with symbolic derivatives, or else are
-differentiated by nested autograd once per point set and cached).
+transforms (whose parameter-free factors come with their symbolic derivatives).
 `supports(model)` says whether a model qualifies; the "auto" engine falls back to nested
 autograd otherwise.
 """
@@ -33,7 +32,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import weakref
 
 import torch
 
@@ -314,7 +312,7 @@ def supports(model) -> bool:
     if not isinstance(core, (MLP, ModifiedMLP, PirateNet)) or _act_kind(core.act) is None:
         return False
     c = model.constraint
-    return c is None or hasattr(c, "factors")
+    return c is None or hasattr(c, "derivatives")
 
 
 def _core_jet(core, J: torch.Tensor, tab: _Tables) -> torch.Tensor:
@@ -364,12 +362,11 @@ def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False, lap_axes: tup
     out = _core_jet(model.core, J, tab)
     if model.constraint is None or raw:
         return out
-    jets = _symbolic_constraint_jets if hasattr(model.constraint, "derivatives") else _constraint_jets
-    A, Dj = jets(model.constraint, X, S, lap_axes)
+    A, Dj = _constraint_jets(model.constraint, X, S, lap_axes)
     return [_add(a, p) for a, p in zip(A, _product(Dj, out, tab))]
 
 
-def _symbolic_constraint_jets(constraint, X: torch.Tensor, S: tuple, lap_axes: tuple = ()) -> tuple:
+def _constraint_jets(constraint, X: torch.Tensor, S: tuple, lap_axes: tuple = ()) -> tuple:
     """Feature-major jets of A(X), D(X) from the constraint's symbolic derivatives: plain torch
     arithmetic on X, so they trace into a compiled step (even under torch.func) and fuse."""
     tab = _tables(S, lap_axes)
@@ -381,39 +378,6 @@ def _symbolic_constraint_jets(constraint, X: torch.Tensor, S: tuple, lap_axes: t
         A.append(sum(a for a, _ in lap).t() / 2)
         D.append(sum(d for _, d in lap).t() / 2)
     return A, D
-
-
-_CACHE: dict = {}
-
-
-@torch.compiler.disable  # eager and cached per point tensor (dynamo cannot trace the cache)
-def _constraint_jets(constraint, X: torch.Tensor, S: tuple, lap_axes: tuple = ()) -> tuple:
-    """Feature-major jets of the constraint's A(X), D(X) (parameter-free: computed once per
-    point set by nested autograd, then reused while the same, unmodified X tensor is passed)."""
-    key = (id(constraint), id(X), S, lap_axes)
-    hit = _CACHE.get(key)
-    # a weak reference to X proves it is the same live tensor (an id, or a data pointer, can
-    # be reused by a new tensor after the old one is freed, e.g. after resampling)
-    if hit is not None and hit[0]() is X and hit[1] == X._version:
-        return hit[2]
-    from .derivatives import DerivativePlan, NestedAutograd
-    Xd = X.detach().requires_grad_(True)
-    A, D = constraint.factors(Xd)
-    F = A.shape[1]
-    both = torch.cat([A, D], dim=1)
-    names = [f"c{i}" for i in range(2 * F)]
-    plan = DerivativePlan([(f, g) for f in names for g in S], names, X.shape[1],
-                          {f: lap_axes for f in names} if lap_axes else None)
-    vals = NestedAutograd()(lambda _: both, Xd, plan, create_graph=False)
-    tab = _tables(S, lap_axes)
-    J = [torch.stack([vals[(f, g)] for f in names]) / tab.factorials[i] for i, g in enumerate(S)]
-    if lap_axes:
-        J.append(torch.stack([vals[("lap", f)] for f in names]) / 2)
-    out = ([j[:F].contiguous() for j in J], [j[F:].contiguous() for j in J])
-    if len(_CACHE) > 64:
-        _CACHE.clear()
-    _CACHE[key] = (weakref.ref(X), X._version, out)
-    return out
 
 
 class TaylorMode:

@@ -474,11 +474,6 @@ class _Trainer:
         group = self.adam.param_groups[0]
         if group["amsgrad"] or group["weight_decay"] or group["maximize"]:
             return None
-        constraint = getattr(self.model, "constraint", None)
-        if constraint is not None and not hasattr(constraint, "derivatives"):
-            # a constraint without symbolic derivatives is differentiated by autograd inside
-            # the loss, which torch.func cannot transform
-            return None
         b1, b2 = group["betas"]
         eps = group["eps"]
         module = _LossModule(self)

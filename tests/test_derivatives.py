@@ -163,42 +163,37 @@ def test_compiled_taylor_matches_nested_autograd(n_out, periodic):
         assert float((a - b).abs().max()) <= 1e-9 * max(float(a.abs().max()), 1.0)
 
 
-def test_constraint_jet_cache_is_not_fooled_by_reused_memory():
-    """A new point tensor that reuses a freed tensor's id/memory gets its own jets."""
-    from conftest import load_problem
-    from pinnkit.taylor import _constraint_jets
-    from pinnkit.trainer import TrainOptions, _Trainer
-    ns = load_problem("burgers")
-    tr = _Trainer(ns["problem"], TrainOptions.from_kwargs(**{**ns["options"], "dtype": "float64",
-                                                            "interior_points": 50, "quiet": True}))
-    constraint = tr.model.constraint
-    S = ((0, 0), (1, 0), (0, 1), (2, 0))
-    for seed in range(20):
-        X = torch.rand(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-        A, _ = _constraint_jets(constraint, X, S)
-        Xd = X.clone().requires_grad_(True)
-        a, _ = constraint.factors(Xd)
-        g, = torch.autograd.grad(a.sum(), Xd)
-        assert torch.allclose(A[0], a.detach().t()) and torch.allclose(A[1][0], g[:, 0])
-        del X, A
-
-
 @pytest.mark.parametrize("name, S, lap", [
     ("burgers", ((0, 0), (1, 0), (0, 1), (2, 0)), ()),
     ("heat2d_ms", ((0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (2, 0, 0), (1, 1, 0)), (0, 1))])
-def test_symbolic_constraint_jets_match_autograd(name, S, lap):
-    """The hard constraint's jets from its symbolic derivatives (what a compiled step traces)
-    equal the ones nested autograd gives (the eager cache), mixed and collapsed included."""
+def test_constraint_jets_match_nested_autograd(name, S, lap):
+    """The hard constraint's jets from its symbolic derivatives (plain torch arithmetic, what
+    a compiled step traces) equal nested autograd's derivatives of its factors A, D, mixed
+    and collapsed Laplacian included."""
     from conftest import load_problem
-    from pinnkit.taylor import _constraint_jets, _symbolic_constraint_jets
+    from pinnkit.derivatives import DerivativePlan, NestedAutograd
+    from pinnkit.taylor import _constraint_jets, _tables
     from pinnkit.trainer import TrainOptions, _Trainer
     ns = load_problem(name)
     tr = _Trainer(ns["problem"], TrainOptions.from_kwargs(**{**ns["options"], "dtype": "float64",
                                                             "hard_constraints": True, "quiet": True,
                                                             "interior_points": 300}))
+    constraint = tr.model.constraint
     X = tr.batches["__interior__"]["X"]
-    A1, D1 = _symbolic_constraint_jets(tr.model.constraint, X, S, lap)
-    A0, D0 = _constraint_jets(tr.model.constraint, X, S, lap)
+    A1, D1 = _constraint_jets(constraint, X, S, lap)
+    # reference: nested autograd of the factors, scaled to Taylor coefficients
+    Xd = X.detach().requires_grad_(True)
+    A, D = constraint.factors(Xd)
+    F = A.shape[1]
+    names = [f"c{i}" for i in range(2 * F)]
+    plan = DerivativePlan([(f, g) for f in names for g in S], names, X.shape[1],
+                          {f: lap for f in names} if lap else None)
+    vals = NestedAutograd()(lambda _: torch.cat([A, D], dim=1), Xd, plan, create_graph=False)
+    tab = _tables(S, lap)
+    J = [torch.stack([vals[(f, g)] for f in names]) / tab.factorials[i] for i, g in enumerate(S)]
+    if lap:
+        J.append(torch.stack([vals[("lap", f)] for f in names]) / 2)
+    A0, D0 = [j[:F] for j in J], [j[F:] for j in J]
     assert len(A1) == len(A0) == len(S) + bool(lap)
     scale = max(float(a.abs().max()) for a in A0 + D0)
     assert max(float((a - b).abs().max()) for a, b in zip(A0 + D0, A1 + D1)) <= 1e-12 * scale

@@ -330,7 +330,6 @@ def hard_constraint(problem: Problem) -> tuple[Callable | None, tuple[str, ...]]
             A = g0 + gb - gb.subs(t, domain.t0)
         else:
             A = g0 if g0 is not None else gb
-        lambdify_torch(coords, A)    # unknown functions fail here, with the spec's message
         D = sympy.Integer(1)
         if gb is not None:
             for j in range(len(space.coords)):
@@ -340,7 +339,8 @@ def hard_constraint(problem: Problem) -> tuple[Callable | None, tuple[str, ...]]
             D *= (coords[-1] - domain.t0) / (domain.t1 - domain.t0)
         parts.append((A, D))
     # the derivatives of A and D the losses can ask for: every multi-index up to the highest
-    # order in the equations, differentiated now (not while a compiled step is being traced)
+    # order in the equations, differentiated now (not while a compiled step is being traced);
+    # γ = 0 comes first, so an A with a function torch lacks fails here with the spec's message
     order = max([1] + [sum(n for _, n in d.variable_count)
                        for e in problem.equations.values() for d in e.atoms(sympy.Derivative)])
     constraint = HardConstraint(coords, parts)

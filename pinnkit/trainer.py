@@ -445,12 +445,15 @@ class _Trainer:
             return self._compiled_loss()
         except Exception as exc:  # compilation failed (no compiler, unsupported op, ...)
             self._compiled_loss = None
-            self.messages.append(f"torch.compile failed ({type(exc).__name__}: "
-                                 f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); "
-                                 "continuing eagerly")
-            if not self.opts.quiet:
-                print(f"pinnkit: {self.messages[-1]}", file=sys.stderr)
+            self._compile_failed("torch.compile", exc, "continuing eagerly")
             return self._loss_eager()
+
+    def _compile_failed(self, what: str, exc: Exception, then: str) -> None:
+        """Record (and unless quiet, print) that a compilation failed and what happens instead."""
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        self.messages.append(f"{what} failed ({type(exc).__name__}: {first}); {then}")
+        if not self.opts.quiet:
+            print(f"pinnkit: {self.messages[-1]}", file=sys.stderr)
 
     def _make_compiled(self):
         """torch.compile of the loss. Nested autograd cannot be compiled (torch.compile does
@@ -529,11 +532,7 @@ class _Trainer:
             # a failed frame is left marked "skip" by dynamo, which would make the compiled
             # loss (the same frames) run eagerly: start its caches afresh
             torch._dynamo.reset()
-            self.messages.append(f"torch.compile of the whole step failed ({type(exc).__name__}: "
-                                 f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); "
-                                 "compiling the loss only")
-            if not self.opts.quiet:
-                print(f"pinnkit: {self.messages[-1]}", file=sys.stderr)
+            self._compile_failed("torch.compile of the whole step", exc, "compiling the loss only")
             return None
 
     def _record(self, phase: int, step: int, total: torch.Tensor, terms: dict, t0: float) -> float:

@@ -186,9 +186,9 @@ class _LossModule(torch.nn.Module):
         self.__dict__["trainer"] = trainer      # a back reference, not a submodule
 
     def forward(self, batches: dict) -> tuple:
-        tr = self.trainer
-        terms = tr.compiled.losses(self.model, dict(self.params), batches)
-        return tr._total(terms), {k: v.detach() for k, v in terms.items()}
+        # the trainer's loss sees the swapped tensors: they are this module's own submodules
+        total, terms = self.trainer._loss_eager(batches)
+        return total, {k: v.detach() for k, v in terms.items()}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -373,8 +373,10 @@ class _Trainer:
             self.batches["__interior__"]["W"] = lam
 
     # -- loss
-    def _loss_eager(self) -> tuple[torch.Tensor, dict]:
-        terms = self.compiled.losses(self.model, dict(self.params), self.batches)
+    def _loss_eager(self, batches: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """(weighted total, {term: loss}) on ``batches`` (default: the current points)."""
+        terms = self.compiled.losses(self.model, dict(self.params),
+                                     self.batches if batches is None else batches)
         return self._total(terms), terms
 
     def _total(self, terms: dict) -> torch.Tensor:

@@ -9,7 +9,6 @@ autograd on its own. Interior equations share one point set and one plan.
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -18,33 +17,13 @@ import sympy
 import torch
 
 from .derivatives import DerivativePlan, compute_derivatives, unit_index
-from .errors import SpecError, TrainingError
+from .errors import TrainingError
+from .expr import compile_expr
 from .geometry import Domain, _AxisBox
 from .mesh import Mesh
 from .spec import Dirichlet, Initial, Problem, Term
 
-__all__ = ["CompiledProblem", "lambdify_torch", "TORCH_FUNCTIONS", "hard_constraint"]
-
-TORCH_FUNCTIONS: dict[str, Any] = {
-    "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp, "log": torch.log,
-    "sqrt": torch.sqrt, "tanh": torch.tanh, "sinh": torch.sinh, "cosh": torch.cosh,
-    "asin": torch.asin, "acos": torch.acos, "atan": torch.atan, "atan2": torch.atan2,
-    "Abs": torch.abs, "sign": torch.sign, "erf": torch.erf, "pi": math.pi, "E": math.e,
-    "Heaviside": lambda x, h0=0.5: torch.heaviside(x, torch.as_tensor(h0, dtype=x.dtype)),
-    "sech": lambda x: 1 / torch.cosh(x), "Max": torch.maximum, "Min": torch.minimum,
-}
-
-
-def lambdify_torch(args: list, expr: sympy.Expr) -> Callable:
-    """A torch function of ``args`` (symbols) evaluating ``expr``; fails early on unknown functions."""
-    fn = sympy.lambdify(args, expr, modules=[TORCH_FUNCTIONS])
-    names = {type(f).__name__ for f in expr.atoms(sympy.Function)}
-    unknown = [n for n in names if n not in TORCH_FUNCTIONS]
-    if unknown:
-        raise SpecError(f"function(s) {', '.join(sorted(unknown))} in {expr} have no torch "
-                        f"equivalent; supported: {', '.join(sorted(TORCH_FUNCTIONS))}")
-    return fn
-
+__all__ = ["CompiledProblem", "hard_constraint"]
 
 def _broadcast(value: Any, like: torch.Tensor) -> torch.Tensor:
     if isinstance(value, torch.Tensor) and value.shape == like.shape:
@@ -84,11 +63,12 @@ class CompiledProblem:
 
     def _compile(self, expr: sympy.Expr) -> _Expr:
         sub, keys, syms, normals = self.problem.placeholders(expr)
-        return self._lambdify(sub, keys, syms, normals)
+        return self._compile_sub(sub, keys, syms, normals)
 
-    def _lambdify(self, sub: sympy.Expr, keys: list, syms: list, normals: list) -> _Expr:
+    def _compile_sub(self, sub: sympy.Expr, keys: list, syms: list, normals: list) -> _Expr:
         args = list(self.problem.coords) + normals + list(self.problem.parameters) + syms
-        return _Expr(lambdify_torch(args, sub), syms, keys, [s.coord_name for s in normals],
+        return _Expr(compile_expr(args, sub, "torch"), syms, keys,
+                     [s.coord_name for s in normals],
                      sub, normals)
 
     def _collapse_laplacians(self, pde_terms: list) -> dict:
@@ -131,7 +111,7 @@ class CompiledProblem:
                                         [e.symbols[i] for i in keep] + [lap], e.normals)
             if ok and used:
                 for (name, k), args in rewritten.items():
-                    self.exprs[name][k] = self._lambdify(*args)
+                    self.exprs[name][k] = self._compile_sub(*args)
                 out[f] = axes
         return out
 
@@ -374,7 +354,7 @@ class HardConstraint:
                 for sym, n in zip(self.coords, gamma):
                     if n:
                         A, D = sympy.diff(A, sym, n), sympy.diff(D, sym, n)
-                fns.append((lambdify_torch(self.coords, A), lambdify_torch(self.coords, D)))
+                fns.append(tuple(compile_expr(self.coords, e, "torch") for e in (A, D)))
             self._fns[gamma] = fns
         return fns
 

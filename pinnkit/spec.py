@@ -16,6 +16,7 @@ import sympy
 from sympy.core.function import AppliedUndef
 
 from .errors import SpecError
+from .expr import check_expr, compile_expr
 
 __all__ = [
     "coords", "field", "fields", "parameter", "normal", "grad", "div", "laplacian",
@@ -289,6 +290,7 @@ class Problem:
             self._add_term(self._condition_term(cond))
         self._check_symbols()
         self.exact = self._parse_exact(exact or {})
+        self._check_translatable()
 
     # -- parsing
     def _parse_equations(self, equations: Any) -> dict:
@@ -379,6 +381,26 @@ class Problem:
                                 "which are not coordinates")
             out[fname] = expr
         return out
+
+    def _check_translatable(self) -> None:
+        """Every residual and exact solution must compile for both solvers (`pinnkit.expr`):
+        an untranslatable subexpression is a SpecError now, never a failure inside training."""
+        for term in self.terms:
+            where = f"{'equation' if term.kind == 'pde' else 'condition'} {term.name!r}"
+            for expr in term.exprs:
+                sub, keys, syms, normals = self.placeholders(expr)
+                shown = {ph: self._key_expr(k) for k, ph in zip(keys, syms)}
+                check_expr(list(self.coords) + normals + self.parameters + syms, sub, where,
+                           display=shown)
+        for fname, e in self.exact.items():
+            if isinstance(e, sympy.Basic):
+                check_expr(list(self.coords), e, f"exact[{fname!r}]")
+
+    def _key_expr(self, key: DerivKey) -> sympy.Expr:
+        """The field derivative a derivative key stands for (for messages)."""
+        f = self.fields[key[0]]
+        orders = [(c, n) for c, n in zip(self.coords, key[1]) if n]
+        return sympy.Derivative(f, *orders) if orders else f
 
     # -- conditions -> terms
     @property
@@ -518,7 +540,7 @@ class Problem:
             return None
         names = [c.name for c in self.coords]
         if isinstance(e, sympy.Basic):
-            fn = sympy.lambdify(list(self.coords), e, modules="numpy")
+            fn = compile_expr(list(self.coords), e, "numpy", where=f"exact[{fname!r}]")
 
             def evaluate(**pts):
                 arrays = [np.asarray(pts[n], dtype=float) for n in names]

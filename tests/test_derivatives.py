@@ -2,7 +2,7 @@ import sympy
 import torch
 
 from pinnkit.derivatives import DerivativePlan, compute_derivatives
-from pinnkit.losses import lambdify_torch
+from pinnkit.expr import compile_expr
 
 xs = sympy.symbols("x y t", real=True)
 X_, Y_, T_ = xs
@@ -15,7 +15,7 @@ class Analytic(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.fns = [lambdify_torch(list(xs), e) for e in FUNCS.values()]
+        self.fns = [compile_expr(list(xs), e, "torch") for e in FUNCS.values()]
 
     def forward(self, X):
         return torch.stack([f(X[:, 0], X[:, 1], X[:, 2]) for f in self.fns], dim=1)
@@ -26,7 +26,7 @@ def _analytic(field, orders):
     for s, n in zip(xs, orders):
         if n:
             e = sympy.diff(e, s, n)
-    return lambdify_torch(list(xs), e)
+    return compile_expr(list(xs), e, "torch")
 
 
 def test_plan_reuses_parents():

@@ -5,7 +5,8 @@ import sympy
 import torch
 
 import pinnkit as pk
-from pinnkit.losses import CompiledProblem, lambdify_torch, sample_batches
+from pinnkit.expr import compile_expr
+from pinnkit.losses import CompiledProblem, sample_batches
 
 from conftest import load_problem
 
@@ -13,7 +14,7 @@ from conftest import load_problem
 class ExactModel(torch.nn.Module):
     def __init__(self, problem, exprs):
         super().__init__()
-        self.fns = [lambdify_torch(list(problem.coords), exprs[f]) for f in problem.fields]
+        self.fns = [compile_expr(list(problem.coords), exprs[f], "torch") for f in problem.fields]
 
     def forward(self, X):
         cols = [X[:, i] for i in range(X.shape[1])]

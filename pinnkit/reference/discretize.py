@@ -17,6 +17,7 @@ from scipy.spatial import cKDTree
 from sympy.core.function import AppliedUndef
 
 from ..errors import UnsupportedSpecError
+from ..expr import compile_expr
 from ..geometry import Shape
 from ..spec import BoundaryEquation, Dirichlet, Problem, Term
 from .grid import Grid
@@ -56,8 +57,9 @@ def compile_residual(problem: Problem, expr: sympy.Expr) -> CompiledResidual:
     sub, keys, syms, normals = problem.placeholders(expr)
     args = list(problem.coords) + normals + syms
     dsym = [sympy.diff(sub, p) for p in syms]
-    lam = lambda e: sympy.lambdify(args, e, modules="numpy")  # noqa: E731
-    return CompiledResidual(keys, lam(sub), [lam(d) for d in dsym], dsym,
+    # DiracDelta in a partial (from Heaviside/sign/Abs of a field) is 0 almost everywhere
+    return CompiledResidual(keys, compile_expr(args, sub, "numpy"),
+                            [compile_expr(args, d, "numpy", delta_zero=True) for d in dsym], dsym,
                             [s.coord_name for s in normals], sub)
 
 

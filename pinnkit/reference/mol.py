@@ -16,6 +16,7 @@ from scipy.integrate import solve_ivp
 from sympy.solvers.solveset import NonlinearError
 
 from ..errors import ReferenceSolverError, UnsupportedSpecError
+from ..expr import compile_expr
 from .discretize import Discretization, compile_residual
 
 __all__ = ["solve_mol"]
@@ -261,7 +262,7 @@ def _initial_state(disc, q, offsets, n, nI):
             if c is None:
                 raise UnsupportedSpecError(f"field {f} needs an initial condition of order {order} "
                                            f"(pk.Initial({f}, g, order={order}))")
-            g = sympy.lambdify(list(problem.coords), sympy.sympify(c.g), modules="numpy")
+            g = compile_expr(list(problem.coords), c.g, "numpy")
             o = offsets[f] + order * nI
             y0[o:o + nI] = np.broadcast_to(np.asarray(g(*coords), float), (nI,))
     return y0

@@ -199,7 +199,10 @@ def run(argv: list[str] | None = None) -> int:
     except TrainingError as exc:
         raise UsageError(f"problem {problem.name!r}: {exc}") from None
     _check_writable(out)
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
+    from .distributed import current, init_from_env
+    init_from_env(train_opts.device)          # torchrun with several ranks: data parallel
+    shard = current()
+    say = (lambda *a: None) if quiet or not shard.main else (lambda *a: print(*a, file=sys.stderr))
     sol = ref = None
     t0 = time.perf_counter()
     if not args.reference_only:
@@ -215,6 +218,8 @@ def run(argv: list[str] | None = None) -> int:
                 raise Interrupted(f"interrupted: checkpoint written to {ck}; rerun with --resume "
                                   "to continue") from None
             raise Interrupted("interrupted before any checkpoint was written") from None
+    if not shard.main:   # rank 0 alone solves the reference and writes the outputs
+        return 0
     reason = "--no-reference" if args.no_reference else None
     if not args.no_reference:
         from .reference import reference

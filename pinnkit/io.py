@@ -105,7 +105,9 @@ def build_report(problem, sol, ref, ev: Evaluation, metrics: dict, config: dict,
         steps = [s for s, ph in zip(sol.history["step"], sol.history["phase"]) if ph == 1]
         report["train"] = {"seconds": sol.seconds, "steps": sol.options.steps,
                            "lbfgs_steps": steps[-1] if steps else 0,
-                           "final_loss": sol.final_loss, "messages": sol.messages}
+                           "final_loss": sol.final_loss, "messages": sol.messages,
+                           "world_size": getattr(sol, "world_size", 1),
+                           "backend": getattr(sol, "backend", "none")}
         if sol.parameters:
             report["parameters"] = sol.parameters
     return report

@@ -17,6 +17,7 @@ import sympy
 import torch
 
 from .derivatives import DerivativePlan, compute_derivatives, unit_index
+from .distributed import Shard
 from .errors import TrainingError
 from .expr import compile_expr
 from .geometry import Domain, _AxisBox
@@ -178,6 +179,8 @@ class CompiledProblem:
 
     #: causal training of the PDE terms: (eps, bins, time column, t0, t1), set by the trainer
     causal: tuple | None = None
+    #: the data-parallel shard (its reductions make causal weights global), set by the trainer
+    shard: Shard = Shard()
 
     def losses(self, model: Callable, params: dict, batches: dict) -> dict:
         """Mean squared residual per term name (a 0-dim tensor each); PDE terms of a
@@ -190,14 +193,19 @@ class CompiledProblem:
                 if term.kind == "pde":
                     res[term.name] = [W * r for r in res[term.name]]
         out = {name: sum(torch.mean(r ** 2) for r in rs) for name, rs in res.items()}
+        for t in self.terms:   # data-parallel shard: its share of the global mean
+            S = batches.get("__interior__" if t.kind == "pde" else t.name, {}).get("S")
+            if S is not None:
+                out[t.name] = out[t.name] * S
         if self.causal is not None:
             from .recipes import causal_loss
             eps, bins, col, t0, t1 = self.causal
             t = batches["__interior__"]["X"][:, col]
+            reduce = self.shard.all_reduce if self.shard.active else None
             for term in self.terms:
                 if term.kind == "pde":
                     r2 = sum(r ** 2 for r in res[term.name])
-                    out[term.name] = causal_loss(r2, t, t0, t1, bins, eps)[0]
+                    out[term.name] = causal_loss(r2, t, t0, t1, bins, eps, reduce)[0]
         return out
 
     def pde_residual(self, model: Callable, params: dict, X: torch.Tensor) -> torch.Tensor:

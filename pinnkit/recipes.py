@@ -23,6 +23,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -38,21 +40,32 @@ def causal_weights(slab_losses: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def causal_loss(r2: torch.Tensor, t: torch.Tensor, t0: float, t1: float, bins: int,
-                eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean_i w_i L_i, weights) for squared residuals r2 (N,) at times t (N,)."""
+                eps: float, reduce: Callable | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean_i w_i L_i, weights) for squared residuals r2 (N,) at times t (N,).
+
+    ``reduce`` (data-parallel runs: an in-place sum over the ranks) makes the slab counts and
+    the weights global; the returned loss is then this rank's share of the global one."""
     idx = ((t - t0) / (t1 - t0) * bins).long().clamp_(0, bins - 1)
     sums = torch.zeros(bins, dtype=r2.dtype, device=r2.device).index_add(0, idx, r2)
     counts = torch.zeros(bins, dtype=r2.dtype, device=r2.device).index_add(0, idx, torch.ones_like(r2))
-    L = sums / counts.clamp(min=1)
-    w = causal_weights(L, eps)
-    return torch.mean(w * L), w
+    if reduce is None:
+        L = sums / counts.clamp(min=1)
+        w = causal_weights(L, eps)
+        return torch.mean(w * L), w
+    counts = reduce(counts)
+    w = causal_weights(reduce(sums.detach().clone()) / counts.clamp(min=1), eps)
+    return torch.mean(w * sums / counts.clamp(min=1)), w
 
 
-def gradnorm_weights(terms: dict, params: list, old: dict | None, momentum: float) -> dict:
-    """New loss weights λ_k = Σ_j ‖∇L_j‖ / ‖∇L_k‖ (moving average with ``old``)."""
+def gradnorm_weights(terms: dict, params: list, old: dict | None, momentum: float,
+                     reduce: Callable | None = None) -> dict:
+    """New loss weights λ_k = Σ_j ‖∇L_j‖ / ‖∇L_k‖ (moving average with ``old``); ``reduce``
+    (data-parallel runs) sums each term's gradients over the ranks in place first."""
     norms = {}
     for k, v in terms.items():
         grads = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
+        if reduce is not None:
+            reduce([g for g in grads if g is not None])
         sq = sum(float(g.detach().pow(2).sum()) for g in grads if g is not None)
         norms[k] = max(sq ** 0.5, 1e-30)
     total = sum(norms.values())
@@ -86,10 +99,15 @@ def ntk_weights(residuals: dict, params: list, old: dict | None, momentum: float
 
 
 @torch.no_grad()
-def rba_update(lam: torch.Tensor, residual: torch.Tensor, gamma: float, eta: float) -> None:
-    """In place: λ ← γ λ + η |r| / max |r| (RBA point multipliers)."""
+def rba_update(lam: torch.Tensor, residual: torch.Tensor, gamma: float, eta: float,
+               reduce_max: Callable | None = None) -> None:
+    """In place: λ ← γ λ + η |r| / max |r| (RBA point multipliers); ``reduce_max`` (data-
+    parallel runs) takes the maximum over every rank's points."""
     a = residual.detach().abs().to(lam.dtype)
-    lam.mul_(gamma).add_(eta * a / a.max().clamp(min=1e-30))
+    amax = a.max()
+    if reduce_max is not None:
+        amax = reduce_max(amax)
+    lam.mul_(gamma).add_(eta * a / amax.clamp(min=1e-30))
 
 
 def rar_select(residual: np.ndarray, m: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import TrainingError
 from .derivatives import resolve_engine
+from .distributed import current as current_shard
 from .losses import CompiledProblem, hard_constraint, sample_batches, stack_points
 from .nn import build_model
 from .spec import Problem
@@ -204,6 +205,9 @@ def resolve_device(device: str) -> torch.device:
 class Solution:
     """A trained PINN. ``sol(points)`` evaluates every field; ``history``, ``parameters``."""
 
+    world_size: int = 1         # data-parallel ranks that trained it (pinnkit.distributed)
+    backend: str = "none"       # their torch.distributed backend
+
     def __init__(self, problem: Problem, model: torch.nn.Module, params: dict,
                  options: TrainOptions, history: dict, seconds: float, messages: list) -> None:
         self.problem = problem
@@ -255,6 +259,8 @@ class _Trainer:
         self.stopped = False
         self.device = resolve_device(opts.device)
         self.dtype = DTYPES[opts.dtype]
+        # data parallel (torchrun): this rank's shard of every point set (pinnkit.distributed)
+        self.shard = current_shard()
         torch.manual_seed(opts.seed)
         constraint, enforced = (hard_constraint(problem) if opts.hard_constraints else (None, ()))
         periodic_cols: list = []
@@ -267,6 +273,7 @@ class _Trainer:
             periodic_cols = sorted({names.index(t.coord) for t in periodic})
             enforced = tuple(enforced) + tuple(t.name for t in periodic)
         self.compiled = CompiledProblem(problem, engine=opts.engine, skip=enforced)
+        self.compiled.shard = self.shard
         self.term_names = [t.name for t in self.compiled.terms]
         unknown = sorted(set(opts.weights) - {t.name for t in problem.terms})
         if unknown:
@@ -311,7 +318,10 @@ class _Trainer:
         self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, opts.compile)
         self.adam = _adam(self._trainable(), opts.lr)
         self._compiled_loss = self._make_compiled() if opts.compile else None
-        self._step_fn = self._make_step() if self._compiled_loss is not None else None
+        # data parallel: gradients are all-reduced between backward and the update, which the
+        # whole-step graph has no place for; the compiled loss still runs
+        self._step_fn = (self._make_step() if self._compiled_loss is not None
+                         and not self.shard.active else None)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
 
@@ -361,10 +371,15 @@ class _Trainer:
 
     def _to_tensors(self) -> None:
         dt = DTYPES[self.opts.lbfgs_dtype] if self.lbfgs is not None else self.dtype
-        self.batches = {k: {n: torch.as_tensor(a, dtype=dt, device=self.device)
+        rows = self.shard.rows
+        self.batches = {k: {n: torch.as_tensor(rows(a), dtype=dt, device=self.device)
                             for n, a in b.items()} for k, b in self.np_batches.items()}
+        if self.shard.active:   # each term's share of its global mean (losses multiply by it)
+            for k, b in self.batches.items():
+                n_global = len(self.np_batches[k]["X"])
+                b["S"] = torch.tensor(len(b["X"]) / n_global, dtype=dt, device=self.device)
         if self.opts.point_weighting == "rba":
-            n = len(self.np_batches["__interior__"]["X"])
+            n = len(self.batches["__interior__"]["X"])
             old = self.point_lam
             lam = torch.ones(n, dtype=dt, device=self.device)
             if old is not None:     # RAR appended points: keep the old points' multipliers
@@ -393,7 +408,8 @@ class _Trainer:
         o = self.opts
         old = {k: float(self.lam[i]) for i, k in enumerate(self.term_names)} if self.step else None
         if o.loss_weighting == "gradnorm":
-            new = gradnorm_weights(terms, self._trainable(), old, o.weight_momentum)
+            reduce = self.shard.all_reduce_many if self.shard.active else None
+            new = gradnorm_weights(terms, self._trainable(), old, o.weight_momentum, reduce)
         else:
             new = ntk_weights(self._subset_residuals(), self._trainable(), old, o.weight_momentum)
         # a new tensor, not an in-place copy: this step's loss graph may have saved the old
@@ -406,11 +422,16 @@ class _Trainer:
         expressions of a term concatenated), with a graph to the parameters."""
         g = torch.Generator().manual_seed(self.opts.seed * 9973 + self.step)
         sub = {}
-        for k, b in self.batches.items():
+        # the same subset of the global points on every rank: identical weights, no collective
+        batches = (self.batches if not self.shard.active else
+                   {k: {n: torch.as_tensor(a, dtype=self.dtype, device=self.device)
+                        for n, a in b.items()} for k, b in self.np_batches.items()})
+        for k, b in batches.items():
             n = len(next(iter(b.values())))
             idx = torch.randperm(n, generator=g)[:self.opts.ntk_points].to(self.device)
             sub[k] = {name: (a[idx] if a.ndim and len(a) == n else a) for name, a in b.items()}
             sub[k].pop("W", None)
+            sub[k].pop("S", None)
         res = self.compiled.residuals(self.model, dict(self.params), sub, create_graph=True)
         return {k: torch.cat(res[k]) for k in self.term_names}
 
@@ -419,7 +440,8 @@ class _Trainer:
         from .recipes import rba_update
         X = self.batches["__interior__"]["X"]
         r = self.compiled.pde_residual(self.model, dict(self.params), X) ** 0.5
-        rba_update(self.point_lam, r, self.opts.rba_gamma, self.opts.rba_eta)
+        reduce_max = ((lambda a: self.shard.all_reduce(a, "max")) if self.shard.active else None)
+        rba_update(self.point_lam, r, self.opts.rba_gamma, self.opts.rba_eta, reduce_max)
 
     def _adapt(self) -> None:
         """RAR (add the worst candidates) or RAD (redraw by residual) of the interior points."""
@@ -454,7 +476,7 @@ class _Trainer:
         """Record (and unless quiet, print) that a compilation failed and what happens instead."""
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         self.messages.append(f"{what} failed ({type(exc).__name__}: {first}); {then}")
-        if not self.opts.quiet:
+        if not self.opts.quiet and self.shard.main:
             print(f"pinnkit: {self.messages[-1]}", file=sys.stderr)
 
     def _make_compiled(self):
@@ -538,6 +560,8 @@ class _Trainer:
             return None
 
     def _record(self, phase: int, step: int, total: torch.Tensor, terms: dict, t0: float) -> float:
+        if self.shard.active and phase == 0:   # L-BFGS losses come reduced already
+            total, terms = self._reduce_losses(total, terms)
         values = {k: float(v.detach()) for k, v in terms.items()}
         loss = float(total.detach())
         if not math.isfinite(loss):
@@ -557,6 +581,17 @@ class _Trainer:
             for i, k in enumerate(self.term_names):
                 h[f"weight_{k}"].append(float(self.lam[i]))
         return loss
+
+    def _reduce_losses(self, total: torch.Tensor, terms: dict) -> tuple:
+        """(total, terms) summed over the ranks (detached): the global loss values."""
+        v = self.shard.all_reduce(torch.stack([total.detach()] + [t.detach() for t in
+                                                                  terms.values()]).double())
+        return v[0], dict(zip(terms, v[1:]))
+
+    def _global_loss(self) -> tuple:
+        """The loss on every rank's points (one process: the loss)."""
+        total, terms = self._loss()
+        return self._reduce_losses(total, terms) if self.shard.active else (total, terms)
 
     def _ask_callback(self, phase: str, step: int, t0: float) -> bool:
         """Call the user's callback(phase, step, solution); a true result stops training."""
@@ -579,17 +614,28 @@ class _Trainer:
             "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else None,
             "step": self.step, "lbfgs_iter": self.lbfgs_iter, "elapsed": self.elapsed,
             "history": self.history, "messages": self.messages, "lam": self.lam.clone(), "window": self.window,
-            "point_lam": None if self.point_lam is None else self.point_lam.detach().cpu().clone(),
+            "point_lam": self._global_point_lam(),
             "batches": {k: {n: torch.as_tensor(a) for n, a in b.items()}
                         for k, b in self.np_batches.items()},
             "torch_rng": torch.get_rng_state(),
         }
 
+    def _global_point_lam(self) -> torch.Tensor | None:
+        """RBA multipliers of every interior point in global order (any number of ranks can
+        resume from them)."""
+        if self.point_lam is None:
+            return None
+        n = len(self.np_batches["__interior__"]["X"])
+        return self.shard.gather_rows(self.point_lam.detach(), n).cpu().clone()
+
     def save(self, t0: float) -> None:
+        """Checkpoint (rank 0 writes; every rank takes part in gathering the state)."""
         if self.opts.checkpoint:
             elapsed = self.elapsed
             self.elapsed += time.perf_counter() - t0
-            save_checkpoint(self.opts.checkpoint, self.state())
+            state = self.state()
+            if self.shard.main:
+                save_checkpoint(self.opts.checkpoint, state)
             self.elapsed = elapsed
 
     def restore(self, path: str) -> None:
@@ -606,7 +652,8 @@ class _Trainer:
         self.window = s.get("window", 1.0)
         if "lam" in s:
             self.lam.copy_(s["lam"])
-        self.point_lam = s.get("point_lam")
+        lam = s.get("point_lam")
+        self.point_lam = None if lam is None else torch.as_tensor(self.shard.rows(lam))
         torch.set_rng_state(s["torch_rng"])
         if s["lbfgs"] is not None:
             self._enter_lbfgs()
@@ -635,15 +682,18 @@ class _Trainer:
         self.elapsed += time.perf_counter() - t0
         t0 = time.perf_counter()
         self.save(t0)
-        return Solution(self.problem, self.model, self.params, o, self.history, self.elapsed,
-                        self.messages)
+        sol = Solution(self.problem, self.model, self.params, o, self.history, self.elapsed,
+                       self.messages)
+        sol.world_size, sol.backend = self.shard.world, self.shard.backend
+        return sol
 
     def _adam(self, t0: float) -> None:
         o = self.opts
         if self.step >= o.steps or self.lbfgs is not None:
             return
         bar = tqdm(total=o.steps, initial=self.step, desc=f"{self.problem.name} adam",
-                   disable=True if o.quiet else None, leave=False, dynamic_ncols=True)
+                   disable=True if o.quiet or not self.shard.main else None,
+                   leave=False, dynamic_ncols=True)
         while self.step < o.steps:
             if (o.resample_every and self.step and self.step % o.resample_every == 0) \
                     or self._window_fraction() != self.window:
@@ -678,8 +728,14 @@ class _Trainer:
         if reweigh:
             total = self._update_weights(terms)
         total.backward()
+        self._reduce_grads()
         self.adam.step()
         return total, terms
+
+    def _reduce_grads(self) -> None:
+        """Data parallel: each rank's gradient is its share of the global one; sum them."""
+        if self.shard.active:
+            self.shard.all_reduce_many([p.grad for p in self._trainable() if p.grad is not None])
 
     def _enter_lbfgs(self) -> None:
         dt = DTYPES[self.opts.lbfgs_dtype]
@@ -707,12 +763,15 @@ class _Trainer:
             self.lbfgs.zero_grad(set_to_none=True)
             total, _ = self._loss()
             total.backward()
+            if self.shard.active:   # every rank sees the global loss and gradient
+                self._reduce_grads()
+                return self.shard.all_reduce(total.detach().clone())
             return total
 
         bar = tqdm(total=o.lbfgs_steps, initial=self.lbfgs_iter,
-                   desc=f"{self.problem.name} l-bfgs", disable=True if o.quiet else None,
+                   desc=f"{self.problem.name} l-bfgs", disable=True if o.quiet or not self.shard.main else None,
                    leave=False, dynamic_ncols=True)
-        best = self._loss()[0].item()
+        best = self._global_loss()[0].item()
         best_state = self._snapshot()
         stalls = 0
         while self.lbfgs_iter < o.lbfgs_steps:
@@ -723,7 +782,7 @@ class _Trainer:
             self.lbfgs.step(closure)
             done = self.lbfgs.state[self.lbfgs._params[0]].get("n_iter", 0) - before
             self.lbfgs_iter += max(done, 1)
-            total, terms = self._loss()
+            total, terms = self._global_loss()
             loss = total.item()
             if not math.isfinite(loss):
                 self._load_snapshot(best_state)
@@ -750,7 +809,7 @@ class _Trainer:
             if o.checkpoint and self.lbfgs_iter % o.checkpoint_every < chunk:
                 self.save(t0)
         self._load_snapshot(best_state)
-        total, terms = self._loss()
+        total, terms = self._global_loss()
         if not self.history["phase"] or self.history["loss"][-1] != total.item():
             self._record(1, self.lbfgs_iter, total, terms, t0)
         bar.close()

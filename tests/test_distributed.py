@@ -1,0 +1,178 @@
+"""Data-parallel training (pinnkit.distributed, DESIGN §9): two gloo ranks on this CPU train
+exactly what one process trains on the union of their points."""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import pinnkit as pk
+from pinnkit.cli import load_problem_file
+from pinnkit.distributed import Shard
+
+from conftest import ROOT
+
+HEAT = str(ROOT / "problems" / "heat1d.py")
+# float64 throughout, odd point counts (shards of unequal size), K Adam + K L-BFGS
+BASE = dict(steps=12, lbfgs_steps=12, width=8, depth=2, interior_points=63, boundary_points=15,
+            initial_points=17, dtype="float64", lbfgs_dtype="float64", log_every=4, quiet=True,
+            seed=3)
+OPTIONS = {
+    "plain": {},
+    "weighted": dict(loss_weighting="gradnorm", weight_every=4, point_weighting="rba",
+                     rba_every=2, causal_eps=1.0, causal_bins=4, adaptive="rar", adaptive_every=6,
+                     adaptive_points=5, adaptive_candidates=40),
+    "ntk_resample": dict(loss_weighting="ntk", weight_every=5, ntk_points=6, resample_every=5,
+                         time_windows=2),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _flat(sol) -> np.ndarray:
+    return torch.cat([p.detach().reshape(-1) for p in sol.model.parameters()]).numpy()
+
+
+def _worker(rank, world, port, options, out):
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        problem, _ = load_problem_file(HEAT)
+        sol = pk.train(problem, **options)
+        np.save(os.path.join(out, f"rank{rank}.npy"), _flat(sol))
+        np.save(os.path.join(out, f"loss{rank}.npy"), np.array(sol.history["loss"]))
+        assert (sol.world_size, sol.backend) == (world, "gloo")
+    finally:
+        dist.destroy_process_group()
+
+
+def _run_ranks(tmp_path, options, world=2):
+    mp.spawn(_worker, args=(world, _free_port(), options, str(tmp_path)), nprocs=world, join=True)
+    return [np.load(tmp_path / f"rank{r}.npy") for r in range(world)], \
+        [np.load(tmp_path / f"loss{r}.npy") for r in range(world)]
+
+
+def test_shard_rows_and_gather_are_inverse():
+    a = np.arange(11 * 2).reshape(11, 2)
+    shards = [Shard(3, r, "gloo").rows(a) for r in range(3)]
+    assert sum(len(s) for s in shards) == 11
+    union = np.empty_like(a)
+    for r, s in enumerate(shards):
+        union[r::3] = s
+    assert np.array_equal(union, a)
+    assert Shard().rows(a) is a and not Shard().active
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+def test_two_ranks_equal_one_process_on_the_union(tmp_path, name):
+    options = {**BASE, **OPTIONS[name]}
+    torch.set_num_threads(1)
+    problem, _ = load_problem_file(HEAT)
+    single = pk.train(problem, **options)
+    assert single.world_size == 1
+    params, losses = _run_ranks(tmp_path, options)
+    # the ranks take identical steps: bit-identical parameters and loss histories
+    assert np.array_equal(params[0], params[1])
+    assert np.array_equal(losses[0], losses[1])
+    # ... equal to one process on the union of their points (sums in another order)
+    ref = _flat(single)
+    assert np.max(np.abs(params[0] - ref)) <= 1e-8 * max(1.0, np.max(np.abs(ref))), name
+    assert np.allclose(losses[0], single.history["loss"], rtol=1e-8, atol=0)
+
+
+def _torchrun(args, **kw):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_port", str(_free_port()), str(ROOT / "scripts" / "solve.py"), *args]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PINNKIT_DIST_TIMEOUT="20")
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, **kw)
+
+
+FAST = ["--width", "8", "--depth", "2", "--interior-points", "63", "--boundary-points", "15",
+        "--initial-points", "17", "--dtype", "float64", "--set", "lbfgs_dtype=float64",
+        "--set", "log_every=4", "--set", "checkpoint_every=4", "--quiet"]
+
+
+def test_torchrun_resume_with_one_and_two_ranks(tmp_path):
+    """A 2-rank run stopped after 8 of 16 Adam steps resumes with 2 ranks and with 1 rank, and
+    both continuations reach what an uninterrupted 2-rank run reaches."""
+    import json
+    full = tmp_path / "full"
+    p = _torchrun([HEAT, "--out", str(full), "--steps", "16", "--lbfgs-steps", "0", *FAST],
+                  timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    report = json.loads((full / "report.json").read_text())
+    assert report["train"]["world_size"] == 2 and report["train"]["backend"] == "gloo"
+    loss_full = report["train"]["final_loss"]
+    half = tmp_path / "half"
+    p = _torchrun([HEAT, "--out", str(half), "--steps", "8", "--lbfgs-steps", "0", *FAST],
+                  timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    import shutil
+    one = tmp_path / "one"
+    shutil.copytree(half, one)
+    p = _torchrun([HEAT, "--out", str(half), "--steps", "16", "--lbfgs-steps", "0", "--resume",
+                   *FAST], timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    p1 = subprocess.run([sys.executable, str(ROOT / "scripts" / "solve.py"), HEAT, "--out",
+                         str(one), "--steps", "16", "--lbfgs-steps", "0", "--resume", *FAST],
+                        capture_output=True, text=True, timeout=600,
+                        env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert p1.returncode == 0, p1.stderr[-3000:]
+    for out, world in ((half, 2), (one, 1)):
+        r = json.loads((out / "report.json").read_text())
+        assert r["train"]["world_size"] == world
+        assert abs(r["train"]["final_loss"] - loss_full) <= 1e-9 * loss_full, (world, r["train"])
+
+
+def test_a_killed_rank_ends_the_job_naming_it(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_port", str(_free_port()), str(ROOT / "scripts" / "solve.py"), HEAT,
+           "--out", str(tmp_path / "out"), "--steps", "100000", "--lbfgs-steps", "0", *FAST]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PINNKIT_DIST_TIMEOUT="20")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    workers: list = []
+    try:
+        # wait for both ranks to be training (their checkpoint appears every 4 steps)
+        deadline = time.time() + 120
+        while time.time() < deadline and not (tmp_path / "out" / "checkpoint.pt").exists():
+            time.sleep(0.5)
+        assert (tmp_path / "out" / "checkpoint.pt").exists(), "training never started"
+        # torchrun's agent is the process we started; the two ranks are its children
+        ranks = subprocess.run(["pgrep", "-P", str(proc.pid)],
+                               capture_output=True, text=True).stdout.split()
+        workers = [int(p) for p in ranks]
+        assert len(workers) == 2, ranks
+        victim = max(workers)
+        with open(f"/proc/{victim}/environ", "rb") as fh:
+            env_of = dict(v.split(b"=", 1) for v in fh.read().split(b"\0") if b"=" in v)
+        rank = int(env_of[b"RANK"])
+        t_kill = time.time()
+        os.kill(victim, 9)
+        _, err = proc.communicate(timeout=60)
+        took = time.time() - t_kill
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        for pid in workers:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+    assert proc.returncode != 0
+    assert took < 60
+    # torchrun's failure summary names the rank that died, its exit code and pid
+    assert f"rank      : {rank} (local_rank: {rank})" in err, err[-2000:]
+    assert f"exitcode  : -9 (pid: {victim})" in err, err[-2000:]
+    print(f"killed rank {rank}: job ended after {took:.1f} s")

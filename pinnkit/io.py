@@ -67,13 +67,16 @@ def _json(obj: Any) -> str:
 
 def export(out: str | os.PathLike, problem, sol=None, ref=None, metrics: dict | None = None,
            config: dict | None = None, plots: bool = True,
-           reference_reason: str | None = None) -> dict:
+           reference_reason: str | None = None, evaluation: Evaluation | None = None) -> dict:
     """Write fields.h5, fields.xdmf, report.json and plots/ for a run; returns the report.
 
-    ``reference_reason`` says why there is no reference (shown in report.json)."""
+    ``reference_reason`` says why there is no reference (shown in report.json).
+    ``evaluation``: the run's `pinnkit.compare.evaluate(problem, sol, ref)` when the caller
+    already has it (the CLI computes it once for the metrics and the files: evaluating the
+    PINN and an exact solution on a fine grid can take many seconds)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ev = evaluate(problem, sol, ref)
+    ev = evaluation if evaluation is not None else evaluate(problem, sol, ref)
     metrics = metrics if metrics is not None else metrics_of(ev)
     config = dict(config or (sol.options.__dict__ if sol is not None else {}))
     report = build_report(problem, sol, ref, ev, metrics, config, reference_reason)
@@ -106,6 +109,8 @@ def build_report(problem, sol, ref, ev: Evaluation, metrics: dict, config: dict,
         report["train"] = {"seconds": sol.seconds, "steps": sol.options.steps,
                            "lbfgs_steps": steps[-1] if steps else 0,
                            "final_loss": sol.final_loss, "messages": sol.messages}
+        if getattr(sol, "threads", None) is not None:
+            report["train"]["threads"] = sol.threads
         if sol.parameters:
             report["parameters"] = sol.parameters
     return report

@@ -218,3 +218,83 @@ def test_unsupported_reference_is_reported(tmp_path):
     assert "log_nu" in report["parameters"] and "l2re_exact" in report["metrics"]["u"]
     with h5py.File(tmp_path / "fields.h5") as h5:
         assert "log_nu" in h5["parameters"] and "reference" not in h5
+
+
+def test_help_shows_defaults_and_list_options_every_option():
+    from pinnkit.cli import build_parser, option_schema
+    from pinnkit.trainer import TrainOptions
+    parser = build_parser()
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, action.option_strings       # one help line for every flag
+    text = parser.format_help()
+    assert text.startswith("usage: pinnkit ")
+    assert "--steps STEPS         Adam steps (default: 2000)" in text
+    assert "--threads" in text and "--list-options" in text
+    schema = option_schema()
+    assert [o.name for o in schema] == TrainOptions.names()
+    assert all(o.meaning for o in schema), [o.name for o in schema if not o.meaning]
+    r = subprocess.run([sys.executable, "-m", "pinnkit", "--list-options"], capture_output=True,
+                       text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0 and r.stderr == ""
+    rows = {line.split()[0]: line for line in r.stdout.splitlines()[1:-1]}
+    assert set(rows) == set(TrainOptions.names())
+    assert rows["lr"].split()[1:4] == ["float", "0.001", "Adam"]
+    assert rows["checkpoint"].split()[1:5] == ["str", "|", "None", "None"]
+
+
+def test_entry_points_name_themselves():
+    r = subprocess.run([sys.executable, "-m", "pinnkit", "--help"], capture_output=True,
+                       text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.startswith("usage: python -m pinnkit ")
+    r = _run("--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: solve.py ")
+    r = subprocess.run([sys.executable, "-m", "pinnkit"], capture_output=True, text=True,
+                       timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "problem_file" in r.stderr
+    code = "import pinnkit, sys; print('train' in dir(pinnkit), 'export' in dir(pinnkit), 'torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=ROOT)
+    assert r.stdout.split() == ["True", "True", "False"]      # listed, and still lazy
+
+
+def test_non_tty_run_logs_progress(tmp_path):
+    r = _run("problems/heat1d.py", "--out", str(tmp_path), "--no-reference", "--steps", "60",
+             "--lbfgs-steps", "0", "--width", "8", "--depth", "2", "--interior-points", "100",
+             "--set", "log_every=20", "--set", "progress_seconds=0", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "Adam step" in ln and ": loss" in ln]
+    assert len(lines) == 3 and "Adam step 60/60: loss" in lines[-1]
+    assert all("pde" in ln and "steps/s" in ln and "ETA" in ln for ln in lines)
+    quiet = _run("problems/heat1d.py", "--out", str(tmp_path), "--no-reference", "--steps", "20",
+                 "--lbfgs-steps", "0", "--width", "8", "--quiet", "--set", "progress_seconds=0",
+                 "--set", "log_every=10", cwd=ROOT)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_cli_evaluates_pinn_and_exact_once(tmp_path):
+    calls = tmp_path / "calls"
+    (tmp_path / "counted.py").write_text(
+        "import numpy as np\nimport pinnkit as pk\n"
+        "x, t = pk.coords('x t')\nu = pk.field('u', x, t)\n"
+        "def exact(x, t):\n"
+        f"    open({str(calls)!r}, 'a').write('exact\\n')\n"
+        "    return np.exp(-np.pi**2 * t) * np.sin(np.pi * x)\n"
+        "problem = pk.Problem('counted', pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 0.1),\n"
+        "    [u.diff(t) - u.diff(x, 2)], [pk.Dirichlet(u, 0), pk.Initial(u, pk.sin(pk.pi * x))],\n"
+        "    exact={'u': exact}, reference={'resolution': {'x': 21, 't': 5}})\n")
+    from pinnkit.trainer import Solution
+    seen = []
+    original = Solution.__call__
+
+    def counted(self, points, **kw):
+        seen.append(next(iter(points.values())).shape)
+        return original(self, points, **kw)
+    Solution.__call__ = counted
+    try:
+        assert main([str(tmp_path / "counted.py"), "--out", str(tmp_path / "out"), "--steps", "5",
+                     "--lbfgs-steps", "0", "--width", "4", "--depth", "1", "--quiet"]) == 0
+    finally:
+        Solution.__call__ = original
+    assert calls.read_text() == "exact\n"        # the exact solution on the grid: once
+    assert seen == [(5, 21)]                     # the PINN on the grid: once

@@ -1,7 +1,7 @@
 """``python scripts/solve.py PROBLEM.py [options]`` (also the ``pinnkit`` console script).
 
 Loads the problem file, merges options (command line > file ``options`` > defaults), trains,
-solves the reference, compares and exports (DESIGN.md §4). Bad input prints one line naming
+solves the reference, compares and exports (docs/cli.md). Bad input prints one line naming
 the problem and exits with status 2, without a traceback.
 """
 

@@ -1,4 +1,4 @@
-"""Output files (DESIGN.md §5): fields.h5, fields.xdmf, report.json and plots/.
+"""Output files (docs/outputs.md): fields.h5, fields.xdmf, report.json and plots/.
 
 Every file is written to a temporary name in the output folder and renamed into place, so
 an interrupted export never leaves a half-written file over a good one.

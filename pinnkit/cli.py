@@ -58,7 +58,8 @@ def option_schema() -> list[OptionInfo]:
 
 
 def _type_name(tp: Any) -> str:
-    if typing.get_origin(tp) is typing.Union or str(typing.get_origin(tp)) == "<class 'types.UnionType'>":
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         return " | ".join("None" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
     return getattr(tp, "__name__", str(tp))
 
@@ -180,19 +181,22 @@ def build_parser(prog: str | None = "pinnkit") -> argparse.ArgumentParser:
                 epilog="Every training option (--list-options shows all, with types and defaults) "
                        "is also --set KEY=VALUE,\na key of the problem file's `options` and a "
                        "keyword of pk.train; command line > file > defaults.")
-    p.add_argument("problem_file", nargs="?", help="Python file defining `problem` (and optional `options`)")
+    p.add_argument("problem_file", nargs="?",
+                   help="Python file defining `problem` (and optional `options`)")
     a = p.add_argument
     for name in _FLAGS:
         tp = {"int": int, "float": float}.get(schema[name].type, str)
         a("--" + name.replace("_", "-"), type=None if name in _CHOICES else tp,
-          choices=_CHOICES.get(name), metavar=None if name in _CHOICES else name.split("_")[-1].upper(),
-          help=help_of(name))
+          choices=_CHOICES.get(name), help=help_of(name),
+          metavar=None if name in _CHOICES else name.split("_")[-1].upper())
     a("--compile", action="store_true", default=None,
       help="torch.compile the Adam step (a torch.compile mode: --set compile=MODE) (default: off)")
     a("--out", help="output folder (default: runs/<problem name>)")
-    a("--resume", action="store_true", default=None, help="continue from OUT/checkpoint.pt when it exists")
+    a("--resume", action="store_true", default=None,
+      help="continue from OUT/checkpoint.pt when it exists")
     a("--no-reference", action="store_true", help="skip the finite-difference reference")
-    a("--reference-only", action="store_true", help="skip training; solve and export the reference only")
+    a("--reference-only", action="store_true",
+      help="skip training; solve and export the reference only")
     a("--set", action="append", default=[], metavar="KEY=VALUE",
       help="any training option, e.g. --set hard_constraints=true (repeatable; see --list-options)")
     a("--quiet", action="store_true", default=None, help="print nothing but errors")
@@ -321,7 +325,8 @@ def _progress_log(quiet: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path, quiet: bool) -> int:
+def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
+           quiet: bool) -> int:
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
     sol = ref = None
     t0 = time.perf_counter()
@@ -376,7 +381,8 @@ def summary(problem, report: dict, out: Path, seconds: float) -> str:
                      f"{fmt(ref_exact.get(f)):>12}")
     if "train" in report:
         tr = report["train"]
-        threads = f" on {tr['threads']} thread{'s' if tr['threads'] != 1 else ''}" if "threads" in tr else ""
+        n = tr.get("threads")
+        threads = f" on {n} thread{'s' if n != 1 else ''}" if n is not None else ""
         lines.append(f"training: {tr['seconds']:.1f} s{threads}, final loss {tr['final_loss']:.3e}")
         for msg in tr.get("messages", []):
             lines.append(f"  note: {msg}")

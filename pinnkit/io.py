@@ -223,7 +223,8 @@ def write_h5(path: Path, problem, sol, ev: Evaluation, metrics: dict, config: di
         if sol is not None:
             hist = h5.create_group("history")
             for col, values in sol.history.items():
-                _dataset(hist, col, np.asarray(values, dtype=float), description=_history_meaning(col))
+                _dataset(hist, col, np.asarray(values, dtype=float),
+                         description=_history_meaning(col))
             if sol.parameters:
                 pg = h5.create_group("parameters")
                 for k, v in sol.parameters.items():

@@ -206,10 +206,10 @@ def _time_slices(folder: Path, ev: Evaluation, f: str, time: str, x: str) -> Pat
     for ax, k in zip(axes, picks):
         if f in ev.exact:
             ax.plot(ev.coords[x], ev.exact[f][k], "k-", lw=2, label="exact")
-        if f in ev.reference:
-            ax.plot(ev.coords[x], ev.reference[f][k], "-" if f not in ev.exact else ":",
-                    color="k" if f not in ev.exact else "tab:blue", lw=2 if f not in ev.exact else 1.5,
-                    label="reference")
+        if f in ev.reference:     # the black line when there is no exact one, else dotted
+            style = (dict(ls=":", color="tab:blue", lw=1.5) if f in ev.exact
+                     else dict(color="k", lw=2))
+            ax.plot(ev.coords[x], ev.reference[f][k], label="reference", **style)
         if f in ev.pinn:
             ax.plot(ev.coords[x], ev.pinn[f][k], "r--", lw=1.5, label="PINN")
         ax.set_title(f"{time} = {ts[k]:.3g}")

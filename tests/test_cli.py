@@ -259,7 +259,8 @@ def test_entry_points_name_themselves():
     r = subprocess.run([sys.executable, "-m", "pinnkit"], capture_output=True, text=True,
                        timeout=120, cwd=ROOT)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "problem_file" in r.stderr
-    code = "import pinnkit, sys; print('train' in dir(pinnkit), 'export' in dir(pinnkit), 'torch' in sys.modules)"
+    code = ("import pinnkit, sys; "
+            "print('train' in dir(pinnkit), 'export' in dir(pinnkit), 'torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        cwd=ROOT)
     assert r.stdout.split() == ["True", "True", "False"]      # listed, and still lazy
@@ -331,7 +332,8 @@ def holed_run(tmp_path_factory):
     try:
         assert main([str(out / "holed_heat.py"), "--out", str(out / "run"), "--steps", "5",
                      "--lbfgs-steps", "0", "--width", "4", "--depth", "1", "--quiet",
-                     "--interior-points", "50", "--boundary-points", "20", "--initial-points", "20"]) == 0
+                     "--interior-points", "50", "--boundary-points", "20",
+                     "--initial-points", "20"]) == 0
     finally:
         os.umask(old)
     return out / "run"
@@ -363,7 +365,8 @@ def test_h5_attributes_views_and_compression(holed_run):
     with h5py.File(holed_run / "fields.h5") as h5:
         err = h5["error/u"]
         assert err.attrs["definition"] == "pinn - reference"
-        assert h5[err.attrs["minuend"]].name == "/pinn/u" and h5[err.attrs["subtrahend"]].name == "/reference/u"
+        assert h5[err.attrs["minuend"]].name == "/pinn/u"
+        assert h5[err.attrs["subtrahend"]].name == "/reference/u"
         assert np.array_equal(err[()], h5["pinn/u"][()] - h5["reference/u"][()], equal_nan=True)
         for label in ("pinn", "reference", "exact", "error"):
             assert list(h5[f"{label}/u"].attrs["axes"]) == ["t", "x", "y"]
@@ -392,7 +395,8 @@ def test_plots_keep_the_callers_backend_and_figures(tmp_path):
     code = ("import matplotlib\nmatplotlib.use('svg')\nimport matplotlib.pyplot as plt\n"
             "plt.figure()\nfrom pinnkit.cli import main\n"
             f"assert main([{str(ROOT / 'problems' / 'heat1d.py')!r}, '--out', {str(tmp_path)!r}, "
-            "'--steps', '5', '--lbfgs-steps', '0', '--width', '4', '--depth', '1', '--quiet']) == 0\n"
+            "'--steps', '5', '--lbfgs-steps', '0', '--width', '4', '--depth', '1', "
+            "'--quiet']) == 0\n"
             "print(matplotlib.get_backend(), plt.get_fignums())\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        cwd=ROOT)
@@ -417,6 +421,7 @@ def test_plot_panels_error_against_exact_centred_on_zero(holed_run):
     assert cmap == "RdBu_r" and (norm.vmin, norm.vcenter, norm.vmax) == (-0.3, 0.0, 0.3)
     assert _style("PINN", np.array([1.0]))[1] is None
     ev.exact = {}                                          # no exact solution: vs the reference
-    assert [t for t, _ in _panels(ev, "u")] == ["PINN", "reference (FD)", "error: PINN − reference"]
+    titles = [t for t, _ in _panels(ev, "u")]
+    assert titles == ["PINN", "reference (FD)", "error: PINN − reference"]
     # a 2-D time-dependent run draws a grid of snapshots besides the last time
     assert (holed_run / "plots" / "u_snapshots.png").stat().st_size > 10000

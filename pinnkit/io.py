@@ -138,27 +138,30 @@ def build_report(problem, sol, ref, ev: Evaluation, metrics: dict, config: dict,
     return report
 
 
-def _pays_to_compress(data: np.ndarray) -> bool:
-    """Whether gzip (with byte shuffling) shrinks ``data`` by at least 10 %, judged on up to
-    1 MiB of it. Grids, masks and smooth fields compress well; a trained network's float64
-    noise often does not, and then compression only costs time on every read."""
-    if data.size < 1024:             # one HDF5 chunk header costs more than it saves
-        return False
+def _compression(data: np.ndarray) -> dict:
+    """h5py's compression keywords for ``data``: gzip (level 4), with the byte-shuffle filter
+    when that packs tighter, where it shrinks the data by at least 10 % (judged on up to 1 MiB
+    of it); none otherwise. Grids, masks and smooth fields compress well; a trained network's
+    float64 output sometimes only with shuffling, noise not at all, and then compressing
+    would only cost time on every read."""
+    if data.size < 1024:             # a chunk's bookkeeping costs more than it could save
+        return {}
     sample = np.ascontiguousarray(data.ravel()[:131072])
-    raw = sample.view(np.uint8).reshape(-1, sample.itemsize)
-    shuffled = raw.T.tobytes()       # what HDF5's shuffle filter does before gzip
-    return len(zlib.compress(shuffled, 4)) < 0.9 * len(shuffled)
+    plain = sample.tobytes()
+    shuffled = sample.view(np.uint8).reshape(-1, sample.itemsize).T.tobytes()  # HDF5's shuffle
+    sizes = {False: len(zlib.compress(plain, 4)), True: len(zlib.compress(shuffled, 4))}
+    shuffle = sizes[True] < sizes[False]
+    if sizes[shuffle] >= 0.9 * len(plain):
+        return {}
+    return {"compression": "gzip", "compression_opts": 4, "shuffle": shuffle, "chunks": True}
 
 
 def _dataset(group: h5py.Group, name: str, data: np.ndarray, dtype=np.float64,
              **attrs: Any) -> h5py.Dataset:
-    """A dataset, gzip-compressed (shuffle filter, level 4) where that pays; ``attrs`` are
-    written as its attributes."""
+    """A dataset, gzip-compressed where that pays (`_compression`); ``attrs`` are written as
+    its attributes."""
     data = np.asarray(data, dtype=dtype)
-    packed = _pays_to_compress(data)
-    ds = group.create_dataset(name, data=data, compression="gzip" if packed else None,
-                              compression_opts=4 if packed else None, shuffle=packed,
-                              chunks=True if packed else None)
+    ds = group.create_dataset(name, data=data, **_compression(data))
     for k, v in attrs.items():
         ds.attrs[k] = v
     return ds

@@ -361,7 +361,7 @@ def test_time_series_xdmf_round_trip_with_meshio(holed_run):
 
 
 def test_h5_attributes_views_and_compression(holed_run):
-    from pinnkit.io import _pays_to_compress
+    from pinnkit.io import _compression
     with h5py.File(holed_run / "fields.h5") as h5:
         err = h5["error/u"]
         assert err.attrs["definition"] == "pinn - reference"
@@ -378,9 +378,10 @@ def test_h5_attributes_views_and_compression(holed_run):
         assert len(views) == 4 * 6 and all(d.is_virtual for d in views)
         assert h5["xdmf/points"].compression == "gzip"   # a grid's coordinates: it pays
         assert h5["mask"].compression is None            # 441 bytes: it does not
-    assert _pays_to_compress(np.zeros(5000)) and _pays_to_compress(np.linspace(0, 1, 5000))
-    assert not _pays_to_compress(np.random.default_rng(0).standard_normal(5000))
-    assert not _pays_to_compress(np.zeros(100))          # too small to pay for a chunk
+    assert _compression(np.zeros(5000))["compression"] == "gzip"
+    assert _compression(np.linspace(0, 1, 5000))["shuffle"]     # shuffling packs a ramp tighter
+    assert _compression(np.random.default_rng(0).standard_normal(5000)) == {}
+    assert _compression(np.zeros(100)) == {}             # too small to pay for a chunk
 
 
 def test_output_files_follow_the_umask(holed_run):

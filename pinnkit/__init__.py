@@ -33,6 +33,11 @@ __all__ = [
 ]
 
 
+def __dir__() -> list[str]:
+    # the lazily loaded names (train, Solution, TrainOptions, export) belong to the listing
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str):
     # The torch-based PINN path loads on first use, so `import pinnkit` for the spec or the
     # reference solver does not pay for importing torch.

@@ -1,22 +1,24 @@
 """``python scripts/solve.py PROBLEM.py [options]`` (also the ``pinnkit`` console script).
 
 Loads the problem file, merges options (command line > file ``options`` > defaults), trains,
-solves the reference, compares and exports (DESIGN.md §4). Bad input prints one line naming
+solves the reference, compares and exports (docs/cli.md). Bad input prints one line naming
 the problem and exits with status 2, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import logging
 import runpy
 import sys
 import tempfile
 import time
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import PinnkitError, TrainingError
 
@@ -35,6 +37,84 @@ def _option_types() -> dict[str, Any]:
     from .trainer import TrainOptions
     hints = typing.get_type_hints(TrainOptions)
     return {f.name: hints[f.name] for f in dataclasses.fields(TrainOptions)}
+
+
+class OptionInfo(typing.NamedTuple):
+    """One training option as `--list-options` and ``--help`` show it."""
+    name: str
+    type: str
+    default: Any
+    meaning: str
+
+
+def option_schema() -> list[OptionInfo]:
+    """Every option of `pinnkit.TrainOptions`: name, type, default and its one-line meaning
+    (the comment beside the field in the dataclass, so that the schema is the only source)."""
+    from .trainer import TrainOptions
+    defaults = TrainOptions()
+    meanings = _field_comments(TrainOptions)
+    return [OptionInfo(name, _type_name(tp), getattr(defaults, name), meanings.get(name, ""))
+            for name, tp in _option_types().items()]
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return " | ".join("None" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """{field: comment} of a dataclass's source: the comment at the end of the field's line,
+    continued by comment-only lines indented under it, or else the comment-only lines just
+    above the field."""
+    import ast
+    import inspect
+    import io
+    import tokenize
+    try:
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):     # no source (frozen application): no meanings
+        return {}
+    comments = {}                   # line -> (column, text, code before it on the line)
+    code_lines = set()
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = (tok.start[1], tok.string.lstrip("#").strip(),
+                                      tok.line[:tok.start[1]].strip() != "")
+        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+            code_lines.add(tok.start[0])
+    body = ast.parse(src).body[0].body
+    fields = [(n.target.id, n.lineno, n.end_lineno, n.col_offset) for n in body
+              if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
+    out = {}
+    for name, first, last, col in fields:
+        parts = []
+        if last in comments and comments[last][2]:
+            parts.append(comments[last][1])
+            line = last + 1
+            while line in comments and not comments[line][2] and comments[line][0] > col:
+                parts.append(comments[line][1])
+                line += 1
+        else:
+            line = first - 1
+            while line in comments and not comments[line][2] and line not in code_lines:
+                parts.insert(0, comments[line][1])
+                line -= 1
+        out[name] = " ".join(parts)
+    return out
+
+
+def list_options() -> str:
+    """The `--list-options` table."""
+    rows = [(o.name, o.type, repr(o.default) if isinstance(o.default, str) else str(o.default),
+             o.meaning) for o in option_schema()]
+    w = [max(len(r[i]) for r in rows + [("option", "type", "default", "")]) for i in range(3)]
+    head = f"{'option':<{w[0]}}  {'type':<{w[1]}}  {'default':<{w[2]}}  meaning"
+    lines = [head] + [f"{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}" for a, b, c, d in rows]
+    lines.append("Set any option with --set KEY=VALUE, in a problem file's `options` or as a "
+                 "keyword of pk.train (command line > file > defaults).")
+    return "\n".join(lines)
 
 
 def _convert(key: str, value: str, types: dict) -> Any:
@@ -81,31 +161,47 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="solve.py", description="Solve a pinnkit problem file with "
-                                "a PINN and a finite-difference reference, compare, export.")
-    p.add_argument("problem_file", help="Python file defining `problem` (and optional `options`)")
+# options with a flag of their own (every option also takes --set KEY=VALUE)
+_FLAGS = ("steps", "lbfgs_steps", "seed", "device", "dtype", "width", "depth", "interior_points",
+          "boundary_points", "initial_points", "lr", "engine", "threads")
+_CHOICES = {"device": ["auto", "cpu", "cuda"], "dtype": ["float32", "float64"],
+            "engine": ["auto", "taylor", "autograd"]}
+
+
+def build_parser(prog: str | None = "pinnkit") -> argparse.ArgumentParser:
+    schema = {o.name: o for o in option_schema()}
+
+    def help_of(name: str) -> str:
+        o = schema[name]
+        return o.meaning if "default" in o.meaning else f"{o.meaning} (default: {o.default})"
+    p = _Parser(prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="Solve a pinnkit problem file with a PINN and a finite-difference "
+                            "reference, compare them, export fields.h5, fields.xdmf, report.json "
+                            "and plots/.",
+                epilog="Every training option (--list-options shows all, with types and defaults) "
+                       "is also --set KEY=VALUE,\na key of the problem file's `options` and a "
+                       "keyword of pk.train; command line > file > defaults.")
+    p.add_argument("problem_file", nargs="?",
+                   help="Python file defining `problem` (and optional `options`)")
     a = p.add_argument
-    a("--steps", type=int)
-    a("--lbfgs-steps", type=int)
-    a("--seed", type=int)
-    a("--device", choices=["auto", "cpu", "cuda"])
-    a("--dtype", choices=["float32", "float64"])
-    a("--out", help="output folder (default runs/<problem name>)")
-    a("--resume", action="store_true", default=None, help="continue from OUT/checkpoint.pt")
+    for name in _FLAGS:
+        tp = {"int": int, "float": float}.get(schema[name].type, str)
+        a("--" + name.replace("_", "-"), type=None if name in _CHOICES else tp,
+          choices=_CHOICES.get(name), help=help_of(name),
+          metavar=None if name in _CHOICES else name.split("_")[-1].upper())
+    a("--compile", action="store_true", default=None,
+      help="torch.compile the Adam step (a torch.compile mode: --set compile=MODE) (default: off)")
+    a("--out", help="output folder (default: runs/<problem name>)")
+    a("--resume", action="store_true", default=None,
+      help="continue from OUT/checkpoint.pt when it exists")
     a("--no-reference", action="store_true", help="skip the finite-difference reference")
-    a("--reference-only", action="store_true", help="skip training")
-    a("--width", type=int)
-    a("--depth", type=int, help="hidden layers")
-    a("--interior-points", type=int)
-    a("--boundary-points", type=int)
-    a("--initial-points", type=int)
-    a("--lr", type=float)
-    a("--engine", choices=["auto", "taylor", "autograd"], help="derivative engine (default auto)")
-    a("--compile", action="store_true", default=None, help="torch.compile the loss (taylor engine; a mode: "
-                                                                  "--set compile=max-autotune-no-cudagraphs)")
-    a("--set", action="append", default=[], metavar="KEY=VALUE", help="any training option")
-    a("--quiet", action="store_true", default=None)
+    a("--reference-only", action="store_true",
+      help="skip training; solve and export the reference only")
+    a("--set", action="append", default=[], metavar="KEY=VALUE",
+      help="any training option, e.g. --set hard_constraints=true (repeatable; see --list-options)")
+    a("--quiet", action="store_true", default=None, help="print nothing but errors")
+    a("--list-options", action="store_true", help="list every training option (name, type, "
+                                                  "default, meaning) and exit")
     return p
 
 
@@ -180,8 +276,14 @@ def _check_writable(out: Path) -> None:
         raise UsageError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
 
 
-def run(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(argv: list[str] | None = None, prog: str | None = "pinnkit") -> int:
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if args.list_options:
+        print(list_options())
+        return 0
+    if args.problem_file is None:
+        parser.error("the following arguments are required: problem_file")
     if args.no_reference and args.reference_only:
         raise UsageError("--no-reference and --reference-only exclude each other")
     problem, file_options = load_problem_file(args.problem_file)
@@ -201,6 +303,33 @@ def run(argv: list[str] | None = None) -> int:
     _check_writable(out)
     from .distributed import current, init_from_env
     init_from_env(train_opts.device)          # torchrun with several ranks: data parallel
+    with _progress_log(quiet or not current().main):
+        return _solve(args, problem, opts, train_opts, out, quiet)
+
+
+@contextlib.contextmanager
+def _progress_log(quiet: bool) -> Iterator[None]:
+    """Training's progress lines (logger "pinnkit", written when stderr is not a terminal)
+    go to stderr for the length of a run, unless quiet."""
+    logger = logging.getLogger("pinnkit")
+    if quiet or logger.handlers:         # quiet, or the caller configured pinnkit's logging
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
+           quiet: bool) -> int:
+    from .distributed import current
     shard = current()
     say = (lambda *a: None) if quiet or not shard.main else (lambda *a: print(*a, file=sys.stderr))
     sol = ref = None
@@ -234,12 +363,14 @@ def run(argv: list[str] | None = None) -> int:
             say(f"[{problem.name}] reference unavailable: {exc}")
             say(f"[{problem.name}] comparing the PINN with "
                 f"{'the exact solution' if has_exact else 'nothing (no exact solution either)'}")
-    from .compare import compare
+    from .compare import evaluate, metrics_of
     from .io import export
-    metrics = compare(sol, ref, problem)
+    ev = evaluate(problem, sol, ref)      # once: the metrics and the files share it
+    metrics = metrics_of(ev)
     config = dict(opts)
     config.update({"no_reference": bool(args.no_reference), "reference_only": bool(args.reference_only)})
-    report = export(out, problem, sol, ref, metrics, config=config, reference_reason=reason)
+    report = export(out, problem, sol, ref, metrics, config=config, reference_reason=reason,
+                    evaluation=ev)
     if not quiet:
         print(summary(problem, report, out, time.perf_counter() - t0))
     return 0
@@ -256,7 +387,9 @@ def summary(problem, report: dict, out: Path, seconds: float) -> str:
                      f"{fmt(ref_exact.get(f)):>12}")
     if "train" in report:
         tr = report["train"]
-        lines.append(f"training: {tr['seconds']:.1f} s, final loss {tr['final_loss']:.3e}")
+        n = tr.get("threads")
+        threads = f" on {n} thread{'s' if n != 1 else ''}" if n is not None else ""
+        lines.append(f"training: {tr['seconds']:.1f} s{threads}, final loss {tr['final_loss']:.3e}")
         for msg in tr.get("messages", []):
             lines.append(f"  note: {msg}")
     if "parameters" in report:
@@ -267,9 +400,11 @@ def summary(problem, report: dict, out: Path, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = "pinnkit") -> int:
+    """The command line (``pinnkit``, ``python -m pinnkit``, ``scripts/solve.py``); returns
+    the exit status. ``prog`` is the name ``--help`` and usage lines show."""
     try:
-        return run(argv)
+        return run(argv, prog)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Output files (DESIGN.md §5): fields.h5, fields.xdmf, report.json and plots/.
+"""Output files (docs/outputs.md): fields.h5, fields.xdmf, report.json and plots/.
 
 Every file is written to a temporary name in the output folder and renamed into place, so
 an interrupted export never leaves a half-written file over a good one.
@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from .compare import Evaluation, MeshEvaluation, evaluate, metrics_of, reference_errors
 
-__all__ = ["export", "atomic_path", "versions", "git_commit"]
+__all__ = ["export", "atomic_path", "apply_umask", "versions", "git_commit"]
 
 
 @contextlib.contextmanager
@@ -36,6 +37,24 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def apply_umask(path: Path) -> None:
+    """Give a file written through a temporary name (`tempfile.mkstemp` creates them 0600)
+    the permissions a plain ``open(path, "w")`` would: 0666 less the process's umask."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def _umask() -> int:
+    try:        # Linux >= 4.7 reports it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)      # elsewhere: read by setting it, and put it straight back
+    os.umask(mask)
+    return mask
 
 
 def versions() -> dict:
@@ -67,23 +86,29 @@ def _json(obj: Any) -> str:
 
 def export(out: str | os.PathLike, problem, sol=None, ref=None, metrics: dict | None = None,
            config: dict | None = None, plots: bool = True,
-           reference_reason: str | None = None) -> dict:
+           reference_reason: str | None = None, evaluation: Evaluation | None = None) -> dict:
     """Write fields.h5, fields.xdmf, report.json and plots/ for a run; returns the report.
 
-    ``reference_reason`` says why there is no reference (shown in report.json)."""
+    ``reference_reason`` says why there is no reference (shown in report.json).
+    ``evaluation``: the run's `pinnkit.compare.evaluate(problem, sol, ref)` when the caller
+    already has it (the CLI computes it once for the metrics and the files: evaluating the
+    PINN and an exact solution on a fine grid can take many seconds)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ev = evaluate(problem, sol, ref)
+    ev = evaluation if evaluation is not None else evaluate(problem, sol, ref)
     metrics = metrics if metrics is not None else metrics_of(ev)
     config = dict(config or (sol.options.__dict__ if sol is not None else {}))
     report = build_report(problem, sol, ref, ev, metrics, config, reference_reason)
     layout = xdmf_layout(ev)
     with atomic_path(out / "fields.h5") as tmp:
         write_h5(tmp, problem, sol, ev, metrics, config, layout)
+        apply_umask(tmp)
     with atomic_path(out / "fields.xdmf") as tmp:
         write_xdmf(tmp, layout, "fields.h5", problem.name)
+        apply_umask(tmp)
     with atomic_path(out / "report.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+        apply_umask(tmp)
     if plots:
         from .plot import plot_all
         plot_all(out / "plots", ev, sol.history if sol is not None else None)
@@ -108,16 +133,55 @@ def build_report(problem, sol, ref, ev: Evaluation, metrics: dict, config: dict,
                            "final_loss": sol.final_loss, "messages": sol.messages,
                            "world_size": getattr(sol, "world_size", 1),
                            "backend": getattr(sol, "backend", "none")}
+        if getattr(sol, "threads", None) is not None:
+            report["train"]["threads"] = sol.threads
         if sol.parameters:
             report["parameters"] = sol.parameters
     return report
 
 
-def _dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
-    data = np.asarray(data, dtype=np.float64)
-    big = data.size > 4096
-    group.create_dataset(name, data=data, compression="gzip" if big else None,
-                         chunks=True if big else None)
+def _compression(data: np.ndarray) -> dict:
+    """h5py's compression keywords for ``data``: gzip (level 4), with the byte-shuffle filter
+    when that packs tighter, where it shrinks the data by at least 10 % (judged on up to 1 MiB
+    of it); none otherwise. Grids, masks and smooth fields compress well; a trained network's
+    float64 output sometimes only with shuffling, noise not at all, and then compressing
+    would only cost time on every read."""
+    if data.size < 1024:             # a chunk's bookkeeping costs more than it could save
+        return {}
+    sample = np.ascontiguousarray(data.ravel()[:131072])
+    plain = sample.tobytes()
+    shuffled = sample.view(np.uint8).reshape(-1, sample.itemsize).T.tobytes()  # HDF5's shuffle
+    sizes = {False: len(zlib.compress(plain, 4)), True: len(zlib.compress(shuffled, 4))}
+    shuffle = sizes[True] < sizes[False]
+    if sizes[shuffle] >= 0.9 * len(plain):
+        return {}
+    return {"compression": "gzip", "compression_opts": 4, "shuffle": shuffle, "chunks": True}
+
+
+def _dataset(group: h5py.Group, name: str, data: np.ndarray, dtype=np.float64,
+             **attrs: Any) -> h5py.Dataset:
+    """A dataset, gzip-compressed where that pays (`_compression`); ``attrs`` are written as
+    its attributes."""
+    data = np.asarray(data, dtype=dtype)
+    ds = group.create_dataset(name, data=data, **_compression(data))
+    for k, v in attrs.items():
+        ds.attrs[k] = v
+    return ds
+
+
+_SETS = {"pinn": "PINN prediction", "reference": "finite-difference reference solution",
+         "exact": "exact solution (the problem's exact=)"}
+_HISTORY = {"step": "Adam step, or L-BFGS iteration when phase is 1", "phase": "0 Adam, 1 L-BFGS",
+            "loss": "weighted total loss", "time": "seconds of training so far",
+            "lr": "Adam learning rate (1 in the L-BFGS phase)"}
+
+
+def _history_meaning(col: str) -> str:
+    if col.startswith("loss_"):
+        return f"mean squared residual of term {col[5:]!r}"
+    if col.startswith("weight_"):
+        return f"adaptive loss weight of term {col[7:]!r}"
+    return _HISTORY.get(col, col)
 
 
 def write_h5(path: Path, problem, sol, ev: Evaluation, metrics: dict, config: dict,
@@ -134,9 +198,10 @@ def write_h5(path: Path, problem, sol, ev: Evaluation, metrics: dict, config: di
         a["git_commit"] = git_commit()
         a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
         coords = h5.create_group("coords")
-        for name in ev.axes:
+        for i, name in enumerate(ev.axes):
             if name != "vertex":
-                _dataset(coords, name, ev.coords[name])
+                _dataset(coords, name, ev.coords[name], axis=i,
+                         description=f"grid coordinate {name}, axis {i} of every field array")
         if isinstance(ev, MeshEvaluation):
             mg = h5.create_group("mesh")
             mg.create_dataset("points", data=ev.mesh.points)
@@ -144,22 +209,32 @@ def write_h5(path: Path, problem, sol, ev: Evaluation, metrics: dict, config: di
             cg = mg.create_group("cells")
             for ctype, cells in ev.mesh.cells.items():
                 cg.create_dataset(ctype, data=np.asarray(cells, dtype=np.int64))
-        h5.create_dataset("mask", data=np.asarray(ev.mask, dtype=np.uint8))
+        space = [n for n in ev.axes if problem.time is None or n != problem.time.name]
+        _dataset(h5, "mask", ev.mask, dtype=np.uint8, axes=space,
+                 description="1 at the nodes inside the domain (fields are NaN elsewhere)")
+        base = "reference" if ev.reference else "exact"
         for label, data in (("pinn", ev.pinn), ("reference", ev.reference), ("exact", ev.exact),
                             ("error", ev.error())):
             if data:
                 g = h5.create_group(label)
                 for f, v in data.items():
-                    _dataset(g, f, v)
+                    if label == "error":
+                        meaning = dict(definition=f"pinn - {base}", minuend=f"/pinn/{f}",
+                                       subtrahend=f"/{base}/{f}",
+                                       description=f"PINN minus {_SETS[base]} of {f}")
+                    else:
+                        meaning = dict(description=f"{_SETS[label]} of {f}")
+                    _dataset(g, f, v, field=f, axes=list(ev.axes), **meaning)
         if sol is not None:
             hist = h5.create_group("history")
             for col, values in sol.history.items():
-                _dataset(hist, col, np.asarray(values, dtype=float))
+                _dataset(hist, col, np.asarray(values, dtype=float),
+                         description=_history_meaning(col))
             if sol.parameters:
                 pg = h5.create_group("parameters")
                 for k, v in sol.parameters.items():
                     pg.create_dataset(k, data=float(v))
-        write_xdmf_arrays(h5, layout)
+        write_xdmf_views(h5, layout)
 
 
 # --------------------------------------------------------------------------- XDMF
@@ -168,11 +243,10 @@ _CELLS = {1: ("Polyline", 2), 2: ("Quadrilateral", 4), 3: ("Hexahedron", 8)}
 
 
 def _cells(mask: np.ndarray) -> np.ndarray:
-    """Cells of the tensor grid whose corners are all inside; indices into the active nodes."""
+    """Cells of the tensor grid whose corners are all inside; indices into all grid nodes
+    (C order, as the flattened field arrays)."""
     shape = mask.shape
-    idx = np.full(mask.size, -1)
-    idx[mask.ravel()] = np.arange(int(mask.sum()))
-    idx = idx.reshape(shape)
+    idx = np.where(mask.ravel(), np.arange(mask.size), -1).reshape(shape)
     d = len(shape)
     if d == 1:
         corners = [(0,), (1,)]
@@ -206,55 +280,82 @@ def _mesh_topology(mesh) -> tuple[str, int | None, np.ndarray]:
 
 
 def xdmf_layout(ev: Evaluation) -> dict:
-    """Nodes inside the domain, cells over them, times and the field sets the sidecar shows."""
+    """What the sidecar shows: the nodes (every node of the tensor grid, or the mesh's
+    vertices), the cells over the nodes inside the domain, the times and the field sets.
+    Nodes outside the domain belong to no cell and carry NaN."""
     problem = ev.problem
     time = problem.time.name if problem.time is not None else None
     sets = {"pinn": ev.pinn, "reference": ev.reference, "exact": ev.exact, "error": ev.error()}
     times = list(ev.coords[time]) if time else [None]
     if isinstance(ev, MeshEvaluation):
-        P = np.zeros((len(ev.mesh.points), 3))
-        P[:, :ev.mesh.dim] = ev.mesh.points
         ctype, per, cells = _mesh_topology(ev.mesh)
-        return {"points": P, "cells": cells, "ctype": ctype, "per": per,
-                "ncells": sum(len(c) for c in ev.mesh.cells.values()),
-                "mask": np.ones(len(P), dtype=bool), "times": times, "time": time, "sets": sets}
+        blocks = list(ev.mesh.cells)
+        whole = per is not None and len(blocks) == 1 and ev.mesh.cells[blocks[0]].shape[1] == per
+        own = ev.mesh.dim in (2, 3)      # /mesh/points serves as the XDMF geometry as it is
+        return {"points": None if own else _pad3(ev.mesh.points), "cells": None if whole else cells,
+                "points_path": "/mesh/points" if own else "/xdmf/points",
+                "geometry": "XY" if ev.mesh.dim == 2 else "XYZ",
+                "cells_path": f"/mesh/cells/{blocks[0]}" if whole else "/xdmf/cells",
+                "ctype": ctype, "per": per, "ncells": sum(len(c) for c in ev.mesh.cells.values()),
+                "npoints": len(ev.mesh.points), "times": times, "time": time, "sets": sets}
     space = [a for a in ev.axes if a != time]
     mask = np.asarray(ev.mask, bool)
     grids = np.meshgrid(*[ev.coords[a] for a in space], indexing="ij")
-    P = np.zeros((int(mask.sum()), 3))
-    for i, g in enumerate(grids):
-        P[:, i] = g[mask]
+    P = _pad3(np.stack([g.ravel() for g in grids], axis=1))
     ctype, per = _CELLS[len(space)]
     cells = _cells(mask)
-    return {"points": P, "cells": cells, "ctype": ctype, "per": per, "ncells": len(cells),
-            "mask": mask, "times": times, "time": time, "sets": sets}
+    return {"points": P, "cells": cells, "points_path": "/xdmf/points", "geometry": "XYZ",
+            "cells_path": "/xdmf/cells", "ctype": ctype, "per": per, "ncells": len(cells),
+            "npoints": len(P), "times": times, "time": time, "sets": sets}
 
 
-def write_xdmf_arrays(h5: h5py.File, layout: dict) -> None:
-    """Node arrays for the sidecar under /xdmf (flattened copies, one per time step)."""
+def _pad3(points: np.ndarray) -> np.ndarray:
+    P = np.zeros((len(points), 3))
+    P[:, :points.shape[1]] = points
+    return P
+
+
+def write_xdmf_views(h5: h5py.File, layout: dict) -> None:
+    """/xdmf: the sidecar's node coordinates and cells (when the file has none of its own)
+    and, for each field set and time, a virtual dataset: a flat view of that time's slice of
+    /pinn/<field> etc. that holds no data of its own. XDMF readers without hyperslab support
+    (meshio) read the views; the values live once, in the field arrays."""
     g = h5.create_group("xdmf")
-    g.create_dataset("points", data=layout["points"])
-    g.create_dataset("cells", data=layout["cells"].astype(np.int64))
-    mask = layout["mask"]
+    g.attrs["description"] = ("node coordinates, cells and flat virtual views of the field "
+                              "arrays (one per time) for fields.xdmf; no copies of field data")
+    if layout["points"] is not None:
+        _dataset(g, "points", layout["points"], description="node coordinates (x, y, z)")
+    if layout["cells"] is not None:
+        _dataset(g, "cells", layout["cells"], dtype=np.int64,
+                 description=f"{layout['ctype']} cells over the nodes inside the domain")
+    n = layout["npoints"]
     for label, data in layout["sets"].items():
-        for f, v in data.items():
+        for f in data:
+            src = h5[f"{label}/{f}"]
             for k in range(len(layout["times"])):
-                arr = v[k] if layout["time"] else v
-                g.create_dataset(f"{label}_{f}_{k}", data=np.asarray(arr, float)[mask])
+                view = h5py.VirtualLayout(shape=(n,), dtype=src.dtype)
+                vsrc = h5py.VirtualSource(".", src.name, shape=src.shape)  # ".": this file
+                view[:] = vsrc[k] if layout["time"] else vsrc
+                g.create_virtual_dataset(f"{label}_{f}_{k}", view, fillvalue=np.nan)
 
 
 def write_xdmf(path: Path, layout: dict, h5name: str, name: str) -> None:
     """An XDMF 3 sidecar: unstructured cells over the grid nodes inside the domain, point
     data for every field (a temporal collection for time-dependent problems)."""
-    n, nc, per, ctype = len(layout["points"]), layout["ncells"], layout["per"], layout["ctype"]
+    n, nc, per, ctype = layout["npoints"], layout["ncells"], layout["per"], layout["ctype"]
+    cells = f'{h5name}:{layout["cells_path"]}'
     if per is None:   # Mixed: one flat array of (type code, nodes...) per cell
         topo = (f'<Topology TopologyType="Mixed" NumberOfElements="{nc}">'
                 f'<DataItem DataType="Int" Precision="8" Dimensions="{len(layout["cells"])}" '
-                f'Format="HDF">{h5name}:/xdmf/cells</DataItem></Topology>')
+                f'Format="HDF">{cells}</DataItem></Topology>')
     else:
         topo = (f'<Topology TopologyType="{ctype}" NumberOfElements="{nc}" NodesPerElement="{per}">'
                 f'<DataItem DataType="Int" Precision="8" Dimensions="{nc} {per}" Format="HDF">'
-                f'{h5name}:/xdmf/cells</DataItem></Topology>')
+                f'{cells}</DataItem></Topology>')
+    geo, dims = layout["geometry"], {"XY": 2, "XYZ": 3}[layout["geometry"]]
+    geometry = (f'<Geometry GeometryType="{geo}"><DataItem DataType="Float" Precision="8" '
+                f'Dimensions="{n} {dims}" Format="HDF">{h5name}:{layout["points_path"]}</DataItem>'
+                '</Geometry>')
 
     def grid_xml(k: int, t) -> str:
         attrs = "".join(
@@ -264,9 +365,7 @@ def write_xdmf(path: Path, layout: dict, h5name: str, name: str) -> None:
             for label, data in layout["sets"].items() for f in data)
         tx = f'<Time Value="{t:.17g}"/>' if t is not None else ""
         return (f'<Grid Name="{name}{"" if t is None else f"_{k}"}" GridType="Uniform">{tx}'
-                f'{topo}<Geometry GeometryType="XYZ"><DataItem DataType="Float" Precision="8" '
-                f'Dimensions="{n} 3" Format="HDF">{h5name}:/xdmf/points</DataItem></Geometry>'
-                f'{attrs}</Grid>')
+                f'{topo}{geometry}{attrs}</Grid>')
 
     body = "".join(grid_xml(k, t) for k, t in enumerate(layout["times"]))
     if layout["time"]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 import sys
@@ -31,9 +32,13 @@ from .losses import CompiledProblem, hard_constraint, sample_batches, stack_poin
 from .nn import build_model
 from .spec import Problem
 
-__all__ = ["TrainOptions", "Solution", "train", "resolve_device", "DTYPES"]
+__all__ = ["TrainOptions", "Solution", "train", "resolve_device", "resolve_threads", "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# threads=0 (auto) runs networks up to this width on one CPU thread: a PINN's tensors are small,
+# and more threads measured slower (README's Burgers run, docs/cli.md); wider ones keep torch's
+AUTO_ONE_THREAD_WIDTH = 256
+_log = logging.getLogger("pinnkit.train")
 # torch.compile modes the option ``compile`` may name ("reduce-overhead": CUDA graphs on a GPU)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -44,30 +49,30 @@ class TrainOptions:
 
     steps: int = 2000                 # Adam steps
     lbfgs_steps: int = 500            # L-BFGS iterations after Adam
-    seed: int = 0
-    device: str = "auto"              # auto | cpu | cuda
+    seed: int = 0                     # seed of the network's weights and the collocation points
+    device: str = "auto"              # auto (CUDA when available) | cpu | cuda
     dtype: str = "float32"            # Adam phase dtype
     lbfgs_dtype: str = "float64"      # L-BFGS phase dtype (float64 avoids the zero-step stall)
-    network: str = "mlp"              # mlp | modified_mlp
-    width: int = 50
+    network: str = "mlp"              # mlp | modified_mlp | pirate
+    width: int = 50                   # neurons per hidden layer
     depth: int = 4                    # hidden layers
-    activation: str = "tanh"
-    fourier_features: int = 0         # 0 = no Fourier embedding
-    fourier_scale: float = 1.0
+    activation: str = "tanh"          # activation function of the hidden layers
+    fourier_features: int = 0         # Fourier feature embedding size (0 = none)
+    fourier_scale: float = 1.0        # σ of the Fourier feature frequencies
     fourier_scales: dict = dc_field(default_factory=dict)  # per-coordinate σ overriding fourier_scale
     periodic_embedding: bool = False  # exact periodicity for Periodic conditions (cos/sin inputs)
     weight_factorization: bool = False  # random weight factorization of the linear layers
-    interior_points: int = 2000
-    boundary_points: int = 200        # per boundary/periodic condition
-    initial_points: int = 200         # per initial condition
+    interior_points: int = 2000       # collocation points inside the domain (PDE residuals)
+    boundary_points: int = 200        # points per boundary/periodic condition
+    initial_points: int = 200         # points per initial condition
     sampling: str = "sobol"           # sobol | halton | lhs | uniform
     mesh_vertices: bool = False       # also collocate at the mesh's interior vertices (meshes)
     resample_every: int = 0           # resample collocation points every K Adam steps (0 = never)
     time_windows: int = 0             # time marching: Adam steps in K expanding windows [t0, t0 + iT/K]
-    lr: float = 1e-3
+    lr: float = 1e-3                  # Adam learning rate at step 0
     lr_decay: float = 0.9             # multiply lr by this ...
     lr_decay_steps: int = 1000        # ... every this many steps (smoothly)
-    lbfgs_history: int = 50
+    lbfgs_history: int = 50           # L-BFGS memory (pairs of past steps)
     weights: dict = dc_field(default_factory=dict)   # term name -> fixed loss weight
     hard_constraints: bool = False    # enforce Dirichlet/Initial exactly on boxes
     # derivative engine: auto | taylor | autograd (default: $PINNKIT_ENGINE, else auto)
@@ -82,19 +87,21 @@ class TrainOptions:
     ntk_points: int = 32              # ntk: points per term for the kernel trace estimate
     point_weighting: str = "none"     # none | rba (residual-based attention on PDE points)
     rba_gamma: float = 0.999          # RBA: λ_i <- γ λ_i + η |r_i| / max|r|
-    rba_eta: float = 0.01
+    rba_eta: float = 0.01             # RBA: step η of the multipliers
     rba_every: int = 10               # RBA update interval (steps)
     adaptive: str = "none"            # none | rar | rad (residual-based adaptive sampling)
     adaptive_every: int = 1000        # steps between adaptive updates
     adaptive_points: int = 100        # RAR: points added per update
     adaptive_candidates: int = 0      # candidates per update (0 = 10 x interior_points)
     rad_k: float = 1.0                # RAD: p ∝ |r|^k / mean + c
-    rad_c: float = 1.0
+    rad_c: float = 1.0                # RAD: the constant c above
     log_every: int = 100              # history/progress/NaN check interval (steps)
     checkpoint: str | None = None     # path of checkpoint.pt (None = no checkpoints)
-    checkpoint_every: int = 1000
-    resume: bool = False
-    quiet: bool = False
+    checkpoint_every: int = 1000      # steps between checkpoints
+    resume: bool = False              # continue from the checkpoint when it exists
+    quiet: bool = False               # no progress bar, progress lines or messages
+    threads: int = 0                  # torch CPU threads in training (0 = auto: 1 up to width 256)
+    progress_seconds: float = 30.0    # not on a terminal: seconds between progress log lines
 
     @classmethod
     def names(cls) -> list[str]:
@@ -113,7 +120,7 @@ class TrainOptions:
     def validate(self) -> None:
         for name in ("steps", "lbfgs_steps", "interior_points", "boundary_points",
                      "initial_points", "resample_every", "checkpoint_every", "lbfgs_history",
-                     "time_windows"):
+                     "time_windows", "threads"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 raise TrainingError(f"option {name} must be a non-negative integer, got {v!r}")
@@ -140,6 +147,9 @@ class TrainOptions:
                                 f"{', '.join(COMPILE_MODES)}, got {self.compile!r}")
         if not (isinstance(self.causal_eps, (int, float)) and self.causal_eps >= 0):
             raise TrainingError(f"option causal_eps must be a number >= 0, got {self.causal_eps!r}")
+        if not (isinstance(self.progress_seconds, (int, float)) and self.progress_seconds >= 0):
+            raise TrainingError(f"option progress_seconds must be a number >= 0, "
+                                f"got {self.progress_seconds!r}")
         if not (0 <= self.rba_gamma < 1 and self.rba_eta > 0):
             raise TrainingError(f"options rba_gamma must be in [0, 1) and rba_eta > 0, got "
                                 f"{self.rba_gamma!r}, {self.rba_eta!r}")
@@ -154,7 +164,7 @@ class TrainOptions:
     def fingerprint(self) -> str:
         """Hash of the options that change the result (resume refuses a mismatch)."""
         skip = {"steps", "lbfgs_steps", "checkpoint", "checkpoint_every", "resume", "quiet",
-                "log_every", "device"}
+                "log_every", "device", "threads", "progress_seconds"}
         d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -192,6 +202,13 @@ class _LossModule(torch.nn.Module):
         return total, {k: v.detach() for k, v in terms.items()}
 
 
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):     # no isatty, or a closed stream
+        return False
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without CUDA is an error."""
     if device == "auto":
@@ -217,6 +234,7 @@ class Solution:
         self.history = history
         self.seconds = seconds
         self.messages = messages
+        self.threads: int | None = None     # torch CPU threads it was trained with
         self.fields = list(problem.fields)
         self.coord_names = [c.name for c in problem.coords]
 
@@ -580,6 +598,7 @@ class _Trainer:
         if self.opts.loss_weighting != "fixed":
             for i, k in enumerate(self.term_names):
                 h[f"weight_{k}"].append(float(self.lam[i]))
+        self._progress(phase, step, loss, values)
         return loss
 
     def _reduce_losses(self, total: torch.Tensor, terms: dict) -> tuple:
@@ -592,6 +611,31 @@ class _Trainer:
         """The loss on every rank's points (one process: the loss)."""
         total, terms = self._loss()
         return self._reduce_losses(total, terms) if self.shard.active else (total, terms)
+
+    def _start_progress(self, step: int) -> None:
+        """A phase starts at ``step``: its rate and ETA count from here. Progress lines go to
+        `logging` (logger "pinnkit.train") only when stderr is not a terminal (CI, nohup, a
+        scheduler's log), where no progress bar is drawn."""
+        self._progress_from = (step, time.perf_counter())
+        self._progress_last = -math.inf
+        self._progress_on = not self.opts.quiet and self.shard.main and not _is_tty(sys.stderr)
+
+    def _progress(self, phase: int, step: int, loss: float, values: dict) -> None:
+        if not getattr(self, "_progress_on", False):
+            return
+        o = self.opts
+        total = o.lbfgs_steps if phase else o.steps
+        now = time.perf_counter()
+        if now - self._progress_last < o.progress_seconds and step < total:
+            return
+        self._progress_last = now
+        step0, t_start = self._progress_from
+        rate = (step - step0) / max(now - t_start, 1e-9)
+        eta = f"{(total - step) / rate:.0f} s" if rate > 0 else "?"
+        terms = ", ".join(f"{k} {v:.3e}" for k, v in values.items())
+        _log.info("%s %s %d/%d: loss %.3e (%s); %.1f %s/s, ETA %s", self.problem.name,
+                  "L-BFGS iteration" if phase else "Adam step", step, total, loss, terms, rate,
+                  "it" if phase else "steps", eta)
 
     def _ask_callback(self, phase: str, step: int, t0: float) -> bool:
         """Call the user's callback(phase, step, solution); a true result stops training."""
@@ -691,6 +735,7 @@ class _Trainer:
         o = self.opts
         if self.step >= o.steps or self.lbfgs is not None:
             return
+        self._start_progress(self.step)
         bar = tqdm(total=o.steps, initial=self.step, desc=f"{self.problem.name} adam",
                    disable=True if o.quiet or not self.shard.main else None,
                    leave=False, dynamic_ncols=True)
@@ -768,6 +813,7 @@ class _Trainer:
                 return self.shard.all_reduce(total.detach().clone())
             return total
 
+        self._start_progress(self.lbfgs_iter)
         bar = tqdm(total=o.lbfgs_steps, initial=self.lbfgs_iter,
                    desc=f"{self.problem.name} l-bfgs", disable=True if o.quiet or not self.shard.main else None,
                    leave=False, dynamic_ncols=True)
@@ -836,4 +882,21 @@ def train(problem: Problem, callback: Any = None, **options: Any) -> Solution:
     if not isinstance(problem, Problem):
         raise TrainingError(f"train() needs a pinnkit Problem, got {type(problem).__name__}")
     opts = TrainOptions.from_kwargs(**options)
-    return _Trainer(problem, opts, callback).run()
+    threads = resolve_threads(opts)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:        # the caller's thread count is theirs: restored however training ends
+        sol = _Trainer(problem, opts, callback).run()
+    finally:
+        torch.set_num_threads(previous)
+    sol.threads = threads
+    return sol
+
+
+def resolve_threads(opts: TrainOptions) -> int:
+    """torch CPU threads for training: ``opts.threads``, or (0, auto) one thread on a CPU for
+    networks up to `AUTO_ONE_THREAD_WIDTH` wide and torch's current count otherwise."""
+    if opts.threads:
+        return int(opts.threads)
+    small = opts.width <= AUTO_ONE_THREAD_WIDTH
+    return 1 if small and resolve_device(opts.device).type == "cpu" else torch.get_num_threads()

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Solve a pinnkit problem file: `python scripts/solve.py problems/burgers.py [options]`.
 
-See `python scripts/solve.py --help` and DESIGN.md §4.
+See `python scripts/solve.py --help`, `--list-options` and docs/cli.md. The same command is
+`pinnkit` (installed console script) and `python -m pinnkit`.
 """
 import sys
 from pathlib import Path
@@ -11,4 +12,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from pinnkit.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="solve.py"))

@@ -1,5 +1,6 @@
 """scripts/solve.py and the output files (DESIGN.md §4-§5)."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+import pinnkit as pk
 from pinnkit.cli import main
 
 from conftest import ROOT
@@ -88,8 +90,13 @@ def test_steady_masked_export_reads_with_meshio(tmp_path):
     mesh = meshio.read(tmp_path / "fields.xdmf")
     with h5py.File(tmp_path / "fields.h5") as h5:
         mask = h5["mask"][()].astype(bool)
-        assert np.array_equal(mesh.point_data["reference_u"], h5["reference/u"][()][mask])
-    assert "quad" in mesh.cells_dict
+        ref = h5["reference/u"][()]
+        # every grid node, NaN outside the domain; cells only over the nodes inside
+        assert np.array_equal(mesh.point_data["reference_u"], ref.ravel(), equal_nan=True)
+        assert np.isnan(ref[~mask]).all() and not np.isnan(ref[mask]).any()
+        X, Y = np.meshgrid(h5["coords/x"][()], h5["coords/y"][()], indexing="ij")
+        assert np.array_equal(mesh.points[:, :2], np.stack([X.ravel(), Y.ravel()], axis=1))
+    assert "quad" in mesh.cells_dict and mask.ravel()[mesh.cells_dict["quad"]].all()
 
 
 def _run(*args, **kw):
@@ -218,3 +225,204 @@ def test_unsupported_reference_is_reported(tmp_path):
     assert "log_nu" in report["parameters"] and "l2re_exact" in report["metrics"]["u"]
     with h5py.File(tmp_path / "fields.h5") as h5:
         assert "log_nu" in h5["parameters"] and "reference" not in h5
+
+
+def test_help_shows_defaults_and_list_options_every_option():
+    from pinnkit.cli import build_parser, option_schema
+    from pinnkit.trainer import TrainOptions
+    parser = build_parser()
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, action.option_strings       # one help line for every flag
+    text = parser.format_help()
+    assert text.startswith("usage: pinnkit ")
+    assert "--steps STEPS         Adam steps (default: 2000)" in text
+    assert "--threads" in text and "--list-options" in text
+    schema = option_schema()
+    assert [o.name for o in schema] == TrainOptions.names()
+    assert all(o.meaning for o in schema), [o.name for o in schema if not o.meaning]
+    r = subprocess.run([sys.executable, "-m", "pinnkit", "--list-options"], capture_output=True,
+                       text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0 and r.stderr == ""
+    rows = {line.split()[0]: line for line in r.stdout.splitlines()[1:-1]}
+    assert set(rows) == set(TrainOptions.names())
+    assert rows["lr"].split()[1:4] == ["float", "0.001", "Adam"]
+    assert rows["checkpoint"].split()[1:5] == ["str", "|", "None", "None"]
+
+
+def test_entry_points_name_themselves():
+    r = subprocess.run([sys.executable, "-m", "pinnkit", "--help"], capture_output=True,
+                       text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.startswith("usage: python -m pinnkit ")
+    r = _run("--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: solve.py ")
+    r = subprocess.run([sys.executable, "-m", "pinnkit"], capture_output=True, text=True,
+                       timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "problem_file" in r.stderr
+    code = ("import pinnkit, sys; "
+            "print('train' in dir(pinnkit), 'export' in dir(pinnkit), 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=ROOT)
+    assert r.stdout.split() == ["True", "True", "False"]      # listed, and still lazy
+
+
+def test_non_tty_run_logs_progress(tmp_path):
+    r = _run("problems/heat1d.py", "--out", str(tmp_path), "--no-reference", "--steps", "60",
+             "--lbfgs-steps", "0", "--width", "8", "--depth", "2", "--interior-points", "100",
+             "--set", "log_every=20", "--set", "progress_seconds=0", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "Adam step" in ln and ": loss" in ln]
+    assert len(lines) == 3 and "Adam step 60/60: loss" in lines[-1]
+    assert all("pde" in ln and "steps/s" in ln and "ETA" in ln for ln in lines)
+    quiet = _run("problems/heat1d.py", "--out", str(tmp_path), "--no-reference", "--steps", "20",
+                 "--lbfgs-steps", "0", "--width", "8", "--quiet", "--set", "progress_seconds=0",
+                 "--set", "log_every=10", cwd=ROOT)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_cli_evaluates_pinn_and_exact_once(tmp_path):
+    calls = tmp_path / "calls"
+    (tmp_path / "counted.py").write_text(
+        "import numpy as np\nimport pinnkit as pk\n"
+        "x, t = pk.coords('x t')\nu = pk.field('u', x, t)\n"
+        "def exact(x, t):\n"
+        f"    open({str(calls)!r}, 'a').write('exact\\n')\n"
+        "    return np.exp(-np.pi**2 * t) * np.sin(np.pi * x)\n"
+        "problem = pk.Problem('counted', pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 0.1),\n"
+        "    [u.diff(t) - u.diff(x, 2)], [pk.Dirichlet(u, 0), pk.Initial(u, pk.sin(pk.pi * x))],\n"
+        "    exact={'u': exact}, reference={'resolution': {'x': 21, 't': 5}})\n")
+    from pinnkit.trainer import Solution
+    seen = []
+    original = Solution.__call__
+
+    def counted(self, points, **kw):
+        seen.append(next(iter(points.values())).shape)
+        return original(self, points, **kw)
+    Solution.__call__ = counted
+    try:
+        assert main([str(tmp_path / "counted.py"), "--out", str(tmp_path / "out"), "--steps", "5",
+                     "--lbfgs-steps", "0", "--width", "4", "--depth", "1", "--quiet"]) == 0
+    finally:
+        Solution.__call__ = original
+    assert calls.read_text() == "exact\n"        # the exact solution on the grid: once
+    assert seen == [(5, 21)]                     # the PINN on the grid: once
+
+
+HOLED_HEAT = """
+import numpy as np
+import pinnkit as pk
+x, y, t = pk.coords("x y t")
+u = pk.field("u", x, y, t)
+exact = pk.exp(-2 * pk.pi**2 * t) * pk.sin(pk.pi * x) * pk.sin(pk.pi * y)
+space = pk.Rectangle((x, y), (0, 0), (1, 1)) - pk.Disk((x, y), (0.5, 0.5), 0.2, name="hole")
+problem = pk.Problem("holed_heat", space * pk.TimeInterval(t, 0, 0.1),
+                     [u.diff(t) - pk.laplacian(u)],
+                     [pk.Dirichlet(u, exact, on="boundary"), pk.Initial(u, exact.subs(t, 0))],
+                     exact={"u": exact}, reference={"resolution": {"x": 21, "y": 21, "t": 6}})
+"""
+
+
+@pytest.fixture(scope="module")
+def holed_run(tmp_path_factory):
+    """A masked 2-D time-dependent run with PINN, reference, exact and error, written under
+    umask 027."""
+    out = tmp_path_factory.mktemp("holed")
+    (out / "holed_heat.py").write_text(HOLED_HEAT)
+    old = os.umask(0o027)
+    try:
+        assert main([str(out / "holed_heat.py"), "--out", str(out / "run"), "--steps", "5",
+                     "--lbfgs-steps", "0", "--width", "4", "--depth", "1", "--quiet",
+                     "--interior-points", "50", "--boundary-points", "20",
+                     "--initial-points", "20"]) == 0
+    finally:
+        os.umask(old)
+    return out / "run"
+
+
+def test_time_series_xdmf_round_trip_with_meshio(holed_run):
+    from meshio.xdmf import TimeSeriesReader
+    with h5py.File(holed_run / "fields.h5") as h5, \
+            TimeSeriesReader(str(holed_run / "fields.xdmf")) as rd:
+        points, cells = rd.read_points_cells()
+        X, Y = np.meshgrid(h5["coords/x"][()], h5["coords/y"][()], indexing="ij")
+        assert np.array_equal(points[:, :2], np.stack([X.ravel(), Y.ravel()], axis=1))
+        mask = h5["mask"][()].astype(bool).ravel()
+        assert cells[0].type == "quad" and mask[cells[0].data].all()
+        ts = h5["coords/t"][()]
+        assert rd.num_steps == len(ts) == 6
+        for k in range(rd.num_steps):
+            t, pdata, _ = rd.read_data(k)
+            assert t == ts[k]
+            assert set(pdata) == {"pinn_u", "reference_u", "exact_u", "error_u"}
+            for name, values in pdata.items():
+                label = name.rsplit("_", 1)[0]
+                assert np.array_equal(values, h5[f"{label}/u"][k].ravel(), equal_nan=True)
+                assert not np.isnan(values[mask]).any()
+
+
+def test_h5_attributes_views_and_compression(holed_run):
+    from pinnkit.io import _compression
+    with h5py.File(holed_run / "fields.h5") as h5:
+        err = h5["error/u"]
+        assert err.attrs["definition"] == "pinn - reference"
+        assert h5[err.attrs["minuend"]].name == "/pinn/u"
+        assert h5[err.attrs["subtrahend"]].name == "/reference/u"
+        assert np.array_equal(err[()], h5["pinn/u"][()] - h5["reference/u"][()], equal_nan=True)
+        for label in ("pinn", "reference", "exact", "error"):
+            assert list(h5[f"{label}/u"].attrs["axes"]) == ["t", "x", "y"]
+            assert h5[f"{label}/u"].attrs["description"]
+        assert h5["coords/y"].attrs["axis"] == 2 and list(h5["mask"].attrs["axes"]) == ["x", "y"]
+        assert h5["history/loss"].attrs["description"] == "weighted total loss"
+        # /xdmf holds the geometry and views, never a copy of the field values
+        views = [d for name, d in h5["xdmf"].items() if name not in ("points", "cells")]
+        assert len(views) == 4 * 6 and all(d.is_virtual for d in views)
+        assert h5["xdmf/points"].compression == "gzip"   # a grid's coordinates: it pays
+        assert h5["mask"].compression is None            # 441 bytes: it does not
+    assert _compression(np.zeros(5000))["compression"] == "gzip"
+    assert _compression(np.linspace(0, 1, 5000))["shuffle"]     # shuffling packs a ramp tighter
+    assert _compression(np.random.default_rng(0).standard_normal(5000)) == {}
+    assert _compression(np.zeros(100)) == {}             # too small to pay for a chunk
+
+
+def test_output_files_follow_the_umask(holed_run):
+    files = [holed_run / n for n in ("fields.h5", "fields.xdmf", "report.json")]
+    files += sorted((holed_run / "plots").glob("*.png"))
+    assert len(files) >= 5
+    for f in files:
+        assert f.stat().st_mode & 0o777 == 0o640, (f, oct(f.stat().st_mode))
+
+
+def test_plots_keep_the_callers_backend_and_figures(tmp_path):
+    code = ("import matplotlib\nmatplotlib.use('svg')\nimport matplotlib.pyplot as plt\n"
+            "plt.figure()\nfrom pinnkit.cli import main\n"
+            f"assert main([{str(ROOT / 'problems' / 'heat1d.py')!r}, '--out', {str(tmp_path)!r}, "
+            "'--steps', '5', '--lbfgs-steps', '0', '--width', '4', '--depth', '1', "
+            "'--quiet']) == 0\n"
+            "print(matplotlib.get_backend(), plt.get_fignums())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["svg", "[1]"]
+    assert (tmp_path / "plots" / "u.png").stat().st_size > 1000
+
+
+def test_plot_panels_error_against_exact_centred_on_zero(holed_run):
+    from pinnkit.compare import Evaluation
+    from pinnkit.plot import _panels, _style
+    x, = pk.coords("x,")
+    u = pk.field("u", x)
+    problem = pk.Problem("p", pk.Interval(x, 0, 1), [u.diff(x, 2)], [pk.Dirichlet(u, 0)])
+    ev = Evaluation(problem, ["x"], {"x": np.linspace(0, 1, 3)}, np.ones(3, bool))
+    ev.pinn, ev.reference, ev.exact = ({"u": np.array(a, float)} for a in
+                                       ([1, 2, 3], [1, 2, 2.5], [1.5, 2, 3.25]))
+    panels = dict(_panels(ev, "u"))
+    assert list(panels) == ["PINN", "exact", "error: PINN − exact", "error: reference − exact"]
+    assert np.array_equal(panels["error: PINN − exact"], [-0.5, 0, -0.25])
+    cmap, norm = _style("error: PINN − exact", np.array([-0.1, 0.3]))
+    assert cmap == "RdBu_r" and (norm.vmin, norm.vcenter, norm.vmax) == (-0.3, 0.0, 0.3)
+    assert _style("PINN", np.array([1.0]))[1] is None
+    ev.exact = {}                                          # no exact solution: vs the reference
+    titles = [t for t, _ in _panels(ev, "u")]
+    assert titles == ["PINN", "reference (FD)", "error: PINN − reference"]
+    # a 2-D time-dependent run draws a grid of snapshots besides the last time
+    assert (holed_run / "plots" / "u_snapshots.png").stat().st_size > 10000

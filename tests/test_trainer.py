@@ -264,3 +264,44 @@ def test_heat2d_ms_short_training_leaves_the_initial_state():
                           indexing="ij")
     exact = problem.exact_function("u")(x=X, y=Y, t=T)
     assert l2re(sol({"x": X, "y": Y, "t": T})["u"], exact) < 1.0
+
+
+def test_threads_set_for_training_and_restored():
+    problem = _tiny()[0]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        seen = []
+        sol = pk.train(problem, steps=20, lbfgs_steps=0, threads=1,
+                       callback=lambda phase, step, s: seen.append(torch.get_num_threads()), **TINY)
+        assert seen == [1, 1] and sol.threads == 1
+        assert torch.get_num_threads() == 2           # the caller's count is back
+        small = dict(TINY, device="cpu")
+        assert pk.train(problem, steps=10, lbfgs_steps=0, **small).threads == 1   # auto: small net
+        wide = dict(small, width=300)
+        assert pk.train(problem, steps=1, lbfgs_steps=0, **wide).threads == 2     # auto: torch's
+        with pytest.raises(pk.TrainingError, match="non-finite"):   # restored on failure too
+            pk.train(problem, steps=20, lbfgs_steps=0, threads=1, lr=1e30, **TINY)
+        assert torch.get_num_threads() == 2
+        with pytest.raises(pk.TrainingError, match="threads must be a non-negative integer"):
+            pk.train(problem, threads=-1)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_progress_is_logged_when_stderr_is_not_a_terminal(caplog):
+    import logging
+    problem = _tiny()[0]
+    opts = dict(TINY, quiet=False, progress_seconds=0)     # pytest's captured stderr: no TTY
+    with caplog.at_level(logging.INFO, logger="pinnkit.train"):
+        pk.train(problem, steps=30, lbfgs_steps=10, **opts)
+    lines = [r.getMessage() for r in caplog.records if r.name == "pinnkit.train"]
+    adam = [m for m in lines if "Adam step" in m]
+    assert [m.split("Adam step ")[1].split(":")[0] for m in adam] == ["10/30", "20/30", "30/30"]
+    assert all("pde" in m and "initial_u" in m and "steps/s" in m and "ETA" in m for m in adam)
+    assert any("L-BFGS iteration" in m for m in lines)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pinnkit.train"):   # at most every 60 s: the first
+        pk.train(problem, steps=30, lbfgs_steps=0, **dict(opts, progress_seconds=60))  # and last
+    assert [r.getMessage().split(": loss")[0] for r in caplog.records] == \
+        ["tiny Adam step 10/30", "tiny Adam step 30/30"]

@@ -186,6 +186,22 @@ STEP_COMPILE_OPTIONS = {"cpp_wrapper": True,
                         "guard_filter_fn": torch.compiler.skip_guard_on_all_nn_modules_unsafe}
 
 
+def _traced_all_reduce(grads: dict) -> dict:
+    """Data parallel: the sum over the ranks of each gradient, as one flat functional
+    collective that torch.compile traces into the whole-step graph (gloo and NCCL)."""
+    import torch.distributed as dist
+    import torch.distributed._functional_collectives as funcol
+    names = list(grads)
+    flat = funcol.all_reduce(torch.cat([grads[n].reshape(-1) for n in names]), "sum",
+                             dist.group.WORLD)
+    out, i = {}, 0
+    for n in names:
+        k = grads[n].numel()
+        out[n] = flat[i:i + k].view_as(grads[n])
+        i += k
+    return out
+
+
 class _LossModule(torch.nn.Module):
     """The network and the problem's unknown parameters under one module whose forward is the
     weighted loss, so that torch.func.functional_call can swap in the tensors it
@@ -336,10 +352,7 @@ class _Trainer:
         self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, opts.compile)
         self.adam = _adam(self._trainable(), opts.lr)
         self._compiled_loss = self._make_compiled() if opts.compile else None
-        # data parallel: gradients are all-reduced between backward and the update, which the
-        # whole-step graph has no place for; the compiled loss still runs
-        self._step_fn = (self._make_step() if self._compiled_loss is not None
-                         and not self.shard.active else None)
+        self._step_fn = self._make_step() if self._compiled_loss is not None else None
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
 
@@ -528,9 +541,12 @@ class _Trainer:
         def loss(ps: dict, batches: dict) -> tuple:
             return torch.func.functional_call(module, ps, (batches,))
         grad_and_loss = torch.func.grad_and_value(loss, has_aux=True)
+        reduce = _traced_all_reduce if self.shard.active else None
 
         def step(ps: dict, states: list, lr: torch.Tensor, batches: dict) -> tuple:
             grads, (total, terms) = grad_and_loss(ps, batches)
+            if reduce is not None:   # data parallel: the global gradient, inside the graph
+                grads = reduce(grads)
             for (name, p), (t, m, v) in zip(ps.items(), states):
                 g = grads[name]
                 t.add_(1)

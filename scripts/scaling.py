@@ -43,9 +43,12 @@ def _per_step(sol) -> float:
     return (h["time"][-1] - h["time"][0]) / (h["step"][-1] - h["step"][0])
 
 
-def _worker(rank, world, port, problem_file, options, out):
+def _worker(rank, world, port, problem_file, options, out, whole_step=True):
     torch.set_num_threads(1)
     import pinnkit as pk
+    if not whole_step:   # A/B: compiled loss, eager all-reduce and fused Adam
+        from pinnkit.trainer import _Trainer
+        _Trainer._make_step = lambda self: None
     from pinnkit.cli import load_problem_file
     from pinnkit.distributed import current
     if world > 1:
@@ -68,12 +71,13 @@ def _worker(rank, world, port, problem_file, options, out):
         np.save(os.path.join(out, "result.npy"), np.array([_per_step(sol), allreduce]))
 
 
-def _run(world, problem_file, options) -> tuple[float, float]:
+def _run(world, problem_file, options, whole_step=True) -> tuple[float, float]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as out:
-        mp.spawn(_worker, args=(world, port, problem_file, options, out), nprocs=world, join=True)
+        mp.spawn(_worker, args=(world, port, problem_file, options, out, whole_step), nprocs=world,
+                 join=True)
         per_step, allreduce = np.load(os.path.join(out, "result.npy"))
     return float(per_step), float(allreduce)
 
@@ -84,17 +88,22 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=8000, help="interior points per rank (N)")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--compile", action="store_true", help="compile the loss (Taylor mode)")
+    ap.add_argument("--compile", action="store_true",
+                    help="compile the whole Adam step (Taylor mode; the all-reduce in its graph)")
+    ap.add_argument("--ab", action="store_true", help="with --compile: add D, 2 ranks on 2N "
+                    "with the compiled loss and an eager all-reduce instead of the whole step")
     a = ap.parse_args()
-    configs = {"A: 1 rank, N": (1, a.points), "B: 2 ranks, 2N": (2, 2 * a.points),
-               "C: 1 rank, 2N": (1, 2 * a.points)}
+    configs = {"A: 1 rank, N": (1, a.points, True), "B: 2 ranks, 2N": (2, 2 * a.points, True),
+               "C: 1 rank, 2N": (1, 2 * a.points, True)}
+    if a.ab:
+        configs["D: B, loss-only compile"] = (2, 2 * a.points, False)
     times: dict = {k: [] for k in configs}
     allreduce: list = []
     for r in range(a.rounds):
-        for name, (world, points) in configs.items():
-            per_step, ar = _run(world, a.problem, _options(points, a.steps, a.compile))
+        for name, (world, points, whole) in configs.items():
+            per_step, ar = _run(world, a.problem, _options(points, a.steps, a.compile), whole)
             times[name].append(per_step)
-            if world > 1:
+            if world > 1 and whole:
                 allreduce.append(ar)
             print(f"round {r + 1} {name}: {1e3 * per_step:.2f} ms/step", flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -102,9 +111,12 @@ def main() -> None:
           f"{a.steps} Adam steps, compile={a.compile}, {a.rounds} interleaved rounds (median ms/step, "
           "min-max)")
     for k, v in times.items():
-        print(f"  {k:<16} {1e3 * med[k]:8.2f}  ({1e3 * min(v):.2f}-{1e3 * max(v):.2f})")
+        print(f"  {k:<24} {1e3 * med[k]:8.2f}  ({1e3 * min(v):.2f}-{1e3 * max(v):.2f})")
     print(f"  weak scaling efficiency  t_A / t_B = {med['A: 1 rank, N'] / med['B: 2 ranks, 2N']:.2f}")
     print(f"  strong scaling speed-up  t_C / t_B = {med['C: 1 rank, 2N'] / med['B: 2 ranks, 2N']:.2f}")
+    if a.ab:
+        print(f"  whole step vs loss-only compile (2 ranks): "
+              f"{med['D: B, loss-only compile'] / med['B: 2 ranks, 2N']:.2f}x")
     print(f"  all-reduce of one step's gradients (2 ranks, gloo): "
           f"{1e3 * statistics.median(allreduce):.3f} ms")
 

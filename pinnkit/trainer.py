@@ -901,8 +901,13 @@ def train(problem: Problem, callback: Any = None, **options: Any) -> Solution:
     threads = resolve_threads(opts)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
-    try:        # the caller's thread count is theirs: restored however training ends
-        sol = _Trainer(problem, opts, callback).run()
+    device = resolve_device(opts.device)
+    # the caller's torch RNG and thread count are theirs: training seeds a forked RNG, and
+    # both are restored however training ends
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=rng_devices):
+            sol = _Trainer(problem, opts, callback).run()
     finally:
         torch.set_num_threads(previous)
     sol.threads = threads

@@ -305,3 +305,13 @@ def test_progress_is_logged_when_stderr_is_not_a_terminal(caplog):
         pk.train(problem, steps=30, lbfgs_steps=0, **dict(opts, progress_seconds=60))  # and last
     assert [r.getMessage().split(": loss")[0] for r in caplog.records] == \
         ["tiny Adam step 10/30", "tiny Adam step 30/30"]
+
+
+def test_train_leaves_the_callers_torch_rng_alone():
+    problem = load_problem("poisson_robin1d")["problem"]
+    torch.manual_seed(1234)
+    expected = torch.rand(3)
+    torch.manual_seed(1234)
+    pk.train(problem, steps=3, lbfgs_steps=0, width=4, depth=1, interior_points=16,
+             boundary_points=4, quiet=True, seed=7)
+    assert torch.equal(torch.rand(3), expected)

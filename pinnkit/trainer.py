@@ -785,7 +785,10 @@ class _Trainer:
         if out is not None:
             return out
         self.adam.zero_grad(set_to_none=True)
-        total, terms = self._loss()
+        # a reweighting step differentiates each term on its own (autograd.grad with
+        # retain_graph): eagerly, since a compiled loss's backward may donate its buffers
+        # (it failed so after RAR grew the point set)
+        total, terms = self._loss_eager() if reweigh else self._loss()
         if reweigh:
             total = self._update_weights(terms)
         total.backward()

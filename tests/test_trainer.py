@@ -315,3 +315,15 @@ def test_train_leaves_the_callers_torch_rng_alone():
     pk.train(problem, steps=3, lbfgs_steps=0, width=4, depth=1, interior_points=16,
              boundary_points=4, quiet=True, seed=7)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_gradnorm_with_rar_under_compile_trains():
+    """Grad-norm reweighting steps differentiate each term separately; under compile=True
+    after RAR grew the point set they failed with 'donated buffers' (compiled backward)."""
+    problem = load_problem("heat1d")["problem"]
+    sol = pk.train(problem, steps=12, lbfgs_steps=0, width=8, depth=2, interior_points=63,
+                   boundary_points=15, initial_points=17, log_every=4, quiet=True, seed=3,
+                   compile=True, engine="taylor", loss_weighting="gradnorm", weight_every=4,
+                   dtype="float64", adaptive="rar", adaptive_every=6, adaptive_points=5,
+                   adaptive_candidates=40)
+    assert np.isfinite(sol.final_loss) and not [m for m in sol.messages if "failed" in m]

@@ -30,9 +30,11 @@ OPTIONS = {
                      adaptive_points=5, adaptive_candidates=40),
     "ntk_resample": dict(loss_weighting="ntk", weight_every=5, ntk_points=6, resample_every=5,
                          time_windows=2),
-    # the compiled whole Adam step with the all-reduce traced into its graph (slow: three
-    # cold compilations, ~2 min here)
-    "compiled": dict(compile=True, engine="taylor"),
+    # the compiled whole Adam step with the all-reduce traced into its graph, and the causal
+    # weights' collectives inside the compiled loss (slow: cold compilations, ~3 min here)
+    "compiled": dict(compile=True, engine="taylor", loss_weighting="gradnorm", weight_every=4,
+                     point_weighting="rba", rba_every=2, causal_eps=1.0, causal_bins=4,
+                     adaptive="rar", adaptive_every=6, adaptive_points=5, adaptive_candidates=40),
 }
 
 

@@ -81,9 +81,12 @@ class TrainOptions:
                                       # a string is torch.compile's mode (COMPILE_MODES)
     causal_eps: float = 0.0           # causal training of time-dependent PDE terms (0 = off)
     causal_bins: int = 32             # time slabs for causal training
-    loss_weighting: str = "fixed"     # fixed | gradnorm | ntk (Adam phase; L-BFGS keeps the last weights)
-    weight_every: int = 100           # gradnorm/ntk update interval (steps)
+    loss_weighting: str = "fixed"     # fixed | gradnorm | ntk | relobralo (Adam phase; L-BFGS keeps the last weights)
+    weight_every: int = 100           # loss-weight update interval (steps)
     weight_momentum: float = 0.9      # gradnorm/ntk moving average
+    relobralo_alpha: float = 0.999    # ReLoBRaLo: weight of the history term
+    relobralo_temperature: float = 0.1  # ReLoBRaLo: softmax temperature
+    relobralo_saudade: float = 0.999  # ReLoBRaLo: probability of looking back to the first losses
     ntk_points: int = 32              # ntk: points per term for the kernel trace estimate
     point_weighting: str = "none"     # none | rba (residual-based attention on PDE points)
     rba_gamma: float = 0.999          # RBA: λ_i <- γ λ_i + η |r_i| / max|r|
@@ -137,7 +140,8 @@ class TrainOptions:
                                     f"got {getattr(self, name)!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise TrainingError(f"option device must be auto, cpu or cuda, got {self.device!r}")
-        for name, allowed in (("loss_weighting", ("fixed", "gradnorm", "ntk")),
+        from .weighting import WEIGHTINGS
+        for name, allowed in (("loss_weighting", ("fixed", *WEIGHTINGS)),
                               ("adaptive", ("none", "rar", "rad")), ("point_weighting", ("none", "rba"))):
             if getattr(self, name) not in allowed:
                 raise TrainingError(f"option {name} must be one of {', '.join(allowed)}, "
@@ -153,6 +157,12 @@ class TrainOptions:
         if not (0 <= self.rba_gamma < 1 and self.rba_eta > 0):
             raise TrainingError(f"options rba_gamma must be in [0, 1) and rba_eta > 0, got "
                                 f"{self.rba_gamma!r}, {self.rba_eta!r}")
+        for name in ("relobralo_alpha", "relobralo_saudade"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise TrainingError(f"option {name} must be in [0, 1], got {getattr(self, name)!r}")
+        if not self.relobralo_temperature > 0:
+            raise TrainingError(f"option relobralo_temperature must be > 0, got "
+                                f"{self.relobralo_temperature!r}")
         if not 0 <= self.weight_momentum < 1:
             raise TrainingError(f"option weight_momentum must be in [0, 1), got {self.weight_momentum!r}")
         from .derivatives import ENGINES
@@ -329,6 +339,9 @@ class _Trainer:
                                  if opts.loss_weighting != "fixed" else [])}
         # adaptive loss weights (gradnorm, ntk), a tensor so that compiled losses do not recompile
         self.lam = torch.ones(len(self.term_names), dtype=torch.float64)
+        from .weighting import WEIGHTINGS
+        self.weighting = (WEIGHTINGS[opts.loss_weighting](self.term_names, opts)
+                          if opts.loss_weighting != "fixed" else None)
         self.point_lam: torch.Tensor | None = None   # RBA multipliers of the interior points
         if opts.time_windows and problem.time is None:
             raise TrainingError(f"option time_windows needs a time-dependent problem; "
@@ -434,15 +447,13 @@ class _Trainer:
         return sum(w.get(k, 1.0) * self.lam[i].to(v.dtype) * v for i, (k, v) in enumerate(terms.items()))
 
     def _update_weights(self, terms: dict) -> torch.Tensor:
-        """Gradient-norm or NTK-trace weights from this step; returns the reweighted total."""
-        from .recipes import gradnorm_weights, ntk_weights
-        o = self.opts
+        """New loss weights from this step's terms (`pinnkit.weighting`); returns the
+        reweighted total."""
+        from .weighting import WeightingInputs
         old = {k: float(self.lam[i]) for i, k in enumerate(self.term_names)} if self.step else None
-        if o.loss_weighting == "gradnorm":
-            reduce = self.shard.all_reduce_many if self.shard.active else None
-            new = gradnorm_weights(terms, self._trainable(), old, o.weight_momentum, reduce)
-        else:
-            new = ntk_weights(self._subset_residuals(), self._trainable(), old, o.weight_momentum)
+        new = self.weighting.update(WeightingInputs(
+            terms, self._trainable(), self._subset_residuals,
+            self.shard.all_reduce_many if self.shard.active else None, self.step, old))
         # a new tensor, not an in-place copy: this step's loss graph may have saved the old
         # one (in float64 the weight factors are views of it) for its backward
         self.lam = torch.tensor([new[k] for k in self.term_names], dtype=torch.float64)
@@ -674,6 +685,7 @@ class _Trainer:
             "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else None,
             "step": self.step, "lbfgs_iter": self.lbfgs_iter, "elapsed": self.elapsed,
             "history": self.history, "messages": self.messages, "lam": self.lam.clone(), "window": self.window,
+            "weighting": self.weighting.state_dict() if self.weighting is not None else {},
             "point_lam": self._global_point_lam(),
             "batches": {k: {n: torch.as_tensor(a) for n, a in b.items()}
                         for k, b in self.np_batches.items()},
@@ -712,6 +724,8 @@ class _Trainer:
         self.window = s.get("window", 1.0)
         if "lam" in s:
             self.lam.copy_(s["lam"])
+        if self.weighting is not None:
+            self.weighting.load_state_dict(s.get("weighting", {}))
         lam = s.get("point_lam")
         self.point_lam = None if lam is None else torch.as_tensor(self.shard.rows(lam))
         torch.set_rng_state(s["torch_rng"])
@@ -780,9 +794,12 @@ class _Trainer:
     def _adam_step(self) -> tuple:
         """One Adam step on the current points: the compiled whole step when there is one,
         else loss (compiled or eager), backward and torch's Adam; (total, terms)."""
-        reweigh = self.opts.loss_weighting != "fixed" and self.step % self.opts.weight_every == 0
+        due = self.weighting is not None and self.step % self.opts.weight_every == 0
+        reweigh = due and self.weighting.needs_graph
         out = self._fast_step() if self._step_fn is not None and not reweigh else None
         if out is not None:
+            if due:       # a scheme of loss values only: from the compiled step's values
+                self._update_weights(self._global_values(*out)[1])
             return out
         self.adam.zero_grad(set_to_none=True)
         # a reweighting step differentiates each term on its own (autograd.grad with
@@ -794,7 +811,15 @@ class _Trainer:
         total.backward()
         self._reduce_grads()
         self.adam.step()
+        if due and not reweigh:
+            self._update_weights(self._global_values(total, terms)[1])
         return total, terms
+
+    def _global_values(self, total: torch.Tensor, terms: dict) -> tuple:
+        """Detached (total, terms), summed over the data-parallel ranks."""
+        if self.shard.active:
+            return self._reduce_losses(total, terms)
+        return total.detach(), {k: v.detach() for k, v in terms.items()}
 
     def _reduce_grads(self) -> None:
         """Data parallel: each rank's gradient is its share of the global one; sum them."""

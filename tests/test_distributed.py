@@ -28,6 +28,7 @@ OPTIONS = {
     "weighted": dict(loss_weighting="gradnorm", weight_every=4, point_weighting="rba",
                      rba_every=2, causal_eps=1.0, causal_bins=4, adaptive="rar", adaptive_every=6,
                      adaptive_points=5, adaptive_candidates=40),
+    "relobralo": dict(loss_weighting="relobralo", weight_every=2, relobralo_saudade=0.5),
     "ntk_resample": dict(loss_weighting="ntk", weight_every=5, ntk_points=6, resample_every=5,
                          time_windows=2),
     # the compiled whole Adam step with the all-reduce traced into its graph, and the causal

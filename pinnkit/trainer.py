@@ -188,12 +188,11 @@ def _adam(params: list, lr: float) -> torch.optim.Adam:
 
 
 # Inductor options of the whole-step compile on a CPU (compile=True): a C++ wrapper instead of
-# the Python one that calls the step's ~50 kernels (a Burgers step 1.67 vs 1.83 ms here), and
-# no guards on the nn.Module tree (1.47 vs 1.53 ms): the step function is used only in the
-# Adam phase, during which no module is added, removed or retyped (L-BFGS's dtype change
-# comes after, and uses its own path); tensors are still guarded.
-STEP_COMPILE_OPTIONS = {"cpp_wrapper": True,
-                        "guard_filter_fn": torch.compiler.skip_guard_on_all_nn_modules_unsafe}
+# the Python one that calls the step's ~50 kernels (a Burgers step 1.67 vs 1.83 ms here).
+# The nn.Module guards stay: without them (skip_guard_on_all_nn_modules_unsafe, 1.47 vs
+# 1.53 ms) a second pk.train in the same process reused the first run's graph, with the
+# first trainer's loss (its weighting, weights, causal settings) on the new parameters.
+STEP_COMPILE_OPTIONS = {"cpp_wrapper": True}
 
 
 def _traced_all_reduce(grads: dict) -> dict:
@@ -222,9 +221,9 @@ class _LossModule(torch.nn.Module):
         self.model, self.params = trainer.model, trainer.params
         self.__dict__["trainer"] = trainer      # a back reference, not a submodule
 
-    def forward(self, batches: dict) -> tuple:
+    def forward(self, batches: dict, lam: torch.Tensor) -> tuple:
         # the trainer's loss sees the swapped tensors: they are this module's own submodules
-        total, terms = self.trainer._loss_eager(batches)
+        total, terms = self.trainer._loss_eager(batches, lam)
         return total, {k: v.detach() for k, v in terms.items()}
 
 
@@ -432,19 +431,21 @@ class _Trainer:
             self.batches["__interior__"]["W"] = lam
 
     # -- loss
-    def _loss_eager(self, batches: dict | None = None) -> tuple[torch.Tensor, dict]:
+    def _loss_eager(self, batches: dict | None = None,
+                    lam: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """(weighted total, {term: loss}) on ``batches`` (default: the current points)."""
         terms = self.compiled.losses(self.model, dict(self.params),
                                      self.batches if batches is None else batches)
-        return self._total(terms), terms
+        return self._total(terms, lam), terms
 
-    def _total(self, terms: dict) -> torch.Tensor:
-        """Σ weight · term; with grad-norm weighting also times its adaptive weight λ (kept out
-        of the fixed-weight hot path: indexing λ costs kernels every step)."""
+    def _total(self, terms: dict, lam: torch.Tensor | None = None) -> torch.Tensor:
+        """Σ weight · term; with an adaptive scheme also times its weight λ (``lam``, default
+        the current one; kept out of the fixed-weight hot path: indexing λ costs kernels)."""
         w = self.opts.weights
         if self.opts.loss_weighting == "fixed":
             return sum(w.get(k, 1.0) * v for k, v in terms.items())
-        return sum(w.get(k, 1.0) * self.lam[i].to(v.dtype) * v for i, (k, v) in enumerate(terms.items()))
+        lam = self.lam if lam is None else lam
+        return sum(w.get(k, 1.0) * lam[i].to(v.dtype) * v for i, (k, v) in enumerate(terms.items()))
 
     def _update_weights(self, terms: dict) -> torch.Tensor:
         """New loss weights from this step's terms (`pinnkit.weighting`); returns the
@@ -455,7 +456,8 @@ class _Trainer:
             terms, self._trainable(), self._subset_residuals,
             self.shard.all_reduce_many if self.shard.active else None, self.step, old))
         # a new tensor, not an in-place copy: this step's loss graph may have saved the old
-        # one (in float64 the weight factors are views of it) for its backward
+        # one (in float64 the weight factors are views of it) for its backward; compiled
+        # losses and steps take λ as an argument, so they see the new one
         self.lam = torch.tensor([new[k] for k in self.term_names], dtype=torch.float64)
         return self._total(terms)
 
@@ -508,7 +510,8 @@ class _Trainer:
         if self._compiled_loss is None:
             return self._loss_eager()
         try:
-            return self._compiled_loss()
+            # λ passed in, not read from self: a compiled graph must see each update
+            return self._compiled_loss(self.batches, self.lam)
         except Exception as exc:  # compilation failed (no compiler, unsupported op, ...)
             self._compiled_loss = None
             self._compile_failed("torch.compile", exc, "continuing eagerly")
@@ -549,13 +552,14 @@ class _Trainer:
         self._step_params = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
         self._lr = torch.zeros((), dtype=self.dtype, device=self.device)
 
-        def loss(ps: dict, batches: dict) -> tuple:
-            return torch.func.functional_call(module, ps, (batches,))
+        def loss(ps: dict, batches: dict, lam: torch.Tensor) -> tuple:
+            return torch.func.functional_call(module, ps, (batches, lam))
         grad_and_loss = torch.func.grad_and_value(loss, has_aux=True)
         reduce = _traced_all_reduce if self.shard.active else None
 
-        def step(ps: dict, states: list, lr: torch.Tensor, batches: dict) -> tuple:
-            grads, (total, terms) = grad_and_loss(ps, batches)
+        def step(ps: dict, states: list, lr: torch.Tensor, batches: dict,
+                 lam: torch.Tensor) -> tuple:
+            grads, (total, terms) = grad_and_loss(ps, batches, lam)
             if reduce is not None:   # data parallel: the global gradient, inside the graph
                 grads = reduce(grads)
             for (name, p), (t, m, v) in zip(ps.items(), states):
@@ -592,7 +596,8 @@ class _Trainer:
         self._lr.fill_(self.adam.param_groups[0]["lr"])
         try:
             with torch.no_grad():
-                out = self._step_fn(ps, states, self._lr, self.batches)
+                # λ (loss weights) as an argument: the graph must see every update
+                out = self._step_fn(ps, states, self._lr, self.batches, self.lam)
             # the lr scheduler checks that the optimizer stepped (else it warns, once)
             self.adam._opt_called = True
             return out

@@ -327,3 +327,21 @@ def test_gradnorm_with_rar_under_compile_trains():
                    dtype="float64", adaptive="rar", adaptive_every=6, adaptive_points=5,
                    adaptive_candidates=40)
     assert np.isfinite(sol.final_loss) and not [m for m in sol.messages if "failed" in m]
+
+
+def test_second_compiled_training_in_a_process_uses_its_own_loss():
+    """Two pk.train calls with compile=True in one process, same shapes, different loss
+    settings: each compiled step must follow its own run's loss (the first run's graph was
+    reused when the step skipped its nn.Module guards), and adaptive weights must reach the
+    compiled step (they were read as a constant)."""
+    problem = load_problem("wave1d_c")["problem"]
+    kw = dict(steps=40, lbfgs_steps=0, width=16, depth=2, interior_points=200,
+              boundary_points=40, initial_points=40, quiet=True, weight_every=10, log_every=10,
+              seed=0, dtype="float64", engine="taylor")
+    runs = [dict(), dict(weights={"pde": 10.0}), dict(loss_weighting="relobralo",
+                                                      relobralo_alpha=0.5)]
+    for extra in runs:
+        compiled = pk.train(problem, compile=True, **kw, **extra)
+        eager = pk.train(problem, compile=False, **kw, **extra)
+        assert not [m for m in compiled.messages if "failed" in m]
+        assert compiled.final_loss == pytest.approx(eager.final_loss, rel=1e-9), extra

@@ -44,9 +44,9 @@ def __getattr__(name: str):
     if name in ("train", "Solution", "TrainOptions"):
         return getattr(importlib.import_module(".trainer", __name__), name)
     if name in ("dataset", "Dataset", "DatasetError"):
-        return getattr(importlib.import_module(".dataset", __name__), name)
+        return getattr(importlib.import_module(".operator.dataset", __name__), name)
     if name in ("train_operator", "OperatorModel"):
-        return getattr(importlib.import_module(".operator", __name__), name)
+        return getattr(importlib.import_module(".operator.train", __name__), name)
     if name == "export":
         return importlib.import_module(".io", __name__).export
     raise AttributeError(f"module 'pinnkit' has no attribute {name!r}")

@@ -183,14 +183,16 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
                    width: int = 64, layers: int = 4, epochs: int = 500, batch_size: int = 20,
                    lr: float = 1e-3, weight_decay: float = 1e-4, step_size: int | None = None,
                    gamma: float = 0.5, n_train: int | None = None, n_test: int | None = None,
-                   padding: int = 0, seed: int = 0, device: str = "cpu",
+                   padding: int = 0, subsample: int = 1, seed: int = 0, device: str = "cpu",
                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
                    resume: bool = False, eval_every: int = 1, quiet: bool = False,
                    callback: Callable[[int, OperatorModel], Any] | None = None) -> OperatorModel:
     """Train a neural operator from the inputs to the outputs of ``data``.
 
     The first ``n_train`` samples train (default: all but ``n_test``), the last ``n_test``
-    (default n // 6) are the held-out test set. step_size: epochs between halvings of the
+    (default n // 6) are the held-out test set. subsample: train on every subsample-th grid
+    point per axis (a coarser grid of the same box; the final test error in ``info`` is at
+    the data's resolution: zero-shot when subsample > 1). step_size: epochs between halvings of the
     learning rate (default epochs // 5). checkpoint: a file written every ``checkpoint_every``
     epochs; resume=True continues from it. callback(epoch, model) after each epoch; returning
     True stops. Returns an `OperatorModel` whose ``info`` has the final test error per field.
@@ -219,15 +221,27 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
               "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
               "weight_decay": float(weight_decay), "step_size": int(step_size or max(1, epochs // 5)),
               "gamma": float(gamma), "n_train": n_train, "n_test": n_test,
-              "padding": int(padding), "seed": int(seed), "dataset": str(data.path)}
+              "padding": int(padding), "subsample": int(subsample), "seed": int(seed),
+              "dataset": str(data.path)}
     layout = _layout(data, n_train)
     gen = torch.Generator().manual_seed(int(seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         net = _build(config, layout).to(device)
     om = OperatorModel(net, layout, config)
-    X = torch.from_numpy(np.stack([data.inputs[k] for k in layout.inputs], 1).astype(np.float32))
-    Y = torch.from_numpy(np.stack([data.outputs[k] for k in layout.outputs], 1).astype(np.float32))
+    if not isinstance(subsample, (int, np.integer)) or subsample < 1:
+        raise TrainingError(f"subsample must be a positive int, got {subsample!r}")
+    cut = (slice(None), slice(None)) + tuple(
+        slice(None, None, int(subsample)) for _ in layout.axes)
+    for a, n_a in zip(layout.axes, next(iter(data.inputs.values())).shape[1:]):
+        cells = n_a if layout.periodic[a] else n_a - 1
+        if cells % subsample:
+            raise TrainingError(f"subsample={subsample} does not divide the {cells} cells of axis "
+                                f"{a}: the coarse grid would not span the box")
+    X = torch.from_numpy(np.stack([data.inputs[k] for k in layout.inputs], 1)[cut]
+                         .astype(np.float32))
+    Y = torch.from_numpy(np.stack([data.outputs[k] for k in layout.outputs], 1)[cut]
+                         .astype(np.float32))
     Xtr, Ytr = X[:n_train].to(device), Y[:n_train].to(device)
     Xte, Yte = X[n - n_test:].to(device), Y[n - n_test:].to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
@@ -269,7 +283,7 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         sched.step()
         h = om.history
         h["epoch"].append(epoch + 1)

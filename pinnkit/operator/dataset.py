@@ -231,14 +231,15 @@ def dataset(problem: Problem, samplers: Mapping[str, Any], n: int,
 
     # sample 0 first: a sampler that cannot make this grid fails before any work
     first = _sample_inputs(problem, samplers, axes, box, seed, 0)
+    new = not partial.exists() and not path.exists()
     h5 = _open(path, partial, provenance, int(n))
+    computed = 0
     try:
         done = h5["done"][()]
         todo = [i for i in range(int(n)) if not done[i]]
         bar = tqdm(total=int(n), initial=int(n) - len(todo), disable=True if quiet else None,
                    desc=f"{problem.name} dataset", unit="sample")
         nw = min(2, os.cpu_count() or 1) if workers is None else int(workers)
-        computed = 0
 
         def inputs_of(i):
             return first if i == 0 else _sample_inputs(problem, samplers, axes, box, seed, i)
@@ -268,8 +269,12 @@ def dataset(problem: Problem, samplers: Mapping[str, Any], n: int,
         else:
             _run_pool(nw, todo, inputs_of, write)
         bar.close()
-    finally:
+    except BaseException:
         h5.close()
+        if new and computed == 0:   # nothing finished: leave no file that claims the path
+            partial.unlink(missing_ok=True)
+        raise
+    h5.close()
     os.replace(partial, path)
     ds = Dataset.load(path)
     if ds.n > n:   # a larger dataset at this path: its first n samples are this request

@@ -4,7 +4,8 @@
 box, spectrally (Karhunen-Loève expansion in the eigenfunctions of the Laplacian): Fourier
 modes on a periodic box (`scipy.fft.irfftn`), sine modes on a box with u = 0 on the boundary
 (`scipy.fft.dstn`, type I), cosine modes with zero normal derivative (`scipy.fft.dctn`,
-type I; the Darcy inputs of Li et al. are thresholded samples of this kind, mean mode removed). This is the input distribution of the Fourier neural operator
+type I; the Darcy inputs of Li et al. are thresholded samples of this kind, mean mode
+removed). This is the input distribution of the Fourier neural operator
 benchmarks (Li et al. 2021, "Fourier neural operator for parametric PDEs", ICLR, Sec. 5).
 """
 
@@ -73,10 +74,11 @@ class GaussianRandomField:
         self.boundary, self.transform, self.zero_mean = boundary, transform, bool(zero_mean)
 
     def __repr__(self) -> str:
-        t = "" if self.transform is None else f", transform={getattr(self.transform, '__name__', 'f')}"
+        name = getattr(self.transform, "__name__", "f")
+        t = "" if self.transform is None else f", transform={name}"
         z = ", zero_mean=True" if self.zero_mean else ""
-        return (f"GaussianRandomField(sigma={self.sigma:g}, tau={self.tau:g}, alpha={self.alpha:g}, "
-                f"boundary={self.boundary!r}{z}{t})")
+        return (f"GaussianRandomField(sigma={self.sigma:g}, tau={self.tau:g}, "
+                f"alpha={self.alpha:g}, boundary={self.boundary!r}{z}{t})")
 
     def eigenvalues(self, coords: Mapping[str, np.ndarray], box: Mapping[str, tuple]) -> tuple:
         """(eigenvalues of -Δ on the sampled modes, shaped like the mode array; mode counts)."""

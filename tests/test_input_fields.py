@@ -98,7 +98,8 @@ def test_input_errors():
         pk.reference(p, resolution=11)
     with pytest.raises(pk.UnsupportedSpecError, match="'b'.*does not declare"):
         pk.reference(p, resolution=11, inputs={"a": 1.0, "b": 2.0})
-    with pytest.raises(pk.UnsupportedSpecError, match=r"shape \(7,\) does not match the grid \(11,\)"):
+    with pytest.raises(pk.UnsupportedSpecError,
+                       match=r"shape \(7,\) does not match the grid \(11,\)"):
         pk.reference(p, resolution=11, inputs={"a": np.ones(7)})
     with pytest.raises(pk.UnsupportedSpecError, match="NaN"):
         pk.reference(p, resolution=11, inputs={"a": np.full(11, np.nan)})

@@ -102,3 +102,18 @@ def test_bad_options_and_inputs(heat):
         m({"a": train.inputs["u0"]})
     with pytest.raises(pk.TrainingError, match="input fields.*train_operator"):
         pk.train(HEAT)
+
+
+@pytest.mark.slow
+def test_burgers_operator_reference_accuracy():
+    # acceptance: the dataset's reference (1024 points) within 1e-4 of a 2x finer solve
+    import runpy
+    ns = runpy.run_path("problems/burgers_operator.py")
+    problem, grf = ns["problem"], ns["samplers"]["u0"]
+    xs = np.arange(2048) / 2048
+    for seed in range(3):
+        u0_fine = grf.sample({"x": xs}, {"x": (0.0, 1.0)}, rng=seed)
+        fine = pk.reference(problem, resolution={"x": 2048}, inputs={"u0": u0_fine})
+        coarse = pk.reference(problem, resolution={"x": 1024}, inputs={"u0": u0_fine[::2]})
+        a, b = coarse.fields["u"][-1], fine.fields["u"][-1][::2]
+        assert np.linalg.norm(a - b) / np.linalg.norm(b) < 1e-4

@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time as _time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -188,7 +187,7 @@ def run(argv: list[str] | None = None) -> int:
                        "n_val": n_val, "n_test": test.n, "resolution": res, "test_resolution": fine,
                        "train_seconds": t_train_data, "test_seconds": t_test_data},
               "train": {"seconds": model.info["seconds"], "epochs": model.info["epochs"],
-                        "final_loss": model.history["train"][-1] if model.history["train"] else None,
+                        "final_loss": (model.history["train"] or [None])[-1],
                         "validation_l2re": model.info["test_l2re"],
                         "parameters": model.info["parameters"]},
               "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in opts.items()}}

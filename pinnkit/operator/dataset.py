@@ -292,7 +292,8 @@ def _run_pool(nw: int, todo: list, inputs_of: Callable, write: Callable) -> None
     # fork: the workers inherit the problem (sympy functions made at run time do not pickle)
     ctx = multiprocessing.get_context("fork")
     pool = cf.ProcessPoolExecutor(max_workers=nw, mp_context=ctx, initializer=_init_worker,
-                                  initargs=(_WORK["problem"], _WORK["resolution"], _WORK["options"]))
+                                  initargs=(_WORK["problem"], _WORK["resolution"],
+                                            _WORK["options"]))
     pending: dict = {}
     queue = iter(todo)
     try:

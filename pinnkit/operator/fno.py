@@ -74,7 +74,8 @@ class FNO(nn.Module):
         self.lift = conv(channels_in + dim, width, 1)
         self.spectral = nn.ModuleList(SpectralConv(width, width, modes) for _ in range(layers))
         self.pointwise = nn.ModuleList(conv(width, width, 1) for _ in range(layers))
-        self.project = nn.Sequential(conv(width, hidden, 1), nn.GELU(), conv(hidden, channels_out, 1))
+        self.project = nn.Sequential(conv(width, hidden, 1), nn.GELU(),
+                                     conv(hidden, channels_out, 1))
 
     def forward(self, a: torch.Tensor, grid: Sequence[torch.Tensor]) -> torch.Tensor:
         """a: (batch, channels_in, *grid); grid: per axis, node positions scaled to [0, 1]."""

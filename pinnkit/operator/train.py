@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 import time as _time
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -156,7 +156,8 @@ def _layout(data: Dataset, n_train: int) -> _Layout:
         box = {k: tuple(v) for k, v in json.loads(attrs["box"]).items()}
         periodic = json.loads(attrs["periodic"])
     except (KeyError, ValueError) as exc:
-        raise DatasetError(f"{data.path}: dataset attributes are missing or damaged ({exc})") from None
+        raise DatasetError(f"{data.path}: dataset attributes are missing or damaged "
+                           f"({exc})") from None
     for k, ax in in_axes.items():
         if ax != out_axes:
             raise TrainingError(f"input {k!r} is defined over ({', '.join(ax)}) but the outputs "
@@ -164,7 +165,8 @@ def _layout(data: Dataset, n_train: int) -> _Layout:
     if len(out_axes) not in (1, 2):
         raise TrainingError(f"the FNO takes 1-D or 2-D grids; the outputs have axes {out_axes}")
     ins, outs = sorted(data.inputs), sorted(data.outputs)
-    st = lambda d, k: (float(np.mean(d[k][:n_train])), float(np.std(d[k][:n_train])) or 1.0)  # noqa: E731
+    def st(d, k):
+        return float(np.mean(d[k][:n_train])), float(np.std(d[k][:n_train])) or 1.0
     im, isd = zip(*[st(data.inputs, k) for k in ins])
     om, osd = zip(*[st(data.outputs, k) for k in outs])
     return _Layout(ins, outs, out_axes, box, periodic, list(im), list(isd), list(om), list(osd))
@@ -219,7 +221,8 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
         raise TrainingError("device 'cuda' requested but no CUDA device is available")
     config = {"model": model, "modes": int(modes), "width": int(width), "layers": int(layers),
               "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
-              "weight_decay": float(weight_decay), "step_size": int(step_size or max(1, epochs // 5)),
+              "weight_decay": float(weight_decay),
+              "step_size": int(step_size or max(1, epochs // 5)),
               "gamma": float(gamma), "n_train": n_train, "n_test": n_test,
               "padding": int(padding), "subsample": int(subsample), "seed": int(seed),
               "dataset": str(data.path)}
@@ -254,7 +257,8 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
         state = torch.load(ckpt, map_location=device, weights_only=False)
         if state["config"] != config:
             diff = sorted(k for k in config if state["config"].get(k) != config[k])
-            raise TrainingError(f"checkpoint {ckpt} was made with other settings ({', '.join(diff)})")
+            raise TrainingError(f"checkpoint {ckpt} was made with other settings "
+                                f"({', '.join(diff)})")
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])

@@ -32,7 +32,8 @@ DEFAULTS: dict = {"n_train": 1000, "n_val": None, "n_test": 200, "resolution": N
                   "test_resolutions": None, "model": "fno", "modes": 16, "width": 64, "layers": 4,
                   "epochs": 500, "batch_size": 20, "lr": 1e-3, "subsample": 1, "padding": 0,
                   "seed": 0, "workers": None, "device": "cpu", "out": None, "resume": False,
-                  "quiet": False, "speed_samples": None, "plot_samples": 3}
+                  "quiet": False, "speed_samples": None, "plot_samples": 3,
+                  "physics_weight": 0.0, "physics_samples": 0}
 
 
 class UsageError(Exception):
@@ -63,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     a("--seed", type=int)
     a("--workers", type=int, help="dataset processes (default min(2, CPUs))")
     a("--device")
+    a("--physics-weight", type=float, help="weight of the spec's residual on the predicted "
+      "grid (steady problems)")
+    a("--physics-samples", type=int, help="unlabeled inputs (sampled, not solved) for the "
+      "physics loss")
     a("--speed-samples", type=int, help="test inputs timed with the reference (default n_test)")
     a("--out", help="output folder (default runs/<problem name>)")
     a("--resume", action="store_true", default=None)
@@ -153,13 +158,21 @@ def run(argv: list[str] | None = None) -> int:
     say(f"data: {train.n} training samples at {res} ({train.info['computed']} solved, "
         f"{t_train_data:.1f} s), {test.n} test samples at {fine} ({t_test_data:.1f} s)")
 
+    physics_inputs = None
+    if opts["physics_samples"]:
+        from .dataset import _sample_inputs
+        _, box = grid_axes(problem, res)
+        samples = [_sample_inputs(problem, samplers, axes, box, seed + 2, i)
+                   for i in range(int(opts["physics_samples"]))]
+        physics_inputs = {k: np.stack([s[k] for s in samples]) for k in problem.inputs}
     model = pk.train_operator(train, model=opts["model"], modes=opts["modes"],
                               width=opts["width"], layers=opts["layers"], epochs=opts["epochs"],
                               batch_size=opts["batch_size"], lr=opts["lr"], n_test=n_val,
                               subsample=opts["subsample"], padding=opts["padding"], seed=seed,
                               device=opts["device"], checkpoint=out / "checkpoint.pt",
                               resume=bool(opts["resume"]) and (out / "checkpoint.pt").exists(),
-                              quiet=quiet)
+                              physics_weight=float(opts["physics_weight"]), problem=problem,
+                              physics_inputs=physics_inputs, quiet=quiet)
     model.save(out / "model.pt")
     say(f"trained {model.info['epochs']} epochs in {model.info['seconds']:.1f} s; validation "
         f"l2re {model.info['test_l2re']}")

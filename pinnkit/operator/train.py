@@ -188,6 +188,8 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
                    padding: int = 0, subsample: int = 1, seed: int = 0, device: str = "cpu",
                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
                    resume: bool = False, eval_every: int = 1, quiet: bool = False,
+                   physics_weight: float = 0.0, problem: Any = None,
+                   physics_inputs: Mapping[str, Any] | None = None,
                    callback: Callable[[int, OperatorModel], Any] | None = None) -> OperatorModel:
     """Train a neural operator from the inputs to the outputs of ``data``.
 
@@ -197,7 +199,11 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     the data's resolution: zero-shot when subsample > 1). step_size: epochs between halvings of the
     learning rate (default epochs // 5). checkpoint: a file written every ``checkpoint_every``
     epochs; resume=True continues from it. callback(epoch, model) after each epoch; returning
-    True stops. Returns an `OperatorModel` whose ``info`` has the final test error per field.
+    True stops. physics_weight > 0 adds that multiple of the squared relative residual
+    ‖r(prediction)‖² / ‖r(0)‖² (per sample, batch mean) of the (steady) spec ``problem`` on
+    the predicted grid, through the reference's finite-difference
+    operators (`GridResidual`), at the training inputs and at the unlabeled ``physics_inputs``
+    ({name: (m, *grid)}, no solutions needed), a batch of each per step. Returns an `OperatorModel` whose ``info`` has the final test error per field.
     Raises `TrainingError` on a bad option, `DatasetError` on a bad dataset.
     """
     data = _as_dataset(data)
@@ -225,7 +231,15 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
               "step_size": int(step_size or max(1, epochs // 5)),
               "gamma": float(gamma), "n_train": n_train, "n_test": n_test,
               "padding": int(padding), "subsample": int(subsample), "seed": int(seed),
+              "physics_weight": float(physics_weight),
               "dataset": str(data.path)}
+    if not physics_weight >= 0:
+        raise TrainingError(f"physics_weight must be >= 0, got {physics_weight!r}")
+    if physics_weight > 0 and problem is None:
+        raise TrainingError("physics_weight > 0 needs problem= (the spec whose residual is used)")
+    if physics_weight > 0 and problem.name != data.attrs.get("problem"):
+        raise TrainingError(f"problem {problem.name!r} is not the dataset's problem "
+                            f"{data.attrs.get('problem')!r}")
     layout = _layout(data, n_train)
     gen = torch.Generator().manual_seed(int(seed))
     with torch.random.fork_rng(devices=[]):
@@ -246,6 +260,18 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     Y = torch.from_numpy(np.stack([data.outputs[k] for k in layout.outputs], 1)[cut]
                          .astype(np.float32))
     Xtr, Ytr = X[:n_train].to(device), Y[:n_train].to(device)
+    physics, Xph = None, None
+    if physics_weight > 0:
+        from .physics import GridResidual
+        physics = GridResidual(problem, tuple(X.shape[2:]))
+        if physics_inputs is not None:
+            Xph = torch.from_numpy(np.stack([np.asarray(physics_inputs[k])
+                                             for k in layout.inputs], 1)[cut]
+                                   .astype(np.float32)).to(device)
+
+    def physics_loss(x: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        return physics.relative({f: pred[:, j] for j, f in enumerate(layout.outputs)},
+                                {k: x[:, j] for j, k in enumerate(layout.inputs)}).mean()
     Xte, Yte = X[n - n_test:].to(device), Y[n - n_test:].to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config["step_size"], gamma=gamma)
@@ -281,7 +307,13 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
         total = 0.0
         for i in range(0, n_train, batch_size):
             idx = perm[i:i + batch_size]
-            loss = relative_l2(om._forward(Xtr[idx]), Ytr[idx]).mean()
+            pred = om._forward(Xtr[idx])
+            loss = relative_l2(pred, Ytr[idx]).mean()
+            if physics is not None:
+                loss = loss + physics_weight * physics_loss(Xtr[idx], pred)
+                if Xph is not None:
+                    j = torch.randint(len(Xph), (len(idx),), generator=gen).to(device)
+                    loss = loss + physics_weight * physics_loss(Xph[j], om._forward(Xph[j]))
             if not torch.isfinite(loss):
                 raise TrainingError(f"non-finite loss at epoch {epoch + 1}; lower lr ({lr})")
             opt.zero_grad()

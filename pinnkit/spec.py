@@ -122,9 +122,6 @@ class ConservativeDerivative(sympy.Function):
     def _sympystr(self, printer) -> str:
         return f"D[{printer._print(self.args[0])}, {printer._print(self.args[1])}]"
 
-    def doit(self, **hints):
-        return sympy.diff(self.args[0].doit(**hints), self.args[1])
-
 
 def input_field(name: str, *args: sympy.Symbol) -> sympy.Expr:
     """An input function of spatial coordinates: ``u0 = input_field("u0", x)``.

@@ -231,7 +231,8 @@ class Discretization:
         if self.time is not None and self.time in coef.free_symbols:
             raise UnsupportedSpecError(f"flux coefficient {coef} depends on time; conservative "
                                        "flux terms need a coefficient of space and inputs")
-        a = _broadcast(self.point_function(coef)(np.arange(self.P), None), self.P)
+        t0 = self.problem.domain.t0 if self.time is not None else None   # a(x) is steady
+        a = _broadcast(self.point_function(coef)(np.arange(self.P), t0), self.P)
         g = self.grid
         rows, cols, vals = [], [], []
         for idx, periodic in g.lines[axis]:

@@ -98,6 +98,8 @@ def test_corrupt_and_foreign_files(tmp_path):
         h5["x"] = 1
     with pytest.raises(pk.DatasetError, match="not a pinnkit dataset"):
         pk.Dataset.load(other)
+    with pytest.raises(pk.DatasetError, match="HDF5 file but not a pinnkit dataset"):
+        pk.dataset(_burgers(), GRF, n=1, resolution=32, path=other, workers=0, quiet=True)
 
 
 def test_bad_requests(tmp_path):

@@ -326,6 +326,9 @@ def _open(path: Path, partial: Path, provenance: dict, n: int) -> h5py.File:
             raise DatasetError(f"{p}: not a readable HDF5 file ({exc}); move it away or choose "
                                "another path") from None
         with h5:
+            if "fingerprint" not in h5.attrs:
+                raise DatasetError(f"{p} is an HDF5 file but not a pinnkit dataset; move it away "
+                                   "or choose another path")
             fp = _attr(h5.attrs.get("fingerprint", ""))
             stored = _attr(h5.attrs.get("problem", "?"))
             if fp != provenance["fingerprint"]:

@@ -131,3 +131,17 @@ def test_conservative_flux_in_a_time_dependent_problem():
         exact = np.exp(-8 * np.pi ** 2 * 0.05) * np.sin(2 * np.pi * xs)
         errs.append(np.max(np.abs(r.fields["u"][-1] - exact)))
     assert 3.5 < errs[0] / errs[1] < 4.5
+
+
+def test_input_over_a_subset_of_the_coordinates():
+    # -lap u = f(x) on the unit square: a 1-D array over x gives the callable's solution
+    u, f = pk.field("u", x, y), pk.input_field("f", x)
+    p = pk.Problem("src", pk.Rectangle((x, y), (0, 0), (1, 1)), [pk.Eq(-pk.laplacian(u), f)],
+                   [pk.Dirichlet(u, 0)])
+    xs = np.linspace(0, 1, 17)
+    a = pk.reference(p, resolution=17, inputs={"f": np.sin(np.pi * xs)})
+    b = pk.reference(p, resolution=17, inputs={"f": lambda X: np.sin(np.pi * X)})
+    assert np.max(np.abs(a.fields["u"] - b.fields["u"])) < 1e-14
+    assert np.max(np.abs(a.fields["u"])) > 1e-2
+    with pytest.raises(pk.UnsupportedSpecError, match=r"over \(x\)"):
+        pk.reference(p, resolution=17, inputs={"f": np.ones((17, 17))})

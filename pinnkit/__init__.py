@@ -13,7 +13,8 @@ from .mesh import Mesh
 from .reference import GridSolution, reference  # noqa: E402  (numpy/scipy only)
 from .compare import compare  # noqa: E402
 from .spec import (BoundaryEquation, Data, Dirichlet, Initial, Neumann, Periodic, Problem, Robin,
-                   coords, div, field, fields, grad, laplacian, normal, parameter)
+                   coords, div, field, fields, grad, input_field, laplacian, normal, parameter)
+from .grf import GaussianRandomField, SamplerError
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,9 @@ __all__ = [
     # spec
     "coords", "field", "fields", "parameter", "normal", "grad", "div", "laplacian", "Problem",
     "Dirichlet", "Neumann", "Robin", "Periodic", "Initial", "BoundaryEquation", "Data",
+    "input_field",
+    # operator learning
+    "GaussianRandomField", "dataset", "Dataset", "train_operator", "OperatorModel",
     # sympy re-exports
     "sin", "cos", "exp", "log", "sqrt", "tanh", "sinh", "cosh", "atan2", "pi", "Rational", "Eq", "Abs",
     # geometry
@@ -29,7 +33,7 @@ __all__ = [
     "train", "Solution", "TrainOptions", "reference", "GridSolution", "compare", "export",
     # errors
     "PinnkitError", "SpecError", "GeometryError", "TrainingError", "ReferenceSolverError",
-    "UnsupportedSpecError",
+    "UnsupportedSpecError", "SamplerError", "DatasetError",
 ]
 
 
@@ -44,6 +48,10 @@ def __getattr__(name: str):
     import importlib
     if name in ("train", "Solution", "TrainOptions"):
         return getattr(importlib.import_module(".trainer", __name__), name)
+    if name in ("dataset", "Dataset", "DatasetError"):
+        return getattr(importlib.import_module(".operator.dataset", __name__), name)
+    if name in ("train_operator", "OperatorModel"):
+        return getattr(importlib.import_module(".operator.train", __name__), name)
     if name == "export":
         return importlib.import_module(".io", __name__).export
     raise AttributeError(f"module 'pinnkit' has no attribute {name!r}")

@@ -21,7 +21,8 @@ from .expr import check_expr, compile_expr
 __all__ = [
     "coords", "field", "fields", "parameter", "normal", "grad", "div", "laplacian",
     "Parameter", "NormalSymbol", "Dirichlet", "Neumann", "Robin", "Periodic", "Initial",
-    "BoundaryEquation", "Data", "Problem", "Term", "DerivKey",
+    "BoundaryEquation", "Data", "Problem", "Term", "DerivKey", "input_field", "InputField",
+    "ConservativeDerivative",
 ]
 
 #: Coordinate names treated as time by `grad`, `div` and `laplacian` (which act on space only).
@@ -107,6 +108,47 @@ def _spatial_args(u: sympy.Expr, spatial: Sequence[sympy.Symbol] | None) -> tupl
                         key=lambda s: s.name))
 
 
+class InputField(sympy.Function):
+    """Base class of input functions (`input_field`): known data of one problem instance
+    (an initial value, a coefficient, a source), given to the reference as grid values."""
+
+
+class ConservativeDerivative(sympy.Function):
+    """``d/dx_k (a * du/dx_k)`` kept unevaluated: ``args = (a * Derivative(u, x_k), x_k)``.
+
+    `div` makes one when a flux component has an input-field coefficient, so that the
+    reference can discretize it in conservative form (fluxes at cell faces); sympy's product
+    rule (``a_x u_x + a u_xx``) would need a derivative of a possibly discontinuous ``a``."""
+
+    def _sympystr(self, printer) -> str:
+        return f"D[{printer._print(self.args[0])}, {printer._print(self.args[1])}]"
+
+
+def input_field(name: str, *args: sympy.Symbol) -> sympy.Expr:
+    """An input function of spatial coordinates: ``u0 = input_field("u0", x)``.
+
+    Used like a known function in equations and conditions; each problem instance gives its
+    values (`pinnkit.reference(problem, inputs={"u0": ...})`, `pinnkit.dataset`)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise SpecError(f"input_field name must be an identifier, got {name!r}")
+    if not args:
+        raise SpecError(f"input field {name!r} needs at least one coordinate argument")
+    for a in args:
+        if not isinstance(a, sympy.Symbol):
+            raise SpecError(f"input field {name!r}: argument {a!r} is not a coordinate symbol")
+        if a.name in TIME_NAMES:
+            raise SpecError(f"input field {name!r}: inputs are functions of space; {a} is time")
+    return type(name, (InputField,), {})(*args)
+
+
+def _flux_component(v: sympy.Expr, c: sympy.Symbol) -> sympy.Expr:
+    """``d v / d c``, unevaluated (conservative form) when ``v`` has an input-field coefficient."""
+    v = sympy.sympify(v)
+    if v.atoms(InputField):
+        return ConservativeDerivative(v, c)
+    return sympy.diff(v, c)
+
+
 def grad(u: sympy.Expr, coords: Sequence[sympy.Symbol] | None = None) -> list:
     """Spatial gradient ``[u_x, u_y, ...]``; space = the field's arguments except time (t)."""
     return [sympy.diff(u, c) for c in _spatial_args(u, coords)]
@@ -117,7 +159,7 @@ def div(vector: Sequence[sympy.Expr], coords: Sequence[sympy.Symbol] | None = No
     cs = _spatial_args(vector[0], coords)
     if len(cs) != len(vector):
         raise SpecError(f"div: {len(vector)} components but {len(cs)} spatial coordinates {cs}")
-    return sum((sympy.diff(v, c) for v, c in zip(vector, cs)), sympy.Integer(0))
+    return sum((_flux_component(v, c) for v, c in zip(vector, cs)), sympy.Integer(0))
 
 
 def laplacian(u: sympy.Expr, coords: Sequence[sympy.Symbol] | None = None) -> sympy.Expr:
@@ -262,7 +304,8 @@ class Problem:
     last), ``time`` (time symbol or None), ``fields`` (name -> applied function),
     ``parameters`` (list of `Parameter`), ``equations`` (name -> residual expr),
     ``terms`` (list of `Term`), ``exact`` (field name -> sympy expr or callable),
-    ``reference_options`` (defaults for `pinnkit.reference`, e.g. {"resolution": ..., "order": 4}).
+    ``reference_options`` (defaults for `pinnkit.reference`, e.g. {"resolution": ..., "order": 4}),
+    ``inputs`` (input-field name -> applied `InputField`, see `input_field`).
     """
 
     def __init__(self, name: str, domain: Any, equations: Sequence | Mapping,
@@ -289,6 +332,7 @@ class Problem:
         for cond in self.conditions:
             self._add_term(self._condition_term(cond))
         self._check_symbols()
+        self.inputs = self._collect_inputs()
         self.exact = self._parse_exact(exact or {})
         self._check_translatable()
 
@@ -365,6 +409,24 @@ class Problem:
                             f"(use {s} = pk.parameter({str(s)!r}, init=...) for an unknown)")
         self.parameters = [params[k] for k in sorted(params)]
 
+    def _collect_inputs(self) -> dict:
+        found: dict = {}
+        spatial = set(self.spatial_coords)
+        for term in self.terms:
+            for expr in term.exprs:
+                for a in sorted(sympy.sympify(expr).atoms(InputField), key=str):
+                    name = type(a).__name__
+                    if name in self.fields:
+                        raise SpecError(f"input field {name!r} has the name of a field")
+                    if not set(a.args) <= spatial or len(set(a.args)) != len(a.args):
+                        raise SpecError(f"input field {a} must take spatial coordinates of the "
+                                        f"domain ({', '.join(map(str, self.spatial_coords))}), "
+                                        "each once")
+                    if name in found and found[name] != a:
+                        raise SpecError(f"input field {name!r} is used as {a} and as {found[name]}")
+                    found[name] = a
+        return dict(sorted(found.items()))
+
     def _parse_exact(self, exact: Mapping[str, Any]) -> dict:
         out = {}
         for fname, e in exact.items():
@@ -388,10 +450,19 @@ class Problem:
         for term in self.terms:
             where = f"{'equation' if term.kind == 'pde' else 'condition'} {term.name!r}"
             for expr in term.exprs:
-                sub, keys, syms, normals = self.placeholders(expr)
+                # input fields and conservative flux terms are arguments of the compiled
+                # functions (values the reference computes), opaque here
+                # (a derivative of an input is the reference's to refuse, with its advice)
+                opaque = {n: sympy.Dummy(f"flux{i}") for i, n in enumerate(sorted(
+                    expr.atoms(ConservativeDerivative) | {d for d in expr.atoms(
+                        sympy.Derivative) if isinstance(d.expr, InputField)}, key=str))}
+                expr = expr.xreplace(opaque)
+                opaque.update({f: sympy.Dummy(type(f).__name__) for f in expr.atoms(InputField)})
+                sub, keys, syms, normals = self.placeholders(expr.xreplace(opaque))
                 shown = {ph: self._key_expr(k) for k, ph in zip(keys, syms)}
-                check_expr(list(self.coords) + normals + self.parameters + syms, sub, where,
-                           display=shown)
+                shown.update({d: n for n, d in opaque.items()})
+                check_expr(list(self.coords) + normals + self.parameters + syms
+                           + list(opaque.values()), sub, where, display=shown)
         for fname, e in self.exact.items():
             if isinstance(e, sympy.Basic):
                 check_expr(list(self.coords), e, f"exact[{fname!r}]")

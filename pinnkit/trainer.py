@@ -930,6 +930,10 @@ def train(problem: Problem, callback: Any = None, **options: Any) -> Solution:
     """
     if not isinstance(problem, Problem):
         raise TrainingError(f"train() needs a pinnkit Problem, got {type(problem).__name__}")
+    if getattr(problem, "inputs", None):
+        raise TrainingError(f"problem {problem.name!r} has input fields "
+                            f"({', '.join(problem.inputs)}): a PINN solves one instance; learn "
+                            "the operator with pk.train_operator (data from pk.dataset)")
     opts = TrainOptions.from_kwargs(**options)
     threads = resolve_threads(opts)
     previous = torch.get_num_threads()

@@ -19,6 +19,7 @@ import pinnkit as pk
 from pinnkit.cli import load_problem_file
 from pinnkit.derivatives import DerivativePlan, compute_derivatives
 from pinnkit.expr import check_expr, compile_expr
+from pinnkit.reference.inputs import conservative_placeholders, input_symbols
 
 x, y, t = sp.symbols("x y t", real=True)
 ARGS = [x, y, t]
@@ -89,8 +90,11 @@ def _problem_expressions():
         name = os.path.basename(path)
         for term in problem.terms:
             for i, e in enumerate(term.exprs):
+                # as the solvers see them: conservative fluxes and input fields are arguments
+                e, _, flux = conservative_placeholders(problem, e)
+                e, inputs = input_symbols(problem, e)
                 sub, _, syms, normals = problem.placeholders(e)
-                args = list(problem.coords) + normals + problem.parameters + syms
+                args = list(problem.coords) + inputs + normals + problem.parameters + syms + flux
                 out.append((f"{name}:{term.name}[{i}]", args, sub))
         for f, e in problem.exact.items():
             if isinstance(e, sp.Basic):

@@ -70,7 +70,7 @@ class GridSolution(TensorGridMixin):
 
 
 def reference(problem: Problem, resolution: int | dict | None = None, quiet: bool = True,
-              **options: Any) -> GridSolution:
+              inputs: dict | None = None, **options: Any) -> GridSolution:
     """Solve ``problem`` by finite differences on a tensor grid.
 
     resolution: points per axis (int), or {coordinate name: points} (time: output times);
@@ -81,7 +81,10 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
     "field": "p", "coefficient": c} subtracts c·Σ_k h_k² ∂²p/∂x_k² (discrete, compact) from
     that equation's residual — the pressure-Laplacian stabilisation of a collocated grid for
     incompressible flow (Brezzi & Pitkäranta 1984), O(h²) like the scheme. Defaults come from the problem's ``reference=``
-    options. Raises `UnsupportedSpecError` / `ReferenceSolverError`.
+    options. inputs: {input field name: grid array (the tensor grid over the input's
+    coordinates; periodic axes without their right end), callable of those coordinates, or
+    number} for a problem with `pinnkit.input_field`s. Raises `UnsupportedSpecError` /
+    `ReferenceSolverError`.
     """
     if not isinstance(problem, Problem):
         raise UnsupportedSpecError(f"reference() needs a pinnkit Problem, got {type(problem).__name__}")
@@ -121,7 +124,7 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
         if v < 3:
             raise UnsupportedSpecError(f"resolution of {k} must be at least 3, got {v}")
     t0 = _time.perf_counter()
-    disc = Discretization(problem, res, order=order)
+    disc = Discretization(problem, res, order=order, inputs=inputs)
     grid = disc.grid
     space_names = grid.names
     coords = {n: grid.axes[i] for i, n in enumerate(space_names)}

@@ -21,6 +21,7 @@ from ..expr import compile_expr
 from ..geometry import Shape
 from ..spec import BoundaryEquation, Dirichlet, Problem, Term
 from .grid import Grid
+from .inputs import conservative_placeholders, input_point_values, input_symbols
 
 __all__ = ["Discretization", "CompiledResidual", "default_resolution"]
 
@@ -54,8 +55,13 @@ class CompiledResidual:
 
 
 def compile_residual(problem: Problem, expr: sympy.Expr) -> CompiledResidual:
+    # conservative flux terms become placeholders with their own keys (field, orders, flux);
+    # input fields become arguments after the coordinates (see Discretization.coords_at)
+    expr, flux_keys, flux_syms = conservative_placeholders(problem, expr)
+    expr, in_syms = input_symbols(problem, expr)
     sub, keys, syms, normals = problem.placeholders(expr)
-    args = list(problem.coords) + normals + syms
+    keys, syms = keys + flux_keys, syms + flux_syms
+    args = list(problem.coords) + in_syms + normals + syms
     dsym = [sympy.diff(sub, p) for p in syms]
     # DiracDelta in a partial (from Heaviside/sign/Abs of a field) is 0 almost everywhere
     return CompiledResidual(keys, compile_expr(args, sub, "numpy"),
@@ -75,7 +81,8 @@ class Discretization:
     is assigned one condition (Dirichlet first where names overlap, e.g. at corners).
     """
 
-    def __init__(self, problem: Problem, resolution: dict, order: int = 2) -> None:
+    def __init__(self, problem: Problem, resolution: dict, order: int = 2,
+                 inputs: dict | None = None) -> None:
         if order not in (2, 4):
             raise UnsupportedSpecError(f"finite-difference order must be 2 or 4, got {order}")
         self.problem, self.order = problem, order
@@ -98,6 +105,9 @@ class Discretization:
                          periodic)
         g = self.grid
         self.P = g.n_points
+        # input fields: values at every point, in the order of problem.inputs
+        self.input_values = input_point_values(problem, g, inputs or {})
+        self._flux_ops: dict = {}
         self.interior = np.flatnonzero(~g.boundary)
         self.bpoints = np.flatnonzero(g.boundary)
         self.gauges = self._gauges()
@@ -208,13 +218,65 @@ class Discretization:
         return key[1][-1] if self.time is not None else 0
 
     def operator(self, key) -> sp.csr_matrix:
+        if len(key) == 3:   # a conservative flux term d/dx_k (a du/dx_k)
+            return self.flux_operator(self.spatial_orders(key).index(2), key[2][1])
         return self.grid.derivative(self.spatial_orders(key), self.order)
 
+    def flux_operator(self, axis: int, coef: sympy.Expr) -> sp.csr_matrix:
+        """d/dx_axis (a d/dx_axis) in conservative form: face fluxes a_f (u_r - u_l)/dx between
+        neighbouring points of each grid line, a_f the harmonic mean of the two point values
+        (arithmetic where a is not positive on both sides), differenced over the half-cell
+        widths (second order on smooth a; conservative, so it converges for a jump in a)."""
+        cached = self._flux_ops.get((axis, coef))
+        if cached is not None:
+            return cached
+        if self.time is not None and self.time in coef.free_symbols:
+            raise UnsupportedSpecError(f"flux coefficient {coef} depends on time; conservative "
+                                       "flux terms need a coefficient of space and inputs")
+        t0 = self.problem.domain.t0 if self.time is not None else None   # a(x) is steady
+        a = _broadcast(self.point_function(coef)(np.arange(self.P), t0), self.P)
+        g = self.grid
+        rows, cols, vals = [], [], []
+        for idx, periodic in g.lines[axis]:
+            n = len(idx)
+            if n < 3:
+                continue
+            x = g.points[idx, axis]
+            left = np.arange(n if periodic else n - 1)
+            right = (left + 1) % n
+            dx = x[right] - x[left]
+            if periodic:
+                dx[-1] += g.h[axis] * n
+            al, ar = a[idx[left]], a[idx[right]]
+            pos = (al > 0) & (ar > 0)
+            af = np.where(pos, 2 * al * ar / np.where(pos, al + ar, 1.0), 0.5 * (al + ar))
+            w = af / dx
+            pts = np.arange(n) if periodic else np.arange(1, n - 1)
+            fm, fp = (pts - 1) % len(left), pts % len(left)   # faces left and right of each point
+            vol = 0.5 * (dx[fm] + dx[fp])
+            im, ip = left[fm], right[fp]
+            rows += [idx[pts]] * 3
+            cols += [idx[im], idx[pts], idx[ip]]
+            vals += [w[fm] / vol, -(w[fm] + w[fp]) / vol, w[fp] / vol]
+        D = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(self.P, self.P)) if rows else sp.csr_matrix((self.P, self.P))
+        self._flux_ops[(axis, coef)] = D
+        return D
+
     def coords_at(self, rows: np.ndarray, t: float | None) -> list:
+        """Argument columns of compiled residuals at ``rows``: coordinates (time last), then
+        the input fields' values."""
         cols = [self.grid.points[rows, k] for k in range(self.grid.points.shape[1])]
         if self.time is not None:
             cols.append(np.full(len(rows), float(t)))
-        return cols
+        return cols + [v[rows] for v in self.input_values.values()]
+
+    def point_function(self, expr: sympy.Expr):
+        """``f(rows, t) -> values`` of a field-free expression of coordinates and inputs."""
+        expr, in_syms = input_symbols(self.problem, sympy.sympify(expr))
+        fn = compile_expr(list(self.problem.coords) + in_syms, expr, "numpy")
+        return lambda rows, t: np.broadcast_to(np.asarray(fn(*self.coords_at(rows, t)), float),
+                                               (len(rows),))
 
     def normals_at(self, res: CompiledResidual, normals: np.ndarray | None) -> list:
         names = self.grid.names

@@ -16,7 +16,6 @@ from scipy.integrate import solve_ivp
 from sympy.solvers.solveset import NonlinearError
 
 from ..errors import ReferenceSolverError, UnsupportedSpecError
-from ..expr import compile_expr
 from .discretize import Discretization, compile_residual
 
 __all__ = ["solve_mol"]
@@ -255,14 +254,12 @@ def _initial_state(disc, q, offsets, n, nI):
     for t in problem.terms:
         if t.kind == "initial":
             given[(t.condition.u.func.__name__, t.condition.order)] = t.condition
-    coords = disc.coords_at(disc.interior, problem.domain.t0)
     for f in disc.fields:
         for order in range(q[f]):
             c = given.get((f, order))
             if c is None:
                 raise UnsupportedSpecError(f"field {f} needs an initial condition of order {order} "
                                            f"(pk.Initial({f}, g, order={order}))")
-            g = compile_expr(list(problem.coords), c.g, "numpy")
             o = offsets[f] + order * nI
-            y0[o:o + nI] = np.broadcast_to(np.asarray(g(*coords), float), (nI,))
+            y0[o:o + nI] = disc.point_function(c.g)(disc.interior, problem.domain.t0)
     return y0

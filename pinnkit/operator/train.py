@@ -1,0 +1,347 @@
+"""Training Fourier neural operators on a `Dataset`: ``train_operator(data, model="fno", ...)``.
+
+Loss: the relative L2 error per sample, averaged over the batch (Li et al. 2021, Sec. 5);
+Adam with a step schedule (the learning rate halves every ``step_size`` epochs); the last
+``n_test`` samples are held out and evaluated every ``eval_every`` epochs; checkpoints are
+written atomically and ``resume=True`` continues from one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time as _time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import TrainingError
+from .dataset import Dataset, DatasetError
+from .fno import FNO
+
+__all__ = ["train_operator", "OperatorModel", "MODELS", "relative_l2"]
+
+#: model name -> network class (the CLI's --model choices come from here)
+MODELS = {"fno": FNO}
+
+
+def relative_l2(pred: np.ndarray | torch.Tensor, true: np.ndarray | torch.Tensor):
+    """Per-sample ‖pred − true‖₂ / ‖true‖₂ over all non-sample axes."""
+    if isinstance(pred, torch.Tensor):
+        d = (pred - true).flatten(1).norm(dim=1)
+        return d / true.flatten(1).norm(dim=1).clamp_min(1e-30)
+    d = np.linalg.norm((pred - true).reshape(len(pred), -1), axis=1)
+    return d / np.maximum(np.linalg.norm(np.reshape(true, (len(true), -1)), axis=1), 1e-30)
+
+
+@dataclass
+class _Layout:
+    """What the network needs to know about the data: channel names, grid, normalisation."""
+
+    inputs: list
+    outputs: list
+    axes: list
+    box: dict          # axis -> (lo, hi)
+    periodic: dict     # axis -> bool
+    in_mean: list
+    in_std: list
+    out_mean: list
+    out_std: list
+
+    def grid(self, shape: tuple) -> list:
+        """Per axis, node positions scaled to [0, 1] for a grid of ``shape`` on the box."""
+        out = []
+        for a, n in zip(self.axes, shape):
+            if self.periodic[a]:
+                out.append(torch.arange(n, dtype=torch.float32) / n)
+            else:
+                out.append(torch.linspace(0, 1, n))
+        return out
+
+
+class OperatorModel:
+    """A trained neural operator: ``model({"u0": (batch, *grid)}) -> {"u": (batch, *grid)}``
+    on any grid of the training box. ``history``: per-epoch losses; ``info``: run details."""
+
+    def __init__(self, net: torch.nn.Module, layout: _Layout, config: dict,
+                 history: dict | None = None, info: dict | None = None) -> None:
+        self.net, self.layout, self.config = net, layout, dict(config)
+        self.history = history or {"epoch": [], "train": [], "test": [], "lr": [], "time": []}
+        self.info = dict(info or {})
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def _forward(self, a: torch.Tensor) -> torch.Tensor:
+        L = self.layout
+        dev, shape = a.device, tuple(a.shape[2:])
+        mi = torch.tensor(L.in_mean, device=dev).view(1, -1, *[1] * len(shape))
+        si = torch.tensor(L.in_std, device=dev).view(1, -1, *[1] * len(shape))
+        mo = torch.tensor(L.out_mean, device=dev).view(1, -1, *[1] * len(shape))
+        so = torch.tensor(L.out_std, device=dev).view(1, -1, *[1] * len(shape))
+        grid = [g.to(dev) for g in L.grid(shape)]
+        return self.net((a - mi) / si, grid) * so + mo
+
+    def __call__(self, inputs: Mapping[str, Any], batch_size: int = 100) -> dict:
+        """Predict: input name -> array (batch, *grid) -> field -> array (batch, *grid)."""
+        L = self.layout
+        missing = [k for k in L.inputs if k not in inputs]
+        extra = sorted(set(inputs) - set(L.inputs))
+        if missing or extra:
+            raise TrainingError(f"operator inputs are {', '.join(L.inputs)}; got "
+                                f"{', '.join(map(str, inputs)) or 'none'}")
+        arrays = [np.asarray(inputs[k], dtype=np.float32) for k in L.inputs]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) != 1 or len(next(iter(shapes))) != len(L.axes) + 1:
+            raise TrainingError(f"operator inputs must be arrays (batch, *grid) over "
+                                f"({', '.join(L.axes)}) of one shape; got {sorted(shapes)}")
+        x = torch.from_numpy(np.stack(arrays, axis=1))
+        outs = []
+        self.net.eval()
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                outs.append(self._forward(x[i:i + batch_size].to(self.device)).cpu().numpy())
+        y = np.concatenate(outs).astype(float)
+        return {f: y[:, j] for j, f in enumerate(L.outputs)}
+
+    def evaluate(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict:
+        """{field: mean relative L2 error} of the prediction for ``inputs`` against ``outputs``."""
+        pred = self(inputs)
+        return {f: float(np.mean(relative_l2(pred[f], np.asarray(outputs[f])))) for f in pred}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write weights, layout and config atomically (``OperatorModel.load`` reads it)."""
+        state = {"net": self.net.state_dict(), "layout": self.layout.__dict__,
+                 "config": self.config, "history": self.history, "info": self.info}
+        _atomic_save(state, Path(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> "OperatorModel":
+        state = torch.load(path, map_location=device, weights_only=False)
+        layout = _Layout(**state["layout"])
+        net = _build(state["config"], layout).to(device)
+        net.load_state_dict(state["net"])
+        return cls(net, layout, state["config"], state["history"], state["info"])
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _build(config: dict, layout: _Layout) -> torch.nn.Module:
+    cls = MODELS[config["model"]]
+    return cls(len(layout.inputs), len(layout.outputs), config["modes"], width=config["width"],
+               layers=config["layers"], dim=len(layout.axes), padding=config["padding"])
+
+
+def _layout(data: Dataset, n_train: int) -> _Layout:
+    attrs = data.attrs
+    try:
+        in_axes = json.loads(attrs["input_axes"])
+        out_axes = json.loads(attrs["output_axes"])
+        box = {k: tuple(v) for k, v in json.loads(attrs["box"]).items()}
+        periodic = json.loads(attrs["periodic"])
+    except (KeyError, ValueError) as exc:
+        raise DatasetError(f"{data.path}: dataset attributes are missing or damaged "
+                           f"({exc})") from None
+    for k, ax in in_axes.items():
+        if ax != out_axes:
+            raise TrainingError(f"input {k!r} is defined over ({', '.join(ax)}) but the outputs "
+                                f"over ({', '.join(out_axes)}); the FNO needs one grid")
+    if len(out_axes) not in (1, 2):
+        raise TrainingError(f"the FNO takes 1-D or 2-D grids; the outputs have axes {out_axes}")
+    ins, outs = sorted(data.inputs), sorted(data.outputs)
+    def st(d, k):
+        return float(np.mean(d[k][:n_train])), float(np.std(d[k][:n_train])) or 1.0
+    im, isd = zip(*[st(data.inputs, k) for k in ins])
+    om, osd = zip(*[st(data.outputs, k) for k in outs])
+    return _Layout(ins, outs, out_axes, box, periodic, list(im), list(isd), list(om), list(osd))
+
+
+def _as_dataset(data: Any) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return Dataset.load(data)
+    raise TrainingError(f"train_operator() needs a pk.Dataset or a dataset path, got "
+                        f"{type(data).__name__}")
+
+
+def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes: int = 16,
+                   width: int = 64, layers: int = 4, epochs: int = 500, batch_size: int = 20,
+                   lr: float = 1e-3, weight_decay: float = 1e-4, step_size: int | None = None,
+                   gamma: float = 0.5, n_train: int | None = None, n_test: int | None = None,
+                   padding: int = 0, subsample: int = 1, seed: int = 0, device: str = "cpu",
+                   checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
+                   resume: bool = False, eval_every: int = 1, quiet: bool = False,
+                   physics_weight: float = 0.0, problem: Any = None,
+                   physics_inputs: Mapping[str, Any] | None = None,
+                   callback: Callable[[int, OperatorModel], Any] | None = None) -> OperatorModel:
+    """Train a neural operator from the inputs to the outputs of ``data``.
+
+    The first ``n_train`` samples train (default: all but ``n_test``), the last ``n_test``
+    (default n // 6) are the held-out test set. subsample: train on every subsample-th grid
+    point per axis (a coarser grid of the same box; the final test error in ``info`` is at
+    the data's resolution: zero-shot when subsample > 1). step_size: epochs between halvings of the
+    learning rate (default epochs // 5). checkpoint: a file written every ``checkpoint_every``
+    epochs; resume=True continues from it. callback(epoch, model) after each epoch; returning
+    True stops. physics_weight > 0 adds that multiple of the squared relative residual
+    ‖r(prediction)‖² / ‖r(0)‖² (per sample, batch mean) of the (steady) spec ``problem`` on
+    the predicted grid, through the reference's finite-difference
+    operators (`GridResidual`), at the training inputs and at the unlabeled ``physics_inputs``
+    ({name: (m, *grid)}, no solutions needed), a batch of each per step. Returns an `OperatorModel` whose ``info`` has the final test error per field.
+    Raises `TrainingError` on a bad option, `DatasetError` on a bad dataset.
+    """
+    data = _as_dataset(data)
+    if model not in MODELS:
+        raise TrainingError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    for name, v in (("modes", modes), ("width", width), ("layers", layers), ("epochs", epochs),
+                    ("batch_size", batch_size)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise TrainingError(f"{name} must be a positive int, got {v!r}")
+    if not lr > 0:
+        raise TrainingError(f"lr must be positive, got {lr!r}")
+    n = data.n
+    n_test = max(1, n // 6) if n_test is None else int(n_test)
+    n_train = n - n_test if n_train is None else int(n_train)
+    if n_test < 1 or n_train < 1 or n_train + n_test > n:
+        raise TrainingError(f"n_train={n_train} + n_test={n_test} must be positive and at most "
+                            f"the {n} samples of {data.path}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device 'cuda' requested but no CUDA device is available")
+    config = {"model": model, "modes": int(modes), "width": int(width), "layers": int(layers),
+              "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
+              "weight_decay": float(weight_decay),
+              "step_size": int(step_size or max(1, epochs // 5)),
+              "gamma": float(gamma), "n_train": n_train, "n_test": n_test,
+              "padding": int(padding), "subsample": int(subsample), "seed": int(seed),
+              "physics_weight": float(physics_weight),
+              "dataset": str(data.path)}
+    if not physics_weight >= 0:
+        raise TrainingError(f"physics_weight must be >= 0, got {physics_weight!r}")
+    if physics_weight > 0 and problem is None:
+        raise TrainingError("physics_weight > 0 needs problem= (the spec whose residual is used)")
+    if physics_weight > 0 and problem.name != data.attrs.get("problem"):
+        raise TrainingError(f"problem {problem.name!r} is not the dataset's problem "
+                            f"{data.attrs.get('problem')!r}")
+    layout = _layout(data, n_train)
+    gen = torch.Generator().manual_seed(int(seed))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        net = _build(config, layout).to(device)
+    om = OperatorModel(net, layout, config)
+    if not isinstance(subsample, (int, np.integer)) or subsample < 1:
+        raise TrainingError(f"subsample must be a positive int, got {subsample!r}")
+    cut = (slice(None), slice(None)) + tuple(
+        slice(None, None, int(subsample)) for _ in layout.axes)
+    for a, n_a in zip(layout.axes, next(iter(data.inputs.values())).shape[1:]):
+        cells = n_a if layout.periodic[a] else n_a - 1
+        if cells % subsample:
+            raise TrainingError(f"subsample={subsample} does not divide the {cells} cells of axis "
+                                f"{a}: the coarse grid would not span the box")
+    X = torch.from_numpy(np.stack([data.inputs[k] for k in layout.inputs], 1)[cut]
+                         .astype(np.float32))
+    Y = torch.from_numpy(np.stack([data.outputs[k] for k in layout.outputs], 1)[cut]
+                         .astype(np.float32))
+    Xtr, Ytr = X[:n_train].to(device), Y[:n_train].to(device)
+    physics, Xph = None, None
+    if physics_weight > 0:
+        from .physics import GridResidual
+        physics = GridResidual(problem, tuple(X.shape[2:]))
+        if physics_inputs is not None:
+            Xph = torch.from_numpy(np.stack([np.asarray(physics_inputs[k])
+                                             for k in layout.inputs], 1)[cut]
+                                   .astype(np.float32)).to(device)
+
+    def physics_loss(x: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        return physics.relative({f: pred[:, j] for j, f in enumerate(layout.outputs)},
+                                {k: x[:, j] for j, k in enumerate(layout.inputs)}).mean()
+    Xte, Yte = X[n - n_test:].to(device), Y[n - n_test:].to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config["step_size"], gamma=gamma)
+    start, elapsed = 0, 0.0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if resume:
+        if ckpt is None or not ckpt.exists():
+            raise TrainingError(f"resume=True but no checkpoint at {ckpt}")
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        if state["config"] != config:
+            diff = sorted(k for k in config if state["config"].get(k) != config[k])
+            raise TrainingError(f"checkpoint {ckpt} was made with other settings "
+                                f"({', '.join(diff)})")
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        gen.set_state(state["gen"])
+        om.history, start, elapsed = state["history"], state["epoch"], state["elapsed"]
+
+    def test_error() -> float:
+        net.eval()
+        with torch.no_grad():
+            errs = [relative_l2(om._forward(Xte[i:i + 100]), Yte[i:i + 100])
+                    for i in range(0, n_test, 100)]
+        return float(torch.cat(errs).mean())
+
+    bar = tqdm(total=epochs, initial=start, disable=True if quiet else None,
+               desc=f"FNO {data.attrs.get('problem', '')}", unit="epoch")
+    t0 = _time.perf_counter() - elapsed
+    for epoch in range(start, epochs):
+        net.train()
+        perm = torch.randperm(n_train, generator=gen).to(device)
+        total = 0.0
+        for i in range(0, n_train, batch_size):
+            idx = perm[i:i + batch_size]
+            pred = om._forward(Xtr[idx])
+            loss = relative_l2(pred, Ytr[idx]).mean()
+            if physics is not None:
+                loss = loss + physics_weight * physics_loss(Xtr[idx], pred)
+                if Xph is not None:
+                    j = torch.randint(len(Xph), (len(idx),), generator=gen).to(device)
+                    loss = loss + physics_weight * physics_loss(Xph[j], om._forward(Xph[j]))
+            if not torch.isfinite(loss):
+                raise TrainingError(f"non-finite loss at epoch {epoch + 1}; lower lr ({lr})")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        sched.step()
+        h = om.history
+        h["epoch"].append(epoch + 1)
+        h["train"].append(total / n_train)
+        h["test"].append(test_error() if ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs)
+                         else float("nan"))
+        h["lr"].append(opt.param_groups[0]["lr"])
+        h["time"].append(_time.perf_counter() - t0)
+        bar.update(1)
+        bar.set_postfix(train=f"{h['train'][-1]:.3e}", test=f"{h['test'][-1]:.3e}")
+        last = epoch + 1 == epochs
+        if ckpt is not None and ((epoch + 1) % checkpoint_every == 0 or last):
+            _atomic_save({"net": net.state_dict(), "opt": opt.state_dict(),
+                          "sched": sched.state_dict(), "gen": gen.get_state(), "config": config,
+                          "history": h, "epoch": epoch + 1, "elapsed": h["time"][-1]}, ckpt)
+        if callback is not None and callback(epoch + 1, om):
+            break
+    bar.close()
+    test_inputs = {k: data.inputs[k][n - n_test:] for k in layout.inputs}
+    test_outputs = {k: data.outputs[k][n - n_test:] for k in layout.outputs}
+    om.info = {"seconds": _time.perf_counter() - t0, "epochs": om.history["epoch"][-1]
+               if om.history["epoch"] else 0, "test_l2re": om.evaluate(test_inputs, test_outputs),
+               "n_train": n_train, "n_test": n_test,
+               "parameters": int(sum(p.numel() for p in net.parameters()))}
+    return om

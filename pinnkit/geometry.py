@@ -143,7 +143,7 @@ class Domain:
             if n != "boundary" and n not in valid:
                 raise GeometryError(f"unknown boundary {n!r}; boundaries of this domain: "
                                     f"{', '.join(['boundary'] + valid)}")
-        ambiguous = self.ambiguous_names()
+        ambiguous = self.ambiguous_names() if set(names) != {"boundary"} else {}
         for n in names:
             if n in ambiguous:
                 raise GeometryError(ambiguous[n])
@@ -539,6 +539,11 @@ class _CSG(Shape):
         """Automatic names (``x_min``, default ``disk``/``polygon``) whose surviving faces
         belong to different shapes, e.g. an L made by subtracting a rectangle: its
         ``x_min`` would be both the outer face and the re-entrant face of the notch."""
+        if getattr(self, "_ambiguous", None) is None:   # shapes are immutable: once
+            self._ambiguous = self._find_ambiguous()
+        return dict(self._ambiguous)
+
+    def _find_ambiguous(self) -> dict[str, str]:
         rng = np.random.default_rng(12345)
         faces: dict[str, dict] = {}
         for p in self.pieces():

@@ -23,16 +23,19 @@ def _save(fig, path: Path) -> None:
 
 
 def _panels(ev: Evaluation, f: str) -> list:
+    """PINN, reference, exact (where known) and the PINN's error: against the exact
+    solution when there is one (the reference has its own error), else the reference."""
     out = []
     if f in ev.pinn:
         out.append(("PINN", ev.pinn[f]))
     if f in ev.reference:
         out.append(("reference (FD)", ev.reference[f]))
-    elif f in ev.exact:
+    if f in ev.exact:
         out.append(("exact", ev.exact[f]))
-    err = ev.error()
-    if f in err:
-        out.append(("error", err[f]))
+    if f in ev.pinn and f in ev.exact:
+        out.append(("error vs exact", ev.pinn[f] - ev.exact[f]))
+    elif f in ev.error():
+        out.append(("error vs reference" if f in ev.reference else "error", ev.error()[f]))
     return out
 
 
@@ -114,7 +117,7 @@ def _field_figures(folder: Path, ev: Evaluation, draw) -> list[Path]:
             continue
         fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
         for ax, (title, data) in zip(axes[0], panels):
-            draw(ax, f, title, data, "RdBu_r" if title == "error" else "viridis")
+            draw(ax, f, title, data, "RdBu_r" if title.startswith("error") else "viridis")
         fig.tight_layout()
         path = folder / f"{f}.png"
         _save(fig, path)
@@ -126,10 +129,10 @@ def _time_slices(folder: Path, ev: Evaluation, f: str, time: str, x: str) -> Pat
     ts = ev.coords[time]
     picks = sorted({0, len(ts) // 4, len(ts) // 2, 3 * len(ts) // 4, len(ts) - 1})
     fig, axes = plt.subplots(1, len(picks), figsize=(3.4 * len(picks), 3), sharey=True)
-    base = ev.reference.get(f, ev.exact.get(f))
+    base = ev.exact.get(f, ev.reference.get(f))
     for ax, k in zip(np.atleast_1d(axes), picks):
         if base is not None:
-            ax.plot(ev.coords[x], base[k], "k-", lw=2, label="reference" if f in ev.reference else "exact")
+            ax.plot(ev.coords[x], base[k], "k-", lw=2, label="exact" if f in ev.exact else "reference")
         if f in ev.pinn:
             ax.plot(ev.coords[x], ev.pinn[f][k], "r--", lw=1.5, label="PINN")
         ax.set_title(f"{time} = {ts[k]:.3g}")

@@ -354,7 +354,8 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
         from .reference import reference
         say(f"[{problem.name}] finite-difference reference")
         try:
-            ref = reference(problem, quiet=quiet)
+            ref = reference(problem, quiet=quiet,
+                            error_estimate=problem.reference_options.get("error_estimate", True))
         except PinnkitError as exc:
             if args.reference_only:
                 raise
@@ -378,13 +379,24 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
 
 def summary(problem, report: dict, out: Path, seconds: float) -> str:
     lines = [f"pinnkit — {problem.name}"]
-    head = f"{'field':<8} {'L2RE vs reference':>18} {'L2RE vs exact':>14} {'FD vs exact':>12}"
-    lines.append(head)
     ref_exact = report.get("reference", {}).get("l2re_exact", {})
+    ref_est = report.get("reference", {}).get("error_estimate", {})
     fmt = lambda v: f"{v:.3e}" if isinstance(v, float) else "—"  # noqa: E731
+    # the headline column is the error vs the exact solution when there is one
+    columns = [("L2RE vs exact", lambda f, m: m.get("l2re_exact")),
+               ("L2RE vs reference", lambda f, m: m.get("l2re_reference")),
+               ("FD vs exact", lambda f, m: ref_exact.get(f)),
+               ("FD est. error", lambda f, m: ref_est.get(f))]
+    if not any("l2re_exact" in m for m in report["metrics"].values()):
+        columns = [columns[1], columns[0], columns[2], columns[3]]
+    lines.append(f"{'field':<8} " + " ".join(f"{c:>18}" for c, _ in columns))
     for f, m in report["metrics"].items():
-        lines.append(f"{f:<8} {fmt(m.get('l2re_reference')):>18} {fmt(m.get('l2re_exact')):>14} "
-                     f"{fmt(ref_exact.get(f)):>12}")
+        lines.append(f"{f:<8} " + " ".join(f"{fmt(get(f, m)):>18}" for _, get in columns))
+        pinn_ref, est = m.get("l2re_reference"), ref_est.get(f)
+        if isinstance(pinn_ref, float) and isinstance(est, float) and est > 0.3 * pinn_ref:
+            lines.append(f"  note: {f}: the reference's estimated error ({est:.1e}) is comparable "
+                         f"to the PINN-reference difference ({pinn_ref:.1e}); refine the "
+                         "reference (reference={'resolution': ...}) to judge the PINN")
     if "train" in report:
         tr = report["train"]
         n = tr.get("threads")

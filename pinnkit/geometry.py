@@ -8,10 +8,17 @@ Every domain follows one small protocol (DESIGN.md §1):
 Shapes carry a signed distance function (negative inside). CSG boundaries are sampled by
 rejection from the children's boundaries, which keeps sampling uniform in arc length/area
 and the normals exact (flipped on the boundary a difference cuts out).
+
+CSG operations are *regularized* (Requicha 1980, "Representations for rigid solids", ACM
+Comput. Surv. 12(4)): the result is the closure of the interior of the plain set operation,
+so faces a difference removes, faces glued by a union and touching contacts of an
+intersection are neither inside nor boundary. Points where the min/max signed distance is
+zero are classified by probing a tiny sphere around them (`_CSG.classify`).
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -136,7 +143,16 @@ class Domain:
             if n != "boundary" and n not in valid:
                 raise GeometryError(f"unknown boundary {n!r}; boundaries of this domain: "
                                     f"{', '.join(['boundary'] + valid)}")
+        ambiguous = self.ambiguous_names() if set(names) != {"boundary"} else {}
+        for n in names:
+            if n in ambiguous:
+                raise GeometryError(ambiguous[n])
         return names
+
+    def ambiguous_names(self) -> dict[str, str]:
+        """{boundary name: message} for automatic names that cover faces of different shapes
+        (only CSG can make them); using such a name in ``on=`` is an error."""
+        return {}
 
     def __mul__(self, other: "TimeInterval") -> "SpaceTime":
         if not isinstance(other, TimeInterval):
@@ -151,17 +167,29 @@ class _Piece:
     name: str
     measure: float
     sampler: Callable  # (rng, m) -> (P, N)
-    keeps: tuple = ()
+    keeps: tuple = ()  # (keep(P, N) -> bool mask, flip of N as that CSG node sees it)
     flip: bool = False
+    face: tuple = ()   # what the face is (plane/shape), to tell faces of different shapes apart
+    auto: bool = False  # the name was made up by pinnkit (no name= given)
 
     def derived(self, keep: Callable, flip: bool = False) -> "_Piece":
-        return _Piece(self.name, self.measure, self.sampler, self.keeps + (keep,), self.flip ^ flip)
+        return _Piece(self.name, self.measure, self.sampler, self.keeps + ((keep, self.flip),),
+                      self.flip ^ flip, self.face, self.auto)
 
-    def accept(self, P: np.ndarray) -> np.ndarray:
+    def accept(self, P: np.ndarray, N: np.ndarray) -> np.ndarray:
         mask = np.ones(len(P), dtype=bool)
-        for k in self.keeps:
-            mask &= k(P)
+        for k, flip in self.keeps:
+            mask &= k(P, -N if flip else N)
         return mask
+
+    def describe(self) -> str:
+        """The face in words, with its outward normal after CSG flips."""
+        kind, *rest = self.face
+        if kind == "plane":
+            axis_name, side, value, shape = rest
+            sign = ("+" if side else "-") if not self.flip else ("-" if side else "+")
+            return f"{axis_name} = {value:g} with normal {sign}{axis_name} (of {shape})"
+        return f"{rest[-1]}{' (its normal flipped: cut out)' if self.flip else ''}"
 
 
 class Shape(Domain):
@@ -186,10 +214,15 @@ class Shape(Domain):
     def boundary_names(self) -> list[str]:
         return list(dict.fromkeys(p.name for p in self.pieces()))
 
+    def classify(self, P: np.ndarray, tol: float) -> np.ndarray:
+        """-1 inside, 0 on the boundary (within ``tol``), +1 outside, per row of P (n, d)."""
+        d = self.sdf(P)
+        return np.where(np.abs(d) <= tol, 0, np.sign(d)).astype(np.int8)
+
     def contains(self, points: Points, tol: float | None = None) -> np.ndarray:
         """True where a point lies in the closed domain (within ``tol``, default 1e-9·size)."""
         tol = 1e-9 * self.scale if tol is None else tol
-        return self.sdf(self._to_array(points)) <= tol
+        return self.classify(self._to_array(points), tol) <= 0
 
     def sample_interior(self, n: int, method: str = "sobol", seed: int = 0) -> Points:
         """n points in the interior: QMC/uniform in the bounding box, rejected outside."""
@@ -229,7 +262,7 @@ def _sample_pieces(pieces: list[_Piece], n: int, d: int, rng: np.random.Generato
             if m == 0:
                 continue
             P, N = p.sampler(rng, int(m))
-            keep = p.accept(P)
+            keep = p.accept(P, N)
             Ps.append(P[keep])
             Ns.append(-N[keep] if p.flip else N[keep])
             have += int(keep.sum())
@@ -282,7 +315,9 @@ class _AxisBox(Shape):
                     N = np.zeros((m, d))
                     N[:, axis] = -1.0 if side == 0 else 1.0
                     return P, N
-                out.append(_Piece(self.face_name(axis, side), area, sampler))
+                out.append(_Piece(self.face_name(axis, side), area, sampler,
+                                  face=("plane", self.coords[axis].name, side, float(value),
+                                        repr(self)), auto=self.name is None))
         return out
 
     def __repr__(self) -> str:
@@ -325,6 +360,7 @@ class Disk(Shape):
         if self.center.shape != (2,) or not self.radius > 0:
             raise GeometryError(f"Disk needs a 2-D center and radius > 0, got {center}, {radius}")
         self.name = name or "disk"
+        self.auto_name = name is None
 
     @property
     def bbox(self):
@@ -338,7 +374,8 @@ class Disk(Shape):
             th = rng.uniform(0.0, 2 * np.pi, m)
             N = np.stack([np.cos(th), np.sin(th)], axis=1)
             return self.center + self.radius * N, N
-        return [_Piece(self.name, 2 * np.pi * self.radius, sampler)]
+        return [_Piece(self.name, 2 * np.pi * self.radius, sampler, face=("shape", repr(self)),
+                       auto=self.auto_name)]
 
     def __repr__(self) -> str:
         return f"Disk(center={self.center.tolist()}, radius={self.radius})"
@@ -358,6 +395,7 @@ class Polygon(Shape):
             raise GeometryError("Polygon has zero area")
         self.vertices = V if area2 > 0 else V[::-1].copy()  # counter-clockwise
         self.name = name or "polygon"
+        self.auto_name = name is None
 
     @property
     def bbox(self):
@@ -393,7 +431,9 @@ class Polygon(Shape):
             def sampler(rng, m, a=a, t=t, n=n):
                 s = rng.random(m)[:, None]
                 return a + s * t, np.repeat(n[None], m, axis=0)
-            out.append(_Piece(self.name, length, sampler))
+            out.append(_Piece(self.name, length, sampler,
+                              face=("shape", f"Polygon({self.vertices.tolist()})"),
+                              auto=self.auto_name))
         return out
 
     def __repr__(self) -> str:
@@ -426,25 +466,116 @@ class _CSG(Shape):
             return np.maximum(da, db)
         return np.maximum(da, -db)
 
+    # -- regularization: probes on a tiny sphere (radius `_probe_radius`) around a point
+    _INSIDE = 0.25   # a probe is strictly inside where sdf < -_INSIDE·radius (outside: > +)
+
+    def _probe_radius(self, tol: float = 0.0) -> float:
+        return max(1e-6 * self.scale, 100.0 * tol)
+
+    def classify(self, P: np.ndarray, tol: float) -> np.ndarray:
+        """-1 inside, 0 on the boundary, +1 outside the regularized set, per row of P.
+
+        Where the min/max signed distance is within ``tol`` of zero, the point belongs to
+        the set iff some probe around it is strictly inside, and is an interior point (a
+        face glued by a union) iff no probe is clearly outside."""
+        raw = self.sdf(P)
+        state = np.where(np.abs(raw) <= tol, 0, np.sign(raw)).astype(np.int8)
+        on = np.flatnonzero(state == 0)
+        if len(on):
+            r = self._probe_radius(tol)
+            V = _probe_directions(self.dim)
+            Q = (P[on, None, :] + r * V[None]).reshape(-1, self.dim)
+            q = self.sdf(Q).reshape(len(on), len(V))
+            member = np.any(q < -self._INSIDE * r, axis=1)
+            interior = np.all(q <= self._INSIDE * r, axis=1)
+            state[on] = np.where(~member, 1, np.where(interior, -1, 0))
+        return state
+
+    def face_is_boundary(self, P: np.ndarray, N: np.ndarray) -> np.ndarray:
+        """For points P on a child's face with outward normal N (rows): is that face part of
+        this shape's boundary there? Some probe behind the face (against N) is inside while
+        its mirror image in front of the face is outside."""
+        r = self._probe_radius()
+        V = _probe_directions(self.dim)
+        keep = np.zeros(len(P), dtype=bool)
+        for v in V:
+            vn = N @ v
+            behind = vn < -0.05
+            if not np.any(behind):
+                continue
+            mirror = v[None] - 2 * vn[:, None] * N
+            ins = self.sdf(P + r * v[None]) < -self._INSIDE * r
+            out = self.sdf(P + r * mirror) > self._INSIDE * r
+            keep |= behind & ins & out
+        return keep
+
     def pieces(self) -> list[_Piece]:
         eps = 1e-10 * self.scale
+        r = self._probe_radius()
         a, b = self.a, self.b
-        outside_b = lambda P: b.sdf(P) > eps   # noqa: E731
-        outside_a = lambda P: a.sdf(P) > eps   # noqa: E731
-        inside_b = lambda P: b.sdf(P) < -eps   # noqa: E731
-        inside_a = lambda P: a.sdf(P) < -eps   # noqa: E731
-        if self.op == "union":
-            return ([p.derived(outside_b) for p in a.pieces()]
+
+        def beyond_face(shape: Shape, sign: float):
+            # on the other shape's boundary with the side beyond ours (sign +1: in front of
+            # the face, along N; -1: behind it) outside that shape: a coincident face that
+            # belongs to the result (same normal for +1, touching from outside for -1)
+            return lambda P, N: (np.abs(shape.sdf(P)) <= eps) & (
+                shape.sdf(P + sign * r * N) > self._INSIDE * r)
+
+        outside_b = lambda P, N: b.sdf(P) > eps   # noqa: E731
+        outside_a = lambda P, N: a.sdf(P) > eps   # noqa: E731
+        inside_b = lambda P, N: b.sdf(P) < -eps   # noqa: E731
+        inside_a = lambda P, N: a.sdf(P) < -eps   # noqa: E731
+        front_b, back_b = beyond_face(b, 1.0), beyond_face(b, -1.0)
+        if self.op == "union":     # a coincident face with equal normals is sampled from a only
+            return ([p.derived(lambda P, N: outside_b(P, N) | front_b(P, N)) for p in a.pieces()]
                     + [p.derived(outside_a) for p in b.pieces()])
         if self.op == "intersection":
-            return ([p.derived(inside_b) for p in a.pieces()]
+            return ([p.derived(lambda P, N: inside_b(P, N) | front_b(P, N)) for p in a.pieces()]
                     + [p.derived(inside_a) for p in b.pieces()])
-        return ([p.derived(outside_b) for p in a.pieces()]
+        return ([p.derived(lambda P, N: outside_b(P, N) | back_b(P, N)) for p in a.pieces()]
                 + [p.derived(inside_a, flip=True) for p in b.pieces()])
+
+    def ambiguous_names(self) -> dict[str, str]:
+        """Automatic names (``x_min``, default ``disk``/``polygon``) whose surviving faces
+        belong to different shapes, e.g. an L made by subtracting a rectangle: its
+        ``x_min`` would be both the outer face and the re-entrant face of the notch."""
+        if getattr(self, "_ambiguous", None) is None:   # shapes are immutable: once
+            self._ambiguous = self._find_ambiguous()
+        return dict(self._ambiguous)
+
+    def _find_ambiguous(self) -> dict[str, str]:
+        rng = np.random.default_rng(12345)
+        faces: dict[str, dict] = {}
+        for p in self.pieces():
+            if not p.auto:
+                continue
+            P, N = p.sampler(rng, 256)
+            if np.any(p.accept(P, N)):
+                # coplanar box faces with the same normal are one face, whichever box
+                key = (p.face[:2] + ((p.face[2] == 1) ^ p.flip, p.face[3])
+                       if p.face[0] == "plane" else (p.face, p.flip))
+                faces.setdefault(p.name, {})[key] = p.describe()
+        out = {}
+        for name, found in faces.items():
+            if len(found) > 1:
+                out[name] = (f"boundary {name!r} is ambiguous in this CSG domain: it covers faces "
+                             f"of different shapes ({'; '.join(found.values())}); give the shapes "
+                             f"their own boundary names with name=... (e.g. "
+                             f"pk.Rectangle(..., name=\"notch\")) and use those in on=")
+        return out
 
     def __repr__(self) -> str:
         sym = {"union": "|", "intersection": "&", "difference": "-"}[self.op]
         return f"({self.a!r} {sym} {self.b!r})"
+
+
+def _probe_directions(d: int) -> np.ndarray:
+    """Unit probe directions: 16 angles in 2-D, the 3^d - 1 neighbour directions otherwise."""
+    if d == 2:
+        th = np.arange(16) * np.pi / 8
+        return np.stack([np.cos(th), np.sin(th)], axis=1)
+    V = np.array([v for v in itertools.product((-1.0, 0.0, 1.0), repeat=d) if any(v)])
+    return V / np.linalg.norm(V, axis=1, keepdims=True)
 
 
 # --------------------------------------------------------------------------- time
@@ -478,6 +609,9 @@ class SpaceTime(Domain):
     @property
     def boundary_names(self) -> list[str]:
         return self.space.boundary_names
+
+    def ambiguous_names(self) -> dict[str, str]:
+        return self.space.ambiguous_names() if hasattr(self.space, "ambiguous_names") else {}
 
     @property
     def bbox(self):
@@ -532,9 +666,19 @@ def boundary_info(shape: Shape, P: np.ndarray, tol: float) -> list[list[tuple[st
     out: list[list] = [[] for _ in range(len(P))]
     for leaf, flip in _leaves(shape, False):
         for name, mask, normals in _leaf_boundary(leaf, P, tol):
-            for i in np.flatnonzero(mask):
-                out[i].append((name, -normals[i] if flip else normals[i]))
-    return out
+            idx = np.flatnonzero(mask)
+            if not len(idx):
+                continue
+            N = -normals[idx] if flip else normals[idx]
+            # CSG: drop faces the operation removed (a notch face at the outer boundary)
+            valid = shape.face_is_boundary(P[idx], N) if isinstance(shape, _CSG) else \
+                np.ones(len(idx), dtype=bool)
+            for i, n, ok in zip(idx, N, valid):
+                out[i].append((name, n, ok))
+    # keep every candidate where the probes reject all (a degenerate point: better some
+    # normal than none)
+    return [[(nm, n) for nm, n, ok in entries if ok] or [(nm, n) for nm, n, _ in entries]
+            for entries in out]
 
 
 def _leaves(shape: Shape, flip: bool):

@@ -123,6 +123,8 @@ def build_report(problem, sol, ref, ev: Evaluation, metrics: dict, config: dict,
         errs = reference_errors(ev)
         if errs:
             report["reference"]["l2re_exact"] = errs
+        if getattr(ref, "error_estimate", None) is not None:
+            report["reference"]["error_estimate"] = ref.error_estimate
     elif sol is not None:
         report["reference"] = {"skipped": True, "reason": reference_reason or "not requested",
                                "compared_with": "exact" if ev.exact else "nothing"}

@@ -487,6 +487,10 @@ class Problem:
             if n != "boundary" and n not in names:
                 raise SpecError(f"{what}: unknown boundary {n!r}; boundaries of this domain: "
                                 f"{', '.join(['boundary'] + names)}")
+        ambiguous = getattr(self.domain, "ambiguous_names", dict)()
+        for n in on:
+            if n in ambiguous:
+                raise SpecError(f"{what}: {ambiguous[n]}")
 
     def _condition_term(self, c: Any) -> Term:
         kind = type(c).__name__

@@ -60,6 +60,10 @@ def test_report_matches_h5(heat_run):
     assert set(m) == {"l2re_reference", "l2re_exact", "linf_reference", "linf_exact"}
     assert set(report["train"]) >= {"seconds", "steps", "lbfgs_steps", "final_loss"}
     assert report["reference"]["l2re_exact"]["u"] < 1e-4
+    # the CLI estimates the reference's error (Richardson, 2x coarser grid): within 3x of the
+    # true one on this problem with an exact solution
+    est, true = report["reference"]["error_estimate"]["u"], report["reference"]["l2re_exact"]["u"]
+    assert true / 3 <= est <= 3 * true, (est, true)
     with h5py.File(heat_run / "fields.h5") as h5:
         p, r = h5["pinn/u"][()], h5["reference/u"][()]
     recomputed = np.linalg.norm(p - r) / np.linalg.norm(r)
@@ -426,3 +430,17 @@ def test_plot_panels_error_against_exact_centred_on_zero(holed_run):
     assert titles == ["PINN", "reference (FD)", "error: PINN − reference"]
     # a 2-D time-dependent run draws a grid of snapshots besides the last time
     assert (holed_run / "plots" / "u_snapshots.png").stat().st_size > 10000
+def test_summary_headline_is_against_exact_with_reference_estimate():
+    from pinnkit.cli import summary
+
+    class P:
+        name = "demo"
+    report = {"metrics": {"u": {"l2re_exact": 1.1e-3, "l2re_reference": 8.3e-3}},
+              "reference": {"l2re_exact": {"u": 8.3e-3}, "error_estimate": {"u": 7.9e-3}}}
+    text = summary(P(), report, ROOT, 1.0)
+    head, row = text.splitlines()[1:3]
+    assert head.split()[1:4] == ["L2RE", "vs", "exact"] and row.split()[1] == "1.100e-03"
+    assert "FD est. error" in head and "7.900e-03" in row
+    assert "reference's estimated error (7.9e-03) is comparable" in text
+    no_exact = {"metrics": {"u": {"l2re_reference": 2e-3}}, "reference": {}}
+    assert summary(P(), no_exact, ROOT, 1.0).splitlines()[1].split()[1:4] == ["L2RE", "vs", "reference"]

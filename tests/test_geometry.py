@@ -149,3 +149,123 @@ def test_bad_shapes():
 
 def test_unit_cube_sampler_shape():
     assert sample_unit_cube(10, 3, "halton", 0).shape == (10, 3)
+
+
+# ---------------------------------------------------------------- regularized CSG (issue 22)
+
+def _xy(pts):
+    pts = np.asarray(pts, float)
+    return {"x": pts[:, 0], "y": pts[:, 1]}
+
+
+def _xyz(pts):
+    pts = np.asarray(pts, float)
+    return {"x": pts[:, 0], "y": pts[:, 1], "z": pts[:, 2]}
+
+
+def _l_shape():
+    return pk.Rectangle((x, y), (-1, -1), (1, 1)) - pk.Rectangle((x, y), (0, -1), (1, 0))
+
+
+def test_difference_drops_shared_faces_2d():
+    L = _l_shape()
+    removed = [(1, -0.5), (0.5, -1), (0.5, -0.5), (1, -1), (1, -0.999), (0.001, -1)]
+    kept = [(0, -0.5), (0.5, 0), (0, 0), (1, 0), (0, -1), (-1, -1), (1, 1), (-0.5, -0.5)]
+    assert not L.contains(_xy(removed)).any()
+    assert L.contains(_xy(kept)).all()
+    P, N = L.sample_boundary(4000, seed=1)
+    A, Nn = _arr(P, "xy"), _arr(N, "xy")
+    on_removed = (np.isclose(A[:, 0], 1) & (A[:, 1] < 0)) | (np.isclose(A[:, 1], -1) & (A[:, 0] > 0))
+    assert not on_removed.any()
+    # the re-entrant faces are sampled with normals pointing into the notch, uniformly by length
+    notch = (np.isclose(A[:, 0], 0) & (A[:, 1] < 0)) | (np.isclose(A[:, 1], 0) & (A[:, 0] > 0))
+    assert abs(notch.mean() - 2 / 8) < 0.03    # 2 of the 8 units of perimeter
+    assert np.all(Nn[np.isclose(A[:, 0], 0) & (A[:, 1] < 0)] == [1, 0])
+    assert np.all(Nn[np.isclose(A[:, 1], 0) & (A[:, 0] > 0)] == [0, -1])
+
+
+def test_difference_touching_from_outside_keeps_the_face():
+    a = pk.Rectangle((x, y), (0, 0), (1, 1))
+    d = a - pk.Rectangle((x, y), (1, 0), (2, 1))          # shares a's face x = 1 from outside
+    assert d.contains(_xy([(1, 0.5), (1, 0), (1, 1)])).all()
+    P, _ = d.sample_boundary(2000, on="x_max", seed=0)
+    assert len(P["x"]) == 2000 and np.allclose(P["x"], 1)
+    c = a - pk.Rectangle((x, y), (1, 1), (2, 2))          # touches at a corner only
+    assert c.contains(_xy([(1, 1), (0.5, 0.5)])).all()
+
+
+def test_union_glues_shared_faces_and_keeps_coincident_ones():
+    a = pk.Rectangle((x, y), (0, 0), (1, 1))
+    u = a | pk.Rectangle((x, y), (1, 0), (2, 1))           # glued along x = 1
+    P = np.array([(1, 0.25), (1, 0.5), (1, 0.75)])
+    assert np.all(u.classify(P, 1e-9) == -1)                # interior, not boundary
+    assert np.all(u.classify(np.array([(1, 0), (1, 1)]), 1e-9) == 0)
+    B, _ = u.sample_boundary(3000, seed=0)
+    A = _arr(B, "xy")
+    assert not np.any(np.isclose(A[:, 0], 1) & (A[:, 1] > 1e-9) & (A[:, 1] < 1 - 1e-9))
+    # overlapping union: the bottom face y = 0 is one face, sampled once, uniformly
+    v = a | pk.Rectangle((x, y), (0.5, 0), (1.5, 1))
+    B, N = v.sample_boundary(6000, on="y_min", seed=0)
+    bx = B["x"]
+    assert np.allclose(B["y"], 0) and np.allclose(N["y"], -1)
+    assert abs(np.mean((bx > 0.5) & (bx < 1)) - 1 / 3) < 0.03
+    # touching corners: the corner belongs to the union and is a boundary point
+    w = a | pk.Rectangle((x, y), (1, 1), (2, 2))
+    assert w.classify(np.array([(1.0, 1.0)]), 1e-9).tolist() == [0]
+
+
+def test_intersection_of_touching_shapes_is_empty_and_coincident_faces_stay():
+    a = pk.Rectangle((x, y), (0, 0), (1, 1))
+    i = a & pk.Rectangle((x, y), (1, 0), (2, 1))            # only a shared face: empty
+    assert not i.contains(_xy([(1, 0.5), (1, 0), (1, 1)])).any()
+    j = a & pk.Rectangle((x, y), (0.5, 0), (1.5, 1))
+    B, N = j.sample_boundary(3000, on="y_min", seed=0)
+    assert len(B["x"]) == 3000 and np.all((B["x"] >= 0.5) & (B["x"] <= 1))
+    assert j.contains(_xy([(0.75, 0), (1, 0.5), (0.5, 1)])).all()
+
+
+def test_regularized_csg_3d_faces_edges_corners():
+    cube = pk.Box((x, y, z), (-1, -1, -1), (1, 1, 1))
+    notch = pk.Box((x, y, z), (0, 0, 0), (1, 1, 1))
+    d = cube - notch                                         # an octant cut out of the cube
+    removed = [(1, 0.5, 0.5), (0.5, 1, 0.5), (0.5, 0.5, 1), (1, 1, 0.5), (1, 1, 1)]
+    kept = [(0, 0.5, 0.5), (0.5, 0.5, 0), (0, 0, 0), (1, 0, 0.5), (1, -0.5, 0.5), (-1, 1, 1)]
+    assert not d.contains(_xyz(removed)).any()
+    assert d.contains(_xyz(kept)).all()
+    P, N = d.sample_boundary(4000, seed=0)
+    A = _arr(P, "xyz")
+    assert np.all(d.classify(A, 1e-9) == 0)
+    assert not np.any(np.all(A > 1e-9, axis=1))              # nothing on the removed octant faces
+    # union glued along a face: face points interior; along an edge only: edge is boundary
+    u = cube | pk.Box((x, y, z), (1, -1, -1), (3, 1, 1))
+    assert np.all(u.classify(np.array([(1, 0, 0), (1, 0.5, -0.5)]), 1e-9) == -1)
+    e = cube | pk.Box((x, y, z), (1, 1, -1), (3, 3, 1))     # shares the edge x = y = 1
+    assert np.all(e.classify(np.array([(1, 1, 0), (1, 1, 0.9)]), 1e-9) == 0)
+    c = cube & pk.Box((x, y, z), (1, 1, 1), (2, 2, 2))      # touches at a corner: empty
+    assert not c.contains(_xyz([(1, 1, 1)])).any()
+
+
+def test_ambiguous_automatic_name_after_csg_is_an_error():
+    L = _l_shape()
+    assert set(L.ambiguous_names()) == {"x_min", "y_max"}
+    with pytest.raises(pk.GeometryError, match=r"'x_min' is ambiguous.*x = -1 with normal -x.*"
+                                               r"x = 0 with normal \+x.*name="):
+        L.sample_boundary(10, on="x_min")
+    u = pk.field("u", x, y)
+    with pytest.raises(pk.SpecError, match=r"condition 'neumann_u_x_min'.*ambiguous.*name="):
+        pk.Problem("L", L, [pk.laplacian(u)], [pk.Dirichlet(u, 0, on=["x_max", "y_min"]),
+                                               pk.Neumann(u, 0, on="x_min")])
+    # unambiguous names of the same domain still work; naming the notch resolves it
+    L.sample_boundary(10, on="x_max")
+    named = pk.Rectangle((x, y), (-1, -1), (1, 1)) - pk.Rectangle((x, y), (0, -1), (1, 0), name="notch")
+    assert named.ambiguous_names() == {}
+    assert named.boundary_names == ["x_min", "x_max", "y_min", "y_max", "notch"]
+    P, N = named.sample_boundary(500, on="x_min", seed=0)
+    assert np.allclose(P["x"], -1) and np.allclose(N["x"], -1)
+    # two default-named disks (an annulus without name=): their "disk" is ambiguous
+    ring = pk.Disk((x, y), (0, 0), 1) - pk.Disk((x, y), (0, 0), 0.5)
+    with pytest.raises(pk.GeometryError, match="'disk' is ambiguous"):
+        ring.sample_boundary(10, on="disk")
+    # names the user gave on purpose are never ambiguous (poisson2d_c's four "holes")
+    holes = pk.Disk((x, y), (-0.3, 0), 0.1, name="holes") | pk.Disk((x, y), (0.3, 0), 0.1, name="holes")
+    assert (pk.Rectangle((x, y), (-1, -1), (1, 1)) - holes).ambiguous_names() == {}

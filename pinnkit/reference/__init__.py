@@ -14,14 +14,14 @@ import numpy as np
 from scipy.interpolate import RegularGridInterpolator
 from tqdm.auto import tqdm
 
-from ..errors import UnsupportedSpecError
+from ..errors import PinnkitError, UnsupportedSpecError
 from ..geometry import Shape
 from ..spec import Problem
 from .discretize import Discretization, default_resolution
 from .mol import solve_mol
 from .steady import solve_steady
 
-__all__ = ["reference", "GridSolution", "default_resolution"]
+__all__ = ["reference", "GridSolution", "default_resolution", "richardson_estimate"]
 
 
 class TensorGridMixin:
@@ -44,7 +44,9 @@ class TensorGridMixin:
 class GridSolution(TensorGridMixin):
     """Fields on a tensor grid. ``coords``: name -> 1-D array; ``fields``: name -> array with
     axes ``axes`` (time first); ``mask``: spatial bool array (False outside the domain, where
-    fields are NaN); ``seconds``; ``info`` (solver details); ``notes``."""
+    fields are NaN); ``seconds``; ``info`` (solver details); ``notes``; ``error_estimate``:
+    {field: estimated l2re of the field vs the exact solution} (`richardson_estimate`) or
+    None when not requested."""
 
     def __init__(self, problem_name: str, axes: list, coords: dict, fields: dict, mask: np.ndarray,
                  seconds: float, info: dict, notes: list | None = None) -> None:
@@ -52,6 +54,7 @@ class GridSolution(TensorGridMixin):
         self.axes, self.coords, self.fields = list(axes), coords, fields
         self.mask, self.seconds, self.info = mask, seconds, info
         self.notes = list(notes or [])
+        self.error_estimate: dict | None = None
 
     def __call__(self, points: dict, method: str = "linear") -> dict:
         """Interpolate every field at ``points`` (coordinate name -> arrays of equal shape)."""
@@ -77,7 +80,8 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
     omitted = the problem's ``resolution`` or `default_resolution`. order: 2 or 4 (spatial
     accuracy). times: output times (overrides the time resolution). method/rtol/atol:
     `solve_ivp` settings. advection: "central" or "upwind" (first order, for coarse grids
-    where central differences oscillate). stabilize (steady problems): {"equation": name,
+    where central differences oscillate). error_estimate: also solve on a 2x coarser spatial
+    grid and set ``.error_estimate`` (`richardson_estimate`). stabilize (steady problems): {"equation": name,
     "field": "p", "coefficient": c} subtracts c·Σ_k h_k² ∂²p/∂x_k² (discrete, compact) from
     that equation's residual — the pressure-Laplacian stabilisation of a collocated grid for
     incompressible flow (Brezzi & Pitkäranta 1984), O(h²) like the scheme. Defaults come from the problem's ``reference=``
@@ -95,7 +99,7 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
             f"(Interval, Rectangle, Box, Disk, Polygon or their CSG), not {space!r}; on meshes the "
             "comparison uses the exact solution when the problem gives one")
     opts = {"order": 2, "times": None, "method": "BDF", "rtol": 1e-8, "atol": 1e-10,
-            "advection": "central", "stabilize": None}
+            "advection": "central", "stabilize": None, "error_estimate": False}
     defaults = dict(problem.reference_options)
     if resolution is None:
         resolution = defaults.pop("resolution", None)
@@ -154,5 +158,52 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
         coords = {tname: tt, **coords}
         axes = [tname] + space_names
     info.update({"order": order, "resolution": res, "points": int(grid.n_points)})
-    return GridSolution(problem.name, axes, coords, fields, mask, _time.perf_counter() - t0, info,
-                        disc.notes)
+    sol = GridSolution(problem.name, axes, coords, fields, mask, _time.perf_counter() - t0, info,
+                       disc.notes)
+    if opts["error_estimate"]:
+        rest = dict(opts, error_estimate=False)
+        if problem.time is not None:
+            rest["times"] = coords[problem.time.name]
+        richardson_estimate(problem, sol, disc.grid.periodic, rest)
+        sol.seconds = _time.perf_counter() - t0
+    return sol
+
+
+def richardson_estimate(problem: Problem, sol: GridSolution, periodic: list, opts: dict) -> None:
+    """Estimate the discretization error of ``sol`` from a solve on a 2x coarser spatial grid
+    (same output times) whose nodes are every other node of ``sol``'s grid (Richardson
+    1911): with an error C·h^p, u_h − u_2h ≈ (1 − 2^p)·e_h, so the estimated l2re is
+    ‖u_h − u_2h‖ / ((2^p − 1)·‖u_h‖) over the shared nodes, p the scheme's order. Sets
+    ``sol.error_estimate`` and ``sol.info["error_estimate"]``; when the grid does not
+    halve (an even number of intervals is needed) it adds a note instead. Time-integration
+    error (controlled by rtol/atol) is assumed smaller than the spatial error."""
+    space = [c.name for c in problem.spatial_coords]
+    coarse, slices = {}, []
+    for name, per in zip(space, periodic):
+        n = len(sol.coords[name])
+        intervals = n if per else n - 1
+        if intervals % 2 or intervals // 2 < (3 if per else 2):
+            sol.notes.append(f"no error estimate: the {name} grid ({n} points) does not halve "
+                             "(use an even number of intervals)")
+            return
+        coarse[name] = intervals // 2 + (0 if per else 1)
+        slices.append(slice(None, None, 2))
+    if problem.time is not None:
+        coarse[problem.time.name] = len(sol.coords[problem.time.name])
+        slices.insert(0, slice(None))
+    try:
+        ref2 = reference(problem, resolution=coarse, **opts)
+    except PinnkitError as exc:
+        sol.notes.append(f"no error estimate: the coarse solve failed ({exc})")
+        return
+    p = int(opts.get("order", 2))
+    m = np.broadcast_to(sol.mask[tuple(slices[-len(space):])] & ref2.mask, ref2.shape)
+    est = {}
+    for f, v in sol.fields.items():
+        fine = v[tuple(slices)][m]
+        norm = float(np.linalg.norm(fine))
+        diff = float(np.linalg.norm(fine - ref2.fields[f][m]))
+        est[f] = diff / ((2 ** p - 1) * norm) if norm > 0 else float("nan")
+    sol.error_estimate = est
+    sol.info["error_estimate"] = {"method": "richardson", "order": p, "coarse_resolution": coarse,
+                                  "l2re": est}

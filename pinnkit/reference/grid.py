@@ -4,16 +4,21 @@ The unknowns live on *points*: the active nodes of a tensor grid over the domain
 box, plus — for curved boundaries — the points where grid lines cross the boundary. Along
 each axis the points form *lines* (ordered, possibly periodic); every 1-D derivative is a
 Fornberg stencil on a line, so the spacing next to a curved boundary is the true distance
-(Shortley–Weller). Derivative operators are sparse (points x points) matrices.
+(Shortley–Weller). A boundary point without such a line along some axis (a crossing has
+one line only) takes its first derivatives from a least-squares polynomial fit over its
+neighbours, second order like the rest, so curved Neumann/Robin conditions keep the scheme's
+order. Derivative operators are sparse (points x points) matrices.
 """
 
 from __future__ import annotations
 
+import itertools
 from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import brentq
+from scipy.spatial import cKDTree
 
 from ..errors import UnsupportedSpecError
 from ..geometry import Shape, _AxisBox, boundary_info
@@ -56,8 +61,11 @@ class Grid:
                     on |= (idx[k] == 0) | (idx[k] == self.shape[k] - 1)
             sdf[on] = 0.0
         else:
+            # regularized CSG: faces a difference removes are outside, faces a union glues
+            # are inside (only the sign of sdf is used below)
             sdf = space.sdf(mesh)
-            sdf[np.abs(sdf) <= self.tol] = 0.0
+            state = space.classify(mesh, self.tol)
+            sdf = np.where(state == 0, 0.0, state * np.maximum(np.abs(sdf), self.tol))
         self.active = sdf <= 0            # flat tensor-grid mask
         self.interior_node = sdf < 0
         nodes = np.flatnonzero(self.active)
@@ -66,7 +74,6 @@ class Grid:
         pts = [mesh[nodes]]
         self.node = list(nodes)
         self.lines: list[list[tuple[np.ndarray, bool]]] = []
-        self.owner: list[tuple[int, int]] = []   # crossing point -> (adjacent node, its axis)
         extra: list[np.ndarray] = []
         for k in range(len(self.shape)):
             self.lines.append(self._lines_along(k, mesh, sdf, extra, len(nodes)))
@@ -112,10 +119,8 @@ class Grid:
                 if start > 0 and sdf[line[start]] < 0:
                     seg.insert(0, self._crossing(mesh[line[start]], mesh[line[start - 1]],
                                                  extra, n_nodes))
-                    self.owner.append((seg[1], k))
                 if j < len(line) and sdf[line[j - 1]] < 0:
                     seg.append(self._crossing(mesh[line[j - 1]], mesh[line[j]], extra, n_nodes))
-                    self.owner.append((seg[-2], k))
                 lines.append((np.array(seg), False))
         return lines
 
@@ -128,13 +133,20 @@ class Grid:
     # -- operators
     @lru_cache(maxsize=None)
     def diff1d(self, k: int, m: int, order: int) -> sp.csr_matrix:
-        """d^m/dx_k^m on every point that lies on a line along axis k (other rows empty)."""
+        """d^m/dx_k^m on every point that lies on a line along axis k (other rows empty).
+
+        First derivatives (m = 1) at points without a long enough line along k — a boundary
+        crossing has a grid line along one axis only; a boundary node may sit alone on its
+        line — come from a least-squares polynomial fit over nearby points (`_lsq_gradient`),
+        of the same order as the line stencils (what curved Neumann/Robin conditions need)."""
         rows, cols, vals = [], [], []
+        covered = np.zeros(self.n_points, dtype=bool)
         for idx, periodic in self.lines[k]:
             x = self.points[idx, k]
             n = len(idx)
-            if n < 2:
+            if n < 2 or (m == 1 and n < m + order and not periodic and not self.is_box):
                 continue
+            covered[idx] = True
             for i in range(n):
                 try:
                     st = stencil_indices(i, n, m, order, periodic)
@@ -147,18 +159,48 @@ class Grid:
                 rows.extend([idx[i]] * len(st))
                 cols.extend(idx[st])
                 vals.extend(fornberg(x[i], xs, m))
+        if m == 1 and not self.is_box:
+            for i in np.flatnonzero(~covered):
+                nb, w = self._lsq_gradient(int(i), order)
+                rows.extend([int(i)] * len(nb))
+                cols.extend(nb)
+                vals.extend(w[k])
         P = self.n_points
-        D = sp.csr_matrix((vals, (rows, cols)), shape=(P, P))
-        if m == 1 and self.owner:
-            # a boundary crossing has a grid line along one axis only; along the others its
-            # first derivative is taken from the adjacent inside node: first order, O(h)
-            first = P - len(self.owner)
-            copy = [(first + c, a) for c, (a, axis) in enumerate(self.owner) if axis != k]
-            if copy:
-                src = sp.csr_matrix((np.ones(len(copy)), ([c for c, _ in copy], [a for _, a in copy])),
-                                    shape=(P, P))
-                D = D + src @ D
-        return D.tocsr()
+        return sp.csr_matrix((vals, (rows, cols)), shape=(P, P))
+
+    def _lsq_gradient(self, i: int, order: int) -> tuple[np.ndarray, np.ndarray]:
+        """(point indices, gradient weights (d, len)) at point i from a weighted
+        least-squares fit of a polynomial of degree ``order`` through u_i (the generalized
+        finite differences of Liszka & Orkisz 1980, Comput. Struct. 11(1-2)): exact for
+        polynomials of that degree, so the gradient is O(h^order) accurate."""
+        d = len(self.names)
+        expo = [e for e in itertools.product(range(order + 1), repeat=d) if 0 < sum(e) <= order]
+        need = 2 * len(expo)
+        scaled = self.points / self.h
+        tree = self._tree()
+        dist, nb = tree.query(scaled[i], k=min(need + 1 + 4 * d, self.n_points))
+        keep = (nb != i) & np.isfinite(dist)
+        nb = nb[keep]
+        # no neighbours across a gap of the domain (the far side of a thin slot or hole)
+        mid = 0.5 * (self.points[nb] + self.points[i])
+        nb = nb[self.space.sdf(mid) <= 0.25 * float(np.min(self.h))]
+        S = scaled[nb] - scaled[i]
+        M = np.stack([np.prod(S ** np.array(e), axis=1) for e in expo], axis=1)
+        sw = 1.0 / np.maximum(np.linalg.norm(S, axis=1), 1e-6)   # sqrt of the weights 1/r²
+        if len(nb) < len(expo) or np.linalg.matrix_rank(M * sw[:, None]) < len(expo):
+            raise UnsupportedSpecError(
+                f"too few grid points near the boundary point {np.round(self.points[i], 6).tolist()} "
+                "for its gradient; refine the grid")
+        coef = np.linalg.pinv(M * sw[:, None]) * sw[None]      # (terms, neighbours)
+        lin = [expo.index(tuple(int(a == k) for a in range(d))) for k in range(d)]
+        W = coef[lin] / self.h[:, None]
+        # fit of u - u_i: the centre weight is minus the sum of the others
+        return (np.append(nb, i), np.concatenate([W, -W.sum(axis=1, keepdims=True)], axis=1))
+
+    def _tree(self) -> cKDTree:
+        if getattr(self, "_kdtree", None) is None:
+            self._kdtree = cKDTree(self.points / self.h)
+        return self._kdtree
 
     @lru_cache(maxsize=None)
     def derivative(self, orders: tuple, order: int) -> sp.csr_matrix:

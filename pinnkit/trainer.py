@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+import types
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any
@@ -573,6 +574,11 @@ class _Trainer:
                 denom = v.sqrt() / (1 - b2 ** k).sqrt() + eps
                 p.sub_((lr / (1 - b1 ** k)) * m / denom)
             return total.detach(), terms
+        # a code object of this trainer's own: dynamo keeps its compiled graphs per code
+        # object, so each run gets its own cache (and recompile budget) instead of piling
+        # guarded variants onto one shared entry until the recompile limit turns it eager
+        step = types.FunctionType(step.__code__.replace(), step.__globals__, step.__name__,
+                                  step.__defaults__, step.__closure__)
         if isinstance(self.opts.compile, str):
             return torch.compile(step, mode=self.opts.compile)
         options = dict(STEP_COMPILE_OPTIONS) if self.device.type == "cpu" else {}

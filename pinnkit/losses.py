@@ -169,8 +169,9 @@ class CompiledProblem:
             if derivs is None:
                 derivs = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
             res = [self._eval(e, b["X"], derivs, params, b.get("N")) for e in self.exprs[t.name]]
-            if t.kind == "data":
-                res = [r - b["values"] for r in res]
+            if t.kind == "data":   # values (n,) for one field, (n, n_fields) for a list
+                v = b["values"]
+                res = [r - (v[:, i] if v.ndim == 2 else v) for i, r in enumerate(res)]
             out[t.name] = res
         return out
 

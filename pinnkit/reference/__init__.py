@@ -70,7 +70,7 @@ class GridSolution(TensorGridMixin):
 
 
 def reference(problem: Problem, resolution: int | dict | None = None, quiet: bool = True,
-              **options: Any) -> GridSolution:
+              terms: Any = None, **options: Any) -> GridSolution:
     """Solve ``problem`` by finite differences on a tensor grid.
 
     resolution: points per axis (int), or {coordinate name: points} (time: output times);
@@ -82,9 +82,20 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
     that equation's residual — the pressure-Laplacian stabilisation of a collocated grid for
     incompressible flow (Brezzi & Pitkäranta 1984), O(h²) like the scheme. Defaults come from the problem's ``reference=``
     options. Raises `UnsupportedSpecError` / `ReferenceSolverError`.
+
+    A problem whose only coordinate is time is an ODE system, integrated by `solve_ivp`
+    (`pinnkit.reference.ode`); its learned terms come from ``terms`` (a trained solution).
     """
     if not isinstance(problem, Problem):
         raise UnsupportedSpecError(f"reference() needs a pinnkit Problem, got {type(problem).__name__}")
+    if problem.time is not None and not problem.spatial_coords:
+        from .ode import solve_ode_reference
+        return solve_ode_reference(problem, resolution, quiet, terms, **options)
+    if problem.networks:
+        raise UnsupportedSpecError(
+            f"problem {problem.name!r}: the finite-difference reference cannot evaluate the learned "
+            f"term(s) {', '.join(problem.networks)} of a PDE; replace them first "
+            "(problem.substitute({output: expression}))")
     space = getattr(problem.domain, "space", problem.domain)
     if not isinstance(space, Shape):
         raise UnsupportedSpecError(

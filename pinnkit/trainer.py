@@ -764,7 +764,21 @@ class _Trainer:
                 p.copy_(s)
 
 
-def train(problem: Problem, callback: Any = None, **options: Any) -> Solution:
+#: pk.train's methods: name -> (module, function) of the trainer, loaded on first use
+METHODS = {"pinn": (__name__, "_train_pinn"), "ode": ("pinnkit.ode.trainer", "train_ode")}
+
+
+def train(problem: Problem, callback: Any = None, method: str = "pinn", **options: Any) -> Any:
+    """Train ``problem`` with ``method``: "pinn" (default, `TrainOptions`) or "ode" (a
+    neural/hybrid ODE integrated by torchdiffeq, `pinnkit.ode.trainer.ODEOptions`)."""
+    import importlib
+    if method not in METHODS:
+        raise TrainingError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    module, name = METHODS[method]
+    return getattr(importlib.import_module(module), name)(problem, callback, **options)
+
+
+def _train_pinn(problem: Problem, callback: Any = None, **options: Any) -> Solution:
     """Train a PINN for ``problem``; keyword options are the fields of `TrainOptions`.
 
     ``callback(phase, step, solution)`` (optional) is called every ``log_every`` Adam steps

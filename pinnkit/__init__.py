@@ -43,7 +43,7 @@ def __getattr__(name: str):
     if name in ("train", "Solution", "TrainOptions"):
         return getattr(importlib.import_module(".trainer", __name__), name)
     if name == "discover":
-        return importlib.import_module(".discover", __name__).discover
+        return importlib.import_module(".sindy", __name__).discover
     if name == "export":
         return importlib.import_module(".io", __name__).export
     raise AttributeError(f"module 'pinnkit' has no attribute {name!r}")

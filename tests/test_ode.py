@@ -1,0 +1,286 @@
+"""ODE systems, learned terms, the solve_ivp reference, method='ode' and SINDy (DESIGN.md §7)."""
+import math
+
+import numpy as np
+import pytest
+import sympy
+
+import pinnkit as pk
+from conftest import l2re, load_problem
+from pinnkit.ode import ode_system
+
+
+def decay_problem(k_init=0.5, data=True, n=25):
+    """u' = -k u, u(0) = 2 with k a parameter; data from k = 1.3."""
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    k = pk.parameter("k", init=k_init)
+    ts = np.linspace(0.1, 2.0, n)
+    conds = [pk.Initial(u, 2.0)]
+    if data:
+        conds.append(pk.Data(u, points={"t": ts}, values=2.0 * np.exp(-1.3 * ts)))
+    return pk.Problem("decay", pk.TimeInterval(t, 0, 2), [u.diff(t) + k * u], conds)
+
+
+# --------------------------------------------------------------------------- spec
+
+def test_time_interval_alone_is_a_domain():
+    t = pk.coords("t")
+    d = pk.TimeInterval(t, 0.5, 2.0)
+    assert d.coords == (t,) and d.time == t and d.boundary_names == []
+    s = d.sample_interior(64, seed=1)["t"]
+    assert s.shape == (64,) and s.min() >= 0.5 and s.max() <= 2.0
+    assert np.all(d.sample_initial(5)["t"] == 0.5)
+    assert d.contains({"t": np.array([0.4, 1.0, 2.0])}).tolist() == [False, True, True]
+    with pytest.raises(pk.GeometryError, match="no spatial boundary"):
+        d.sample_boundary(4)
+
+
+def test_network_outputs_are_expressions_not_fields():
+    t = pk.coords("t")
+    x, y = pk.fields("x y", t)
+    Ux, Uy = pk.network("U", inputs=(x, y), outputs=2)
+    p = pk.Problem("lv", pk.TimeInterval(t, 0, 1), [x.diff(t) - Ux, y.diff(t) - Uy],
+                   [pk.Initial(x, 1), pk.Initial(y, 1)])
+    assert list(p.fields) == ["x", "y"]
+    assert list(p.networks) == ["U"] and p.networks["U"].output_names() == ["U_0", "U_1"]
+
+
+@pytest.mark.parametrize("inputs, match", [
+    ((3.0,), "constant"),
+    ((lambda s: s,), "callable"),
+    (("not an expression (",), "not an expression"),
+])
+def test_network_rejects_bad_inputs(inputs, match):
+    with pytest.raises(pk.SpecError, match=match):
+        pk.network("U", inputs=inputs)
+
+
+def test_network_input_must_use_problem_fields_and_coords():
+    t, z = pk.coords("t z")
+    x = pk.field("x", t)
+    U = pk.network("U", inputs=(x, z))
+    with pytest.raises(pk.SpecError, match=r"network 'U': input 1 \(z\) is not an expression of the fields"):
+        pk.Problem("p", pk.TimeInterval(t, 0, 1), [x.diff(t) - U], [pk.Initial(x, 1)])
+    with pytest.raises(pk.SpecError, match="derivative"):
+        pk.network("V", inputs=(x.diff(t),))
+
+
+def test_data_of_several_fields_checks_shape_and_nan():
+    t = pk.coords("t")
+    x, y = pk.fields("x y", t)
+    ts = np.linspace(0, 1, 5)
+    eqs = [x.diff(t) - y, y.diff(t) + x]
+    ok = pk.Problem("p", pk.TimeInterval(t, 0, 1), eqs,
+                    [pk.Data([x, y], points={"t": ts}, values=np.zeros((5, 2)))])
+    assert ok.terms[-1].data_values.shape == (5, 2)
+    with pytest.raises(pk.SpecError, match=r"shape \(n, 2\) for 2 field\(s\), got \(5, 3\)"):
+        pk.Problem("p", pk.TimeInterval(t, 0, 1), eqs,
+                   [pk.Data([x, y], points={"t": ts}, values=np.zeros((5, 3)))])
+    bad = np.zeros((5, 2))
+    bad[2, 1] = np.nan
+    with pytest.raises(pk.SpecError, match="NaN"):
+        pk.Problem("p", pk.TimeInterval(t, 0, 1), eqs,
+                   [pk.Data([x, y], points={"t": ts}, values=bad)])
+
+
+def test_ode_not_solvable_for_highest_derivative():
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    p = pk.Problem("p", pk.TimeInterval(t, 0, 1), [u.diff(t) ** 2 - u], [pk.Initial(u, 1)])
+    with pytest.raises(pk.SpecError, match="cannot be solved for the highest derivative.*du/dt"):
+        ode_system(p)
+    x, y = pk.fields("x y", t)
+    q = pk.Problem("q", pk.TimeInterval(t, 0, 1), [x.diff(t) + y.diff(t) - x, x.diff(t) + y.diff(t) - y],
+                   [pk.Initial(x, 1), pk.Initial(y, 1)])
+    with pytest.raises(pk.SpecError, match="singular"):
+        ode_system(q)
+
+
+def test_missing_initial_value_is_named():
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    p = pk.Problem("p", pk.TimeInterval(t, 0, 1), [u.diff(t, 2) + u], [pk.Initial(u, 1)])
+    with pytest.raises(pk.SpecError, match=r"no initial value for d\^1u/dt\^1.*order=1"):
+        ode_system(p)
+
+
+def test_method_ode_rejects_space_coordinates():
+    x, t = pk.coords("x t")
+    u = pk.field("u", x, t)
+    p = pk.Problem("heat", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 1),
+                   [u.diff(t) - u.diff(x, 2)], [pk.Initial(u, pk.sin(pk.pi * x))])
+    with pytest.raises(pk.SpecError, match="space coordinate.*x.*method='ode'"):
+        pk.train(p, method="ode", steps=1)
+
+
+# --------------------------------------------------------------------------- reference
+
+def test_second_order_reduced_and_integrated():
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    p = pk.Problem("osc", pk.TimeInterval(t, 0, 10), [u.diff(t, 2) + 4 * u],
+                   [pk.Initial(u, 1), pk.Initial(u, 0, order=1)])
+    sysm = ode_system(p)
+    assert sysm.state == ["u", "u_t"]
+    ref = pk.reference(p, resolution=201)
+    tt = ref.coords["t"]
+    assert ref.axes == ["t"] and ref.info["jacobian"] == "sympy"
+    assert np.max(np.abs(ref.fields["u"] - np.cos(2 * tt))) < 1e-7
+
+
+def test_robertson_reference_matches_published_values():
+    ns = load_problem("robertson")
+    ref = pk.reference(ns["problem"])
+    for f, v in ns["PUBLISHED_T40"].items():
+        assert abs(ref.fields[f][-1] / v - 1) < 1e-4, f
+
+
+def test_reference_with_learned_terms_as_numpy_callables():
+    """Lotka-Volterra with the interactions as a network; terms= the exact interactions."""
+    ns = load_problem("lotka_volterra_ude")
+    p = ns["problem"]
+    exact = {"U": lambda X: np.stack([-0.9 * X[:, 0] * X[:, 1], 0.8 * X[:, 0] * X[:, 1]], axis=1)}
+    tt = np.linspace(0, 10, 501)
+    ref = pk.reference(p, times=tt, terms=exact)
+    true = ns["TRUE"].sol(tt)
+    assert l2re(np.stack([ref.fields["x"], ref.fields["y"]]), true) < 1e-6
+    with pytest.raises(pk.UnsupportedSpecError, match="learned term.*U.*terms="):
+        pk.reference(p)
+
+
+def test_substitute_replaces_networks():
+    ns = load_problem("lotka_volterra_ude")
+    p = ns["problem"]
+    x, y = p.fields["x"], p.fields["y"]
+    q = p.substitute({"U_0": -0.9 * x * y, "U_1": 0.8 * x * y})
+    assert q.networks == {} and p.networks
+    tt = np.linspace(0, 10, 501)
+    ref = pk.reference(q, times=tt)
+    assert l2re(np.stack([ref.fields["x"], ref.fields["y"]]), ns["TRUE"].sol(tt)) < 1e-6
+    with pytest.raises(pk.SpecError, match="'V_0' is not a learned output"):
+        p.substitute({"V_0": x})
+
+
+# --------------------------------------------------------------------------- SINDy
+
+def test_stlsq_recovers_sparse_coefficients():
+    from pinnkit.sindy import stlsq
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (200, 2))
+    lib = pk.polynomials(degree=2).terms(list(sympy.symbols("a b")))
+    theta = np.stack([np.broadcast_to(sympy.lambdify(sympy.symbols("a b"), e)(X[:, 0], X[:, 1]), (200,))
+                      for e in lib], axis=1)
+    y = -0.9 * X[:, 0] * X[:, 1] + 0.3 * X[:, 1] + 1e-3 * rng.standard_normal(200)
+    xi = stlsq(theta, y, 0.05)
+    expect = dict(zip(map(str, lib), xi))
+    assert set(k for k, v in expect.items() if v != 0) == {"a*b", "b"}
+    assert abs(expect["a*b"] + 0.9) < 1e-3 and abs(expect["b"] - 0.3) < 1e-3
+
+
+def test_discover_finds_the_interaction_of_an_exact_network():
+    """discover on a stand-in solution whose network is the exact interaction term."""
+    ns = load_problem("lotka_volterra_ude")
+    p = ns["problem"]
+
+    class Exact:
+        problem = p
+
+        def __call__(self, pts):
+            v = ns["TRUE"].sol(pts["t"])
+            return {"x": v[0], "y": v[1]}
+
+        def learned_terms(self):
+            return {"U": lambda X: np.stack([-0.9 * X[:, 0] * X[:, 1], 0.8 * X[:, 0] * X[:, 1]], 1)}
+
+    found = pk.discover(Exact(), pk.polynomials(degree=2), threshold=0.05)
+    x, y = p.fields["x"], p.fields["y"]
+    for name, coef in (("U_0", -0.9), ("U_1", 0.8)):
+        terms = found[name].as_coefficients_dict()
+        assert set(terms) == {x * y}
+        assert float(terms[x * y]) == pytest.approx(coef, rel=1e-5)
+
+
+# --------------------------------------------------------------------------- method="ode"
+
+def test_ode_training_recovers_a_rate():
+    sol = pk.train(decay_problem(), method="ode", steps=150, lr=0.05, lbfgs_steps=20,
+                   dtype="float64", quiet=True, seed=0)
+    assert abs(sol.parameters["k"] - 1.3) < 1e-4
+    ts = np.linspace(0, 4, 9)      # past the data window: extrapolation
+    assert np.max(np.abs(sol({"t": ts})["u"] - 2 * np.exp(-1.3 * ts))) < 1e-4
+    assert sol.history["loss"][-1] < sol.history["loss"][0]
+
+
+def test_adjoint_gradients_equal_direct_backprop_float64():
+    import torch
+    from pinnkit.ode.trainer import ODEOptions, _ODETrainer
+    ns = load_problem("lotka_volterra_ude")
+    grads = []
+    for adjoint in (False, True):
+        tr = _ODETrainer(ns["problem"], ODEOptions.from_kwargs(dtype="float64", adjoint=adjoint,
+                                                               rtol=1e-10, atol=1e-12, quiet=True))
+        loss, _ = tr.full_loss()
+        loss.backward()
+        grads.append(torch.cat([q.grad.ravel() for q in tr.func.parameters()]))
+    assert float((grads[0] - grads[1]).norm() / grads[0].norm()) < 1e-6
+
+
+def test_subtrajectory_batches_train_the_spiral():
+    ns = load_problem("spiral_node")
+    opts = dict(ns["options"], steps=30, log_every=15, quiet=True)
+    sol = pk.train(ns["problem"], **opts)
+    h = sol.history
+    assert h["step"] == [15, 30] and h["loss"][-1] < h["loss"][0]
+    Y = sol({"t": np.array([[0.0, 1.0], [2.0, 3.0]])})
+    assert Y["x"].shape == (2, 2) and Y["x"][0, 0] == pytest.approx(2.0, abs=1e-6)
+
+
+def test_batches_need_equally_spaced_full_observations():
+    t = pk.coords("t")
+    x, y = pk.fields("x y", t)
+    U = pk.network("U", inputs=(x, y), outputs=2)
+    ts = np.sort(np.random.default_rng(0).uniform(0, 1, 20))
+    p = pk.Problem("p", pk.TimeInterval(t, 0, 1), [x.diff(t) - U[0], y.diff(t) - U[1]],
+                   [pk.Initial(x, 1), pk.Initial(y, 0),
+                    pk.Data([x, y], points={"t": ts}, values=np.ones((20, 2)))])
+    with pytest.raises(pk.TrainingError, match="equally spaced"):
+        pk.train(p, method="ode", batch_time=5, steps=1, quiet=True)
+
+
+def test_stiff_system_with_explicit_solver_stops_with_advice():
+    ns = load_problem("robertson")
+    with pytest.raises(pk.TrainingError, match="stiff.*implicit_adams.*Radau/BDF/LSODA"):
+        pk.train(ns["problem"], method="ode", steps=1, max_nfe=600, quiet=True)
+
+
+def test_ode_options_are_checked():
+    with pytest.raises(pk.TrainingError, match="ode_solver must be one of.*dopri5"):
+        pk.train(decay_problem(), method="ode", ode_solver="rk45")
+    with pytest.raises(pk.TrainingError, match="unknown option.*width"):
+        pk.train(decay_problem(), method="ode", width=3)
+    with pytest.raises(pk.TrainingError, match="unknown method 'sde'"):
+        pk.train(decay_problem(), method="sde")
+    with pytest.raises(pk.TrainingError, match="no pk.Data"):
+        pk.train(decay_problem(data=False), method="ode", steps=1)
+
+
+def test_non_finite_loss_is_reported():
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    k = pk.parameter("k", init=1.0)
+    p = pk.Problem("blowup", pk.TimeInterval(t, 0, 1), [u.diff(t) - k * pk.log(u - 3)],
+                   [pk.Initial(u, 1.0), pk.Data(u, points={"t": [0.5, 1.0]}, values=[1.0, 1.0])])
+    with pytest.raises(pk.TrainingError, match="non-finite"):
+        pk.train(p, method="ode", steps=2, quiet=True, ode_solver="rk4", step_size=0.1)
+
+
+def test_checkpoint_and_resume(tmp_path):
+    ck = tmp_path / "checkpoint.pt"
+    full = pk.train(decay_problem(), method="ode", steps=20, lr=0.05, quiet=True, log_every=5)
+    pk.train(decay_problem(), method="ode", steps=10, lr=0.05, quiet=True, log_every=5,
+             checkpoint=str(ck), checkpoint_every=5)
+    resumed = pk.train(decay_problem(), method="ode", steps=20, lr=0.05, quiet=True, log_every=5,
+                       checkpoint=str(ck), resume=True)
+    assert resumed.parameters["k"] == pytest.approx(full.parameters["k"], rel=1e-6)
+    assert resumed.history["step"] == full.history["step"]

@@ -284,3 +284,42 @@ def test_checkpoint_and_resume(tmp_path):
                        checkpoint=str(ck), resume=True)
     assert resumed.parameters["k"] == pytest.approx(full.parameters["k"], rel=1e-6)
     assert resumed.history["step"] == full.history["step"]
+
+
+# --------------------------------------------------------------------------- CLI
+
+DECAY_FILE = '''
+import numpy as np
+import pinnkit as pk
+t = pk.coords("t")
+u = pk.field("u", t)
+k = pk.parameter("k", init=0.5)
+ts = np.linspace(0.1, 2.0, 25)
+problem = pk.Problem("decay", pk.TimeInterval(t, 0, 2), [u.diff(t) + k * u],
+                     [pk.Initial(u, 2.0), pk.Data(u, points={"t": ts}, values=2.0 * np.exp(-1.3 * ts))],
+                     exact={"u": lambda s: 2.0 * np.exp(-1.3 * s)})
+options = {"method": "ode", "steps": 40, "lr": 0.05, "lbfgs_steps": 10, "dtype": "float64"}
+'''
+
+
+def test_cli_method_ode_writes_report_and_plots(tmp_path):
+    import json
+    from pinnkit.cli import main
+    f = tmp_path / "decay.py"
+    f.write_text(DECAY_FILE)
+    out = tmp_path / "out"
+    assert main([str(f), "--out", str(out), "--quiet", "--set", "adjoint=true"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["parameters"]["k"] == pytest.approx(1.3, rel=1e-4)
+    assert report["metrics"]["u"]["l2re_exact"] < 1e-4
+    assert report["metrics"]["u"]["l2re_reference"] < 1e-4     # SciPy on the trained model
+    assert {p.name for p in (out / "plots").iterdir()} == {"trajectories.png", "loss.png"}
+
+
+def test_cli_method_ode_on_a_pde_is_one_line(tmp_path, capsys):
+    from pinnkit.cli import main
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    assert main([str(root / "problems" / "heat1d.py"), "--method", "ode",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "space coordinate" in err[0] and "--method ode" in err[0]

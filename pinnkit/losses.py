@@ -60,6 +60,7 @@ class _Expr:
     normal_names: list     # coordinate names of normal components used
     expr: Any = None       # the substituted sympy expression
     normals: list = None   # its normal symbols
+    nets: list = None      # learned terms: [(network name, inputs fn, output indices)]
 
 
 class CompiledProblem:
@@ -88,8 +89,15 @@ class CompiledProblem:
 
     def _lambdify(self, sub: sympy.Expr, keys: list, syms: list, normals: list) -> _Expr:
         args = list(self.problem.coords) + normals + list(self.problem.parameters) + syms
-        return _Expr(lambdify_torch(args, sub), syms, keys, [s.coord_name for s in normals],
-                     sub, normals)
+        # learned terms (pk.network): placeholders, filled by evaluating each network on its
+        # inputs (expressions of the same arguments) in `_eval`
+        from .ode.system import split_networks
+        (plain,), groups = split_networks([sub])
+        holders = [ph for _, _, outs in groups for _, ph in outs]
+        nets = [(net.name, lambdify_torch(args, sympy.Tuple(*net_args)), [k for k, _ in outs])
+                for net, net_args, outs in groups]
+        return _Expr(lambdify_torch(args + holders, plain), syms, keys,
+                     [s.coord_name for s in normals], sub, normals, nets)
 
     def _collapse_laplacians(self, pde_terms: list) -> dict:
         """Fields whose pure second derivatives in the spatial coordinates enter every PDE
@@ -143,7 +151,12 @@ class CompiledProblem:
         for name in e.normal_names:
             ns.append(normals[:, self.coord_names.index(name)])
         ps = [params[n] for n in self.param_names]
-        value = e.fn(*cols, *ns, *ps, *[derivs[k] for k in e.keys])
+        args = [*cols, *ns, *ps, *[derivs[k] for k in e.keys]]
+        outs = []
+        for name, inputs, ks in e.nets or ():
+            Y = self.networks[name](torch.stack([_broadcast(v, cols[0]) for v in inputs(*args)], 1))
+            outs += [Y[:, k] for k in ks]
+        value = e.fn(*args, *outs)
         return _broadcast(value, cols[0])
 
     def residuals(self, model: Callable, params: dict, batches: dict,
@@ -199,6 +212,8 @@ class CompiledProblem:
 
     #: causal training of the PDE terms: (eps, bins, time column, t0, t1), set by the trainer
     causal: tuple | None = None
+    #: torch modules of the problem's learned terms {network name: module}, set by the trainer
+    networks: Any = None
 
     def losses(self, model: Callable, params: dict, batches: dict) -> dict:
         """Mean squared residual per term name (a 0-dim tensor each); PDE terms of a

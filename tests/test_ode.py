@@ -323,3 +323,36 @@ def test_cli_method_ode_on_a_pde_is_one_line(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "space coordinate" in err[0] and "--method ode" in err[0]
+
+
+# --------------------------------------------------------------------------- PINN with learned terms
+
+def test_pinn_evaluates_learned_terms_inside_pde_residuals():
+    """u'' + S(x, u) = 0 with S a network: pinnkit's residual equals u_xx + S computed by hand
+    (autograd on the trained model), and training moves the network's weights."""
+    import torch
+    from pinnkit.losses import CompiledProblem
+    x = pk.coords("x")
+    u = pk.field("u", x)
+    S = pk.network("S", inputs=(x, u ** 2), width=8, depth=1)
+    xs = np.linspace(0, 1, 11)
+    p = pk.Problem("learned_source", pk.Interval(x, 0, 1), [u.diff(x, 2) + S],
+                   [pk.Dirichlet(u, 0, on="boundary"),
+                    pk.Data(u, points={"x": xs}, values=np.sin(np.pi * xs))])
+    from pinnkit.ode.modules import build_networks
+    before = build_networks(p.networks, 0)["S"].net[0].weight.detach().clone()
+    sol = pk.train(p, steps=20, lbfgs_steps=0, width=8, depth=2, interior_points=32,
+                   boundary_points=2, quiet=True, engine="autograd")
+    net = sol.networks["S"]
+    assert not torch.allclose(net.net[0].weight.detach(), before)
+    X = torch.linspace(0.1, 0.9, 7, dtype=torch.float32)[:, None].requires_grad_(True)
+    cp = CompiledProblem(p, engine="autograd")
+    cp.networks = sol.networks
+    got = cp._pde_residuals(sol.model, {}, X, create_graph=False)["pde"][0]
+    U = sol.model(X)[:, 0]
+    Ux = torch.autograd.grad(U.sum(), X, create_graph=True)[0][:, 0]
+    Uxx = torch.autograd.grad(Ux.sum(), X)[0][:, 0]
+    want = Uxx + net(torch.stack([X[:, 0], U ** 2], 1))[:, 0]
+    assert torch.allclose(got.detach(), want.detach(), rtol=1e-4, atol=1e-5)
+    terms = sol.learned_terms()["S"](np.array([[0.5, 0.25]]))
+    assert terms.shape == (1, 1)

@@ -45,5 +45,5 @@ problem = pk.Problem(
                 pk.Data([x, y], points={"t": ts}, values=observations)],
     exact={"x": exact(0), "y": exact(1)},
 )
-options = {"method": "ode", "steps": 3000, "lbfgs_steps": 300, "lr": 1e-2, "dtype": "float64",
+options = {"method": "ode", "steps": 1500, "lbfgs_steps": 200, "lr": 1e-2, "dtype": "float64",
            "log_every": 50}

@@ -36,5 +36,5 @@ problem = pk.Problem(
                 pk.Data([x, y], points={"t": ts}, values=observations)],
     exact={"x": exact(0), "y": exact(1)},
 )
-options = {"method": "ode", "steps": 2000, "batch_time": 10, "batch_size": 20, "lr": 1e-3,
-           "data_loss": "mae", "log_every": 100}
+options = {"method": "ode", "steps": 1000, "batch_time": 10, "batch_size": 20, "lr": 3e-3,
+           "lbfgs_steps": 100, "dtype": "float64", "log_every": 100}

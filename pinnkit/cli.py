@@ -289,7 +289,8 @@ def summary(problem, report: dict, out: Path, seconds: float) -> str:
         lines.append("parameters: " + ", ".join(f"{k} = {v:.6g}" for k, v in report["parameters"].items()))
     if "seconds" in report.get("reference", {}):
         lines.append(f"reference: {report['reference']['seconds']:.2f} s")
-    lines.append(f"total {seconds:.1f} s; files in {out}/ (fields.h5, fields.xdmf, report.json, plots/)")
+    xdmf = " fields.xdmf," if (Path(out) / "fields.xdmf").is_file() else ""
+    lines.append(f"total {seconds:.1f} s; files in {out}/ (fields.h5,{xdmf} report.json, plots/)")
     return "\n".join(lines)
 
 

@@ -356,3 +356,17 @@ def test_pinn_evaluates_learned_terms_inside_pde_residuals():
     assert torch.allclose(got.detach(), want.detach(), rtol=1e-4, atol=1e-5)
     terms = sol.learned_terms()["S"](np.array([[0.5, 0.25]]))
     assert terms.shape == (1, 1)
+
+
+def test_pinn_solves_an_ode_system_with_multi_field_data():
+    """method='pinn' (default) also takes a time-only problem; compared with the solve_ivp reference."""
+    t = pk.coords("t")
+    x, y = pk.fields("x y", t)
+    ts = np.linspace(0, 3, 31)
+    p = pk.Problem("osc", pk.TimeInterval(t, 0, 3), [x.diff(t) - y, y.diff(t) + x],
+                   [pk.Initial(x, 1.0), pk.Initial(y, 0.0),
+                    pk.Data([x, y], points={"t": ts}, values=np.stack([np.cos(ts), -np.sin(ts)], 1))])
+    sol = pk.train(p, steps=300, lbfgs_steps=100, width=20, depth=2, interior_points=100,
+                   initial_points=1, quiet=True)
+    m = pk.compare(sol, pk.reference(p))
+    assert m["x"]["l2re_reference"] < 1e-2 and m["y"]["l2re_reference"] < 1e-2

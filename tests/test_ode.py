@@ -204,7 +204,7 @@ def test_discover_finds_the_interaction_of_an_exact_network():
 # --------------------------------------------------------------------------- method="ode"
 
 def test_ode_training_recovers_a_rate():
-    sol = pk.train(decay_problem(), method="ode", steps=150, lr=0.05, lbfgs_steps=20,
+    sol = pk.train(decay_problem(), method="ode", steps=40, lr=0.05, lbfgs_steps=20,
                    dtype="float64", quiet=True, seed=0)
     assert abs(sol.parameters["k"] - 1.3) < 1e-4
     ts = np.linspace(0, 4, 9)      # past the data window: extrapolation
@@ -370,3 +370,18 @@ def test_pinn_solves_an_ode_system_with_multi_field_data():
                    initial_points=1, quiet=True)
     m = pk.compare(sol, pk.reference(p))
     assert m["x"]["l2re_reference"] < 1e-2 and m["y"]["l2re_reference"] < 1e-2
+
+
+def test_ode_reference_and_discover_import_no_torch():
+    import subprocess
+    import sys
+    code = ("import sys, runpy, numpy as np\n"
+            "import pinnkit as pk\n"
+            "ns = runpy.run_path('problems/lotka_volterra_ude.py')\n"
+            "ex = {'U': lambda X: np.stack([-0.9 * X[:, 0] * X[:, 1], 0.8 * X[:, 0] * X[:, 1]], 1)}\n"
+            "pk.reference(ns['problem'], terms=ex)\n"
+            "import pinnkit.sindy\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True,
+                   env={**__import__("os").environ, "PYTHONPATH": str(root)})

@@ -385,3 +385,34 @@ def test_ode_reference_and_discover_import_no_torch():
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True,
                    env={**__import__("os").environ, "PYTHONPATH": str(root)})
+
+
+# --------------------------------------------------------------------------- full runs (slow)
+
+@pytest.mark.slow
+def test_spiral_node_recipe_accuracy():
+    """Acceptance 1: trajectory L2RE ≤ 1e-2 on [0, 25] and ≤ 5e-2 extrapolated on [25, 35]."""
+    ns = load_problem("spiral_node")
+    sol = pk.train(ns["problem"], **dict(ns["options"], quiet=True))
+    for lo, hi, tol in ((0.0, 25.0, 1e-2), (25.0, 35.0, 5e-2)):
+        ts = np.linspace(lo, hi, 401)
+        Y = sol({"t": ts})
+        assert l2re(np.stack([Y["x"], Y["y"]]), ns["TRUE"].sol(ts)) <= tol, (lo, hi)
+
+
+@pytest.mark.slow
+def test_lotka_volterra_ude_discovery_and_extrapolation():
+    """Acceptance 2: SINDy keeps exactly x·y in each equation, coefficients within 10 % of −β
+    and +γ; the substituted problem integrated on [0, 10] within 5 % of the true system."""
+    ns = load_problem("lotka_volterra_ude")
+    p = ns["problem"]
+    sol = pk.train(p, **dict(ns["options"], quiet=True))
+    found = pk.discover(sol, pk.polynomials(degree=2), threshold=0.1)
+    x, y = p.fields["x"], p.fields["y"]
+    for name, coef in (("U_0", -ns["BETA"]), ("U_1", ns["GAMMA"])):
+        terms = found[name].as_coefficients_dict()
+        assert set(terms) == {x * y}, found
+        assert abs(float(terms[x * y]) / coef - 1) <= 0.10, found
+    tt = np.linspace(0, 10, 1001)
+    ref = pk.reference(p.substitute(found), times=tt)
+    assert l2re(np.stack([ref.fields["x"], ref.fields["y"]]), ns["TRUE"].sol(tt)) <= 0.05

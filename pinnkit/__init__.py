@@ -7,6 +7,7 @@ from sympy import Abs, Eq, Rational, atan2, cos, cosh, exp, log, pi, sin, sinh, 
 from .errors import (GeometryError, PinnkitError, ReferenceSolverError, SpecError, TrainingError,
                      UnsupportedSpecError)
 from .geometry import Box, Disk, Interval, Polygon, Rectangle, SpaceTime, TimeInterval
+from .learned import network, polynomials
 from .mesh import Mesh
 # the reference and compare subpackages share their names with the functions below; the
 # from-imports bind the functions (the contract is pk.reference(...), pk.compare(...))
@@ -25,6 +26,8 @@ __all__ = [
     "input_field",
     # operator learning
     "GaussianRandomField", "dataset", "Dataset", "train_operator", "OperatorModel",
+    # learned terms and equation discovery
+    "network", "polynomials", "discover",
     # sympy re-exports
     "sin", "cos", "exp", "log", "sqrt", "tanh", "sinh", "cosh", "atan2", "pi", "Rational", "Eq", "Abs",
     # geometry
@@ -52,6 +55,8 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(".operator.dataset", __name__), name)
     if name in ("train_operator", "OperatorModel"):
         return getattr(importlib.import_module(".operator.train", __name__), name)
+    if name == "discover":
+        return importlib.import_module(".sindy", __name__).discover
     if name == "export":
         return importlib.import_module(".io", __name__).export
     raise AttributeError(f"module 'pinnkit' has no attribute {name!r}")

@@ -20,7 +20,7 @@ import typing
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import PinnkitError, TrainingError
+from .errors import PinnkitError, SpecError, TrainingError
 
 __all__ = ["main"]
 
@@ -33,10 +33,19 @@ class Interrupted(Exception):
     """Ctrl-C: reported in one line, exit status 130."""
 
 
-def _option_types() -> dict[str, Any]:
+def _options_class(method: str = "pinn") -> Any:
+    """The options dataclass of a training method (``--method``)."""
+    if method == "ode":
+        from .ode.trainer import ODEOptions
+        return ODEOptions
     from .trainer import TrainOptions
-    hints = typing.get_type_hints(TrainOptions)
-    return {f.name: hints[f.name] for f in dataclasses.fields(TrainOptions)}
+    return TrainOptions
+
+
+def _option_types(method: str = "pinn") -> dict[str, Any]:
+    cls = _options_class(method)
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
 class OptionInfo(typing.NamedTuple):
@@ -202,6 +211,8 @@ def build_parser(prog: str | None = "pinnkit") -> argparse.ArgumentParser:
     a("--quiet", action="store_true", default=None, help="print nothing but errors")
     a("--list-options", action="store_true", help="list every training option (name, type, "
                                                   "default, meaning) and exit")
+    a("--method", choices=["pinn", "ode"], help="pinn (default) or ode: a neural/hybrid ODE "
+                                                "integrated by torchdiffeq (time-only problems)")
     return p
 
 
@@ -237,8 +248,9 @@ def load_problem_file(path: str) -> tuple[Any, dict]:
     return problem, dict(options)
 
 
-def merge_options(args: argparse.Namespace, file_options: dict, problem_name: str) -> dict:
-    types = _option_types()
+def merge_options(args: argparse.Namespace, file_options: dict, problem_name: str,
+                  method: str = "pinn") -> dict:
+    types = _option_types(method)
     opts: dict = {}
     for k, v in file_options.items():
         if k not in types:
@@ -249,6 +261,11 @@ def merge_options(args: argparse.Namespace, file_options: dict, problem_name: st
         v = getattr(args, k, None)
         if v is not None:
             opts[k] = v
+    if method != "pinn":
+        pinn_only = [k for k in _option_types("pinn") if k not in types and getattr(args, k, None) is not None]
+        if pinn_only:
+            raise UsageError(f"--{pinn_only[0].replace('_', '-')} is a PINN option; --method "
+                             f"{method} takes: {', '.join(types)}")
     opts.update(parse_set(args.set, types))
     return opts
 
@@ -287,24 +304,36 @@ def run(argv: list[str] | None = None, prog: str | None = "pinnkit") -> int:
     if args.no_reference and args.reference_only:
         raise UsageError("--no-reference and --reference-only exclude each other")
     problem, file_options = load_problem_file(args.problem_file)
+    method = args.method or file_options.pop("method", "pinn")
+    if method not in ("pinn", "ode"):
+        raise UsageError(f"problem {problem.name!r}: unknown method {method!r} in the file's options; "
+                         "choose pinn or ode")
+    file_options.pop("method", None)
+    if method == "ode":
+        from .ode import ode_system
+        try:
+            ode_system(problem, "--method ode")
+        except SpecError as exc:
+            raise UsageError(str(exc)) from None
     try:
-        opts = merge_options(args, file_options, problem.name)
+        opts = merge_options(args, file_options, problem.name, method)
     except UsageError as exc:
         msg = str(exc)
         raise UsageError(msg if msg.startswith("problem ") else f"problem {problem.name!r}: {msg}") from None
     quiet = bool(opts.get("quiet", False))
     out = Path(args.out or Path("runs") / problem.name)
-    from .trainer import TrainOptions, resolve_device
+    from .trainer import resolve_device
     try:
-        train_opts = TrainOptions.from_kwargs(**opts)
+        train_opts = _options_class(method).from_kwargs(**opts)
         resolve_device(train_opts.device)
     except TrainingError as exc:
-        raise UsageError(f"problem {problem.name!r}: {exc}") from None
+        msg = str(exc)
+        raise UsageError(msg if msg.startswith("problem ") else f"problem {problem.name!r}: {msg}") from None
     _check_writable(out)
     from .distributed import current, init_from_env
     init_from_env(train_opts.device)          # torchrun with several ranks: data parallel
     with _progress_log(quiet or not current().main):
-        return _solve(args, problem, opts, train_opts, out, quiet)
+        return _solve(args, problem, opts, train_opts, out, quiet, method)
 
 
 @contextlib.contextmanager
@@ -328,7 +357,7 @@ def _progress_log(quiet: bool) -> Iterator[None]:
 
 
 def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
-           quiet: bool) -> int:
+           quiet: bool, method: str = "pinn") -> int:
     from .distributed import current
     shard = current()
     say = (lambda *a: None) if quiet or not shard.main else (lambda *a: print(*a, file=sys.stderr))
@@ -340,7 +369,7 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
         say(f"[{problem.name}] training: {opts.get('steps', train_opts.steps)} Adam steps + "
             f"{opts.get('lbfgs_steps', train_opts.lbfgs_steps)} L-BFGS iterations")
         try:
-            sol = pk.train(problem, **opts)
+            sol = pk.train(problem, method=method, **opts)
         except KeyboardInterrupt:
             ck = Path(opts["checkpoint"]) if opts.get("checkpoint") else None
             if ck is not None and ck.is_file():
@@ -354,8 +383,11 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
         from .reference import reference
         say(f"[{problem.name}] finite-difference reference")
         try:
-            ref = reference(problem, quiet=quiet,
-                            error_estimate=problem.reference_options.get("error_estimate", True))
+            extra = ({"error_estimate": problem.reference_options.get("error_estimate", True)}
+                     if problem.spatial_coords else {})     # Richardson: grids in space
+            ref = reference(problem, quiet=quiet, **extra,
+                            terms=sol if sol is not None and (method == "ode" or problem.networks)
+                            else None)
         except PinnkitError as exc:
             if args.reference_only:
                 raise
@@ -408,7 +440,8 @@ def summary(problem, report: dict, out: Path, seconds: float) -> str:
         lines.append("parameters: " + ", ".join(f"{k} = {v:.6g}" for k, v in report["parameters"].items()))
     if "seconds" in report.get("reference", {}):
         lines.append(f"reference: {report['reference']['seconds']:.2f} s")
-    lines.append(f"total {seconds:.1f} s; files in {out}/ (fields.h5, fields.xdmf, report.json, plots/)")
+    xdmf = " fields.xdmf," if (Path(out) / "fields.xdmf").is_file() else ""
+    lines.append(f"total {seconds:.1f} s; files in {out}/ (fields.h5,{xdmf} report.json, plots/)")
     return "\n".join(lines)
 
 

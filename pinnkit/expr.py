@@ -28,7 +28,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from .errors import SpecError
 
-__all__ = ["compile_expr", "check_expr", "fold_constants", "SUPPORTED_FUNCTIONS"]
+__all__ = ["compile_expr", "compile_exprs", "check_expr", "fold_constants", "SUPPORTED_FUNCTIONS"]
 
 # sympy function name -> backend namespace name (one argument, elementwise)
 _UNARY = {
@@ -486,3 +486,13 @@ def compile_expr(args: Sequence[sympy.Symbol], expr: Any, backend: str = "numpy"
     fn = namespace["_compiled"]
     fn.source = src
     return fn
+
+
+def compile_exprs(args: Sequence[sympy.Symbol], exprs: Sequence, backend: str = "numpy",
+                  **kw: Any) -> Callable:
+    """Several expressions of the same arguments: a function returning the list of values."""
+    fns = [compile_expr(args, e, backend, **kw) for e in exprs]
+
+    def evaluate(*values):
+        return [fn(*values) for fn in fns]
+    return evaluate

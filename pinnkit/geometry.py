@@ -593,6 +593,55 @@ class TimeInterval:
         if not float(self.t1) > float(self.t0):
             raise GeometryError(f"TimeInterval needs t0 < t1, got {self.t0}, {self.t1}")
 
+    # Alone, a time interval is the domain of an ODE system (DESIGN.md §7): the domain
+    # protocol with time as the only coordinate and no spatial boundary.
+    @property
+    def coords(self) -> tuple:
+        return (self.t,)
+
+    @property
+    def time(self) -> sympy.Symbol:
+        return self.t
+
+    @property
+    def names(self) -> list[str]:
+        return [self.t.name]
+
+    @property
+    def dim(self) -> int:
+        return 1
+
+    @property
+    def boundary_names(self) -> list[str]:
+        return []
+
+    @property
+    def bbox(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([float(self.t0)]), np.array([float(self.t1)])
+
+    def contains(self, points: Points, tol: float | None = None) -> np.ndarray:
+        t = np.asarray(points[self.t.name], dtype=float).ravel()
+        t0, t1 = float(self.t0), float(self.t1)
+        eps = 1e-9 * (t1 - t0) if tol is None else tol
+        return (t >= t0 - eps) & (t <= t1 + eps)
+
+    def sample_interior(self, n: int, method: str = "sobol", seed: int = 0) -> Points:
+        """n times in (t0, t1)."""
+        u = sample_unit_cube(n, 1, method, seed)[:, 0]
+        return {self.t.name: float(self.t0) + (float(self.t1) - float(self.t0)) * u}
+
+    def sample_boundary(self, n: int, on: str | Sequence[str] = "boundary",
+                        seed: int = 0) -> tuple[Points, Points]:
+        raise GeometryError(f"a time interval alone ({self!r}) has no spatial boundary "
+                            f"(boundary {on!r}); conditions on it are Initial and Data")
+
+    def sample_initial(self, n: int, seed: int = 0, method: str = "sobol") -> Points:
+        """n copies of t = t0 (an ODE's initial point)."""
+        return {self.t.name: np.full(n, float(self.t0))}
+
+    def __repr__(self) -> str:
+        return f"TimeInterval({self.t}, {self.t0}, {self.t1})"
+
 
 class SpaceTime(Domain):
     """A spatial domain times a time interval. Boundary names are the spatial ones."""

@@ -99,17 +99,22 @@ def export(out: str | os.PathLike, problem, sol=None, ref=None, metrics: dict | 
     metrics = metrics if metrics is not None else metrics_of(ev)
     config = dict(config or (sol.options.__dict__ if sol is not None else {}))
     report = build_report(problem, sol, ref, ev, metrics, config, reference_reason)
-    layout = xdmf_layout(ev)
+    # an ODE system (time the only axis) has no spatial grid for ParaView: no XDMF
+    layout = xdmf_layout(ev) if problem.spatial_coords else None
     with atomic_path(out / "fields.h5") as tmp:
         write_h5(tmp, problem, sol, ev, metrics, config, layout)
         apply_umask(tmp)
-    with atomic_path(out / "fields.xdmf") as tmp:
-        write_xdmf(tmp, layout, "fields.h5", problem.name)
-        apply_umask(tmp)
+    if layout is not None:
+        with atomic_path(out / "fields.xdmf") as tmp:
+            write_xdmf(tmp, layout, "fields.h5", problem.name)
+            apply_umask(tmp)
     with atomic_path(out / "report.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
         apply_umask(tmp)
-    if plots:
+    if plots and layout is None:
+        from .plot_ode import plot_ode_all
+        plot_ode_all(out / "plots", problem, ev, sol, ref)
+    elif plots:
         from .plot import plot_all
         plot_all(out / "plots", ev, sol.history if sol is not None else None)
     return report
@@ -236,7 +241,8 @@ def write_h5(path: Path, problem, sol, ev: Evaluation, metrics: dict, config: di
                 pg = h5.create_group("parameters")
                 for k, v in sol.parameters.items():
                     pg.create_dataset(k, data=float(v))
-        write_xdmf_views(h5, layout)
+        if layout is not None:
+            write_xdmf_views(h5, layout)
 
 
 # --------------------------------------------------------------------------- XDMF

@@ -19,7 +19,7 @@ import torch
 from .derivatives import DerivativePlan, compute_derivatives, unit_index
 from .distributed import Shard
 from .errors import TrainingError
-from .expr import compile_expr
+from .expr import compile_expr, compile_exprs
 from .geometry import Domain, _AxisBox
 from .mesh import Mesh
 from .spec import Dirichlet, Initial, Problem, Term
@@ -40,6 +40,7 @@ class _Expr:
     normal_names: list     # coordinate names of normal components used
     expr: Any = None       # the substituted sympy expression
     normals: list = None   # its normal symbols
+    nets: list = None      # learned terms: [(network name, inputs fn, output indices)]
 
 
 class CompiledProblem:
@@ -68,9 +69,15 @@ class CompiledProblem:
 
     def _compile_sub(self, sub: sympy.Expr, keys: list, syms: list, normals: list) -> _Expr:
         args = list(self.problem.coords) + normals + list(self.problem.parameters) + syms
-        return _Expr(compile_expr(args, sub, "torch"), syms, keys,
-                     [s.coord_name for s in normals],
-                     sub, normals)
+        # learned terms (pk.network): placeholders, filled by evaluating each network on its
+        # inputs (expressions of the same arguments) in `_eval`
+        from .ode.system import split_networks
+        (plain,), groups = split_networks([sub])
+        holders = [ph for _, _, outs in groups for _, ph in outs]
+        nets = [(net.name, compile_exprs(args, net_args, "torch"), [k for k, _ in outs])
+                for net, net_args, outs in groups]
+        return _Expr(compile_expr(args + holders, plain, "torch"), syms, keys,
+                     [s.coord_name for s in normals], sub, normals, nets)
 
     def _collapse_laplacians(self, pde_terms: list) -> dict:
         """Fields whose pure second derivatives in the spatial coordinates enter every PDE
@@ -124,7 +131,12 @@ class CompiledProblem:
         for name in e.normal_names:
             ns.append(normals[:, self.coord_names.index(name)])
         ps = [params[n] for n in self.param_names]
-        value = e.fn(*cols, *ns, *ps, *[derivs[k] for k in e.keys])
+        args = [*cols, *ns, *ps, *[derivs[k] for k in e.keys]]
+        outs = []
+        for name, inputs, ks in e.nets or ():
+            Y = self.networks[name](torch.stack([_broadcast(v, cols[0]) for v in inputs(*args)], 1))
+            outs += [Y[:, k] for k in ks]
+        value = e.fn(*args, *outs)
         return _broadcast(value, cols[0])
 
     def residuals(self, model: Callable, params: dict, batches: dict,
@@ -150,8 +162,9 @@ class CompiledProblem:
             if derivs is None:
                 derivs = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
             res = [self._eval(e, b["X"], derivs, params, b.get("N")) for e in self.exprs[t.name]]
-            if t.kind == "data":
-                res = [r - b["values"] for r in res]
+            if t.kind == "data":   # values (n,) for one field, (n, n_fields) for a list
+                v = b["values"]
+                res = [r - (v[:, i] if v.ndim == 2 else v) for i, r in enumerate(res)]
             out[t.name] = res
         return out
 
@@ -181,6 +194,8 @@ class CompiledProblem:
     causal: tuple | None = None
     #: the data-parallel shard (its reductions make causal weights global), set by the trainer
     shard: Shard = Shard()
+    #: torch modules of the problem's learned terms {network name: module}, set by the trainer
+    networks: Any = None
 
     def losses(self, model: Callable, params: dict, batches: dict) -> dict:
         """Mean squared residual per term name (a 0-dim tensor each); PDE terms of a

@@ -8,6 +8,7 @@ Both solvers (PINN and finite differences) consume these terms.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field as dc_field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -251,7 +252,9 @@ class BoundaryEquation(_Condition):
 
 @dataclass(frozen=True, eq=False)
 class Data(_Condition):
-    """Observations of a field: ``points`` = {coordinate name: array}, ``values`` of equal shape."""
+    """Observations of a field: ``points`` = {coordinate name: array}, ``values`` of equal shape.
+
+    ``u`` may be a list of fields; ``values`` then has shape (n, n_fields), column k for u[k]."""
 
     u: Any
     points: Mapping[str, Any]
@@ -331,6 +334,7 @@ class Problem:
             self._add_term(Term(eq_name, "pde", [expr]))
         for cond in self.conditions:
             self._add_term(self._condition_term(cond))
+        self.networks = self._collect_networks()
         self._check_symbols()
         self.inputs = self._collect_inputs()
         self.exact = self._parse_exact(exact or {})
@@ -427,6 +431,56 @@ class Problem:
                     found[name] = a
         return dict(sorted(found.items()))
 
+    def _collect_networks(self) -> dict:
+        """{name: `Network`} of every learned term used; each input must be an expression of
+        the problem's fields and coordinates (checked here, with the network's name)."""
+        from .learned import network_calls
+        nets: dict = {}
+        coord_set = set(self.coords)
+        for term in self.terms:
+            for expr in term.exprs:
+                for call in network_calls(expr):
+                    net = call.func.network
+                    other = nets.setdefault(net.name, net)
+                    if other is not net:
+                        raise SpecError(f"two different networks are named {net.name!r}")
+        for net in nets.values():
+            for k, e in enumerate(net.inputs):
+                extra = [s for s in e.free_symbols if s not in coord_set]
+                unknown = [f.func.__name__ for f in e.atoms(AppliedUndef)
+                           if f.func.__name__ not in self.fields]
+                if extra or unknown:
+                    bad = ", ".join(sorted(map(str, extra)) + sorted(unknown))
+                    raise SpecError(
+                        f"network {net.name!r}: input {k} ({e}) is not an expression of the fields "
+                        f"({', '.join(self.fields)}) and coordinates "
+                        f"({', '.join(map(str, self.coords))}): it uses {bad}")
+        return dict(sorted(nets.items()))
+
+    def substitute(self, found: Mapping[Any, Any]) -> "Problem":
+        """The same problem with learned outputs replaced by expressions (e.g. `pinnkit.discover`'s).
+
+        ``found``: {output name (``"U_0"``) or output expression: sympy expression of the
+        fields/coordinates}. Networks left out stay learned terms."""
+        outputs = {f.func.__name__: f for net in self.networks.values() for f in net.outputs}
+        repl = {}
+        for key, value in found.items():
+            name = key if isinstance(key, str) else getattr(getattr(key, "func", None), "__name__", None)
+            if name not in outputs:
+                raise SpecError(f"substitute: {key!r} is not a learned output of problem "
+                                f"{self.name!r} (outputs: {', '.join(outputs) or 'none'})")
+            repl[outputs[name]] = _sym(value, f"substitute[{name!r}]")
+
+        def sub(v: Any) -> Any:
+            return v.xreplace(repl) if isinstance(v, sympy.Basic) else v
+        conditions = [dataclasses.replace(c, **{f.name: sub(getattr(c, f.name))
+                                                for f in dataclasses.fields(c)
+                                                if isinstance(getattr(c, f.name), sympy.Basic)})
+                      for c in self.conditions]
+        return Problem(self.name, self.domain, {k: sub(v) for k, v in self.equations.items()},
+                       conditions, exact=self.exact or None, description=self.description,
+                       reference=self.reference_options)
+
     def _parse_exact(self, exact: Mapping[str, Any]) -> dict:
         out = {}
         for fname, e in exact.items():
@@ -452,10 +506,13 @@ class Problem:
             for expr in term.exprs:
                 # input fields and conservative flux terms are arguments of the compiled
                 # functions (values the reference computes), opaque here
-                # (a derivative of an input is the reference's to refuse, with its advice)
-                opaque = {n: sympy.Dummy(f"flux{i}") for i, n in enumerate(sorted(
-                    expr.atoms(ConservativeDerivative) | {d for d in expr.atoms(
-                        sympy.Derivative) if isinstance(d.expr, InputField)}, key=str))}
+                # (a derivative of an input is the reference's to refuse, with its advice);
+                # so are learned terms (network calls, evaluated by their networks)
+                from .learned import network_calls
+                opaque = {n: sympy.Dummy(f"opaque{i}") for i, n in enumerate(sorted(
+                    expr.atoms(ConservativeDerivative) | set(network_calls(expr))
+                    | {d for d in expr.atoms(sympy.Derivative)
+                       if isinstance(d.expr, InputField)}, key=str))}
                 expr = expr.xreplace(opaque)
                 opaque.update({f: sympy.Dummy(type(f).__name__) for f in expr.atoms(InputField)})
                 sub, keys, syms, normals = self.placeholders(expr.xreplace(opaque))
@@ -543,24 +600,39 @@ class Problem:
             exprs = [sympy.diff(c.u, x, k) for k in range(c.derivatives + 1)]
             return Term(label, "periodic", exprs, coord=x.name, condition=c)
         if isinstance(c, Data):
-            fname = _field_name(c.u, kind)
-            label = c.name or f"data_{fname}"
-            pts, vals = self._check_data(c, label)
-            return Term(label, "data", [c.u], condition=c, data_points=pts, data_values=vals)
+            us = list(c.u) if isinstance(c.u, (list, tuple)) else [c.u]
+            fnames = [_field_name(u, kind) for u in us]
+            label = c.name or f"data_{'_'.join(fnames)}"
+            pts, vals = self._check_data(c, label, len(us) if isinstance(c.u, (list, tuple)) else 0)
+            return Term(label, "data", us, condition=c, data_points=pts, data_values=vals)
         raise SpecError(f"unknown condition {c!r}; expected one of Dirichlet, Neumann, Robin, "
                         "Periodic, Initial, BoundaryEquation, Data")
 
-    def _check_data(self, c: Data, label: str) -> tuple[dict, np.ndarray]:
+    def _check_data(self, c: Data, label: str, n_fields: int = 0) -> tuple[dict, np.ndarray]:
+        """(points, values): values (n,) for one field, (n, n_fields) for a list of fields."""
         names = [s.name for s in self.coords]
         keys = set(map(str, c.points))
         if keys != set(names):
             raise SpecError(f"condition {label!r}: points must give every coordinate "
                             f"({', '.join(names)}), got ({', '.join(sorted(keys))})")
         pts = {str(k): np.asarray(v, dtype=float).ravel() for k, v in c.points.items()}
-        vals = np.asarray(c.values, dtype=float).ravel()
+        try:
+            vals = np.asarray(c.values, dtype=float)
+        except (TypeError, ValueError):
+            raise SpecError(f"condition {label!r}: values are not an array of numbers") from None
+        if n_fields:
+            if vals.ndim == 1 and n_fields == 1:
+                vals = vals[:, None]
+            if vals.ndim != 2 or vals.shape[1] != n_fields:
+                raise SpecError(f"condition {label!r}: values must have shape (n, {n_fields}) "
+                                f"for {n_fields} field(s), got {vals.shape}")
+        else:
+            vals = vals.ravel()
         sizes = {len(v) for v in pts.values()} | {len(vals)}
         if len(sizes) != 1:
             raise SpecError(f"condition {label!r}: points and values differ in size ({sorted(sizes)})")
+        if not all(np.all(np.isfinite(v)) for v in pts.values()):
+            raise SpecError(f"condition {label!r}: points contain NaN or Inf")
         if not np.all(np.isfinite(vals)):
             raise SpecError(f"condition {label!r}: values contain NaN or Inf")
         return pts, vals

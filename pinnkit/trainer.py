@@ -220,6 +220,7 @@ class _LossModule(torch.nn.Module):
     def __init__(self, trainer: "_Trainer") -> None:
         super().__init__()
         self.model, self.params = trainer.model, trainer.params
+        self.networks = trainer.networks
         self.__dict__["trainer"] = trainer      # a back reference, not a submodule
 
     def forward(self, batches: dict, lam: torch.Tensor) -> tuple:
@@ -252,8 +253,10 @@ class Solution:
     backend: str = "none"       # their torch.distributed backend
 
     def __init__(self, problem: Problem, model: torch.nn.Module, params: dict,
-                 options: TrainOptions, history: dict, seconds: float, messages: list) -> None:
+                 options: TrainOptions, history: dict, seconds: float, messages: list,
+                 networks: Any = None) -> None:
         self.problem = problem
+        self.networks = networks if networks is not None else torch.nn.ModuleDict()
         self.model = model
         self._params = params
         self.options = options
@@ -272,6 +275,17 @@ class Solution:
     @property
     def final_loss(self) -> float:
         return float(self.history["loss"][-1]) if self.history.get("loss") else float("nan")
+
+    def learned_terms(self) -> dict:
+        """{network name: f(X (n, n_in) numpy) -> (n, n_out) numpy} of the learned terms."""
+        def wrap(module: torch.nn.Module):
+            def f(X: np.ndarray) -> np.ndarray:
+                p = next(module.parameters())
+                with torch.no_grad():
+                    x = torch.as_tensor(np.asarray(X, float), dtype=p.dtype, device=p.device)
+                    return module(x).cpu().numpy().astype(np.float64)
+            return f
+        return {name: wrap(m) for name, m in self.networks.items()}
 
     def __call__(self, points: dict, batch_size: int = 65536) -> dict[str, np.ndarray]:
         """Fields at ``points`` (coordinate name -> arrays of equal shape) -> name -> array."""
@@ -333,6 +347,9 @@ class _Trainer:
         self.params = torch.nn.ParameterDict({
             p.name: torch.nn.Parameter(torch.tensor(p.init, dtype=self.dtype, device=self.device))
             for p in problem.parameters})
+        from .ode.modules import build_networks   # learned terms (pk.network)
+        self.networks = build_networks(problem.networks, opts.seed).to(self.device, self.dtype)
+        self.compiled.networks = self.networks
         self.history: dict = {k: [] for k in ["step", "phase", "loss", "time", "lr"]
                               + [f"loss_{n}" for n in self.term_names]
                               + ([f"weight_{n}" for n in self.term_names]
@@ -386,7 +403,8 @@ class _Trainer:
 
     # -- data
     def _trainable(self) -> list:
-        return list(self.model.parameters()) + list(self.params.values())
+        return (list(self.model.parameters()) + list(self.params.values())
+                + list(self.networks.parameters()))
 
     def _window_fraction(self) -> float:
         """Time marching: the Adam steps run in ``time_windows`` stages; stage i trains on
@@ -680,7 +698,7 @@ class _Trainer:
         if self.callback is None:
             return False
         sol = Solution(self.problem, self.model, self.params, self.opts, self.history,
-                       self.elapsed + time.perf_counter() - t0, self.messages)
+                       self.elapsed + time.perf_counter() - t0, self.messages, self.networks)
         if self.callback(phase, step, sol):
             self.stopped = True
             self.messages.append(f"stopped by the callback at {phase} step {step}")
@@ -692,6 +710,7 @@ class _Trainer:
         return {
             "problem": self.problem.name, "fingerprint": self.opts.fingerprint(),
             "model": self.model.state_dict(), "params": self.params.state_dict(),
+            "networks": self.networks.state_dict(),
             "adam": self.adam.state_dict(), "sched": self.sched.state_dict(),
             "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else None,
             "step": self.step, "lbfgs_iter": self.lbfgs_iter, "elapsed": self.elapsed,
@@ -744,10 +763,12 @@ class _Trainer:
             self._enter_lbfgs()
             self.model.load_state_dict(s["model"])
             self.params.load_state_dict(s["params"])
+            self.networks.load_state_dict(s.get("networks", {}))
             self.lbfgs.load_state_dict(s["lbfgs"])
         else:
             self.model.load_state_dict(s["model"])
             self.params.load_state_dict(s["params"])
+            self.networks.load_state_dict(s.get("networks", {}))
             self.adam.load_state_dict(s["adam"])
             self.sched.load_state_dict(s["sched"])
             self._to_tensors()
@@ -768,7 +789,7 @@ class _Trainer:
         t0 = time.perf_counter()
         self.save(t0)
         sol = Solution(self.problem, self.model, self.params, o, self.history, self.elapsed,
-                       self.messages)
+                       self.messages, self.networks)
         sol.world_size, sol.backend = self.shard.world, self.shard.backend
         return sol
 
@@ -840,6 +861,7 @@ class _Trainer:
     def _enter_lbfgs(self) -> None:
         dt = DTYPES[self.opts.lbfgs_dtype]
         self.model.to(dtype=dt)
+        self.networks.to(dtype=dt)
         for p in self.params.values():
             p.data = p.data.to(dt)
         self.lbfgs = self._new_lbfgs()
@@ -924,7 +946,21 @@ class _Trainer:
                 p.copy_(s)
 
 
-def train(problem: Problem, callback: Any = None, **options: Any) -> Solution:
+#: pk.train's methods: name -> (module, function) of the trainer, loaded on first use
+METHODS = {"pinn": (__name__, "_train_pinn"), "ode": ("pinnkit.ode.trainer", "train_ode")}
+
+
+def train(problem: Problem, callback: Any = None, method: str = "pinn", **options: Any) -> Any:
+    """Train ``problem`` with ``method``: "pinn" (default, `TrainOptions`) or "ode" (a
+    neural/hybrid ODE integrated by torchdiffeq, `pinnkit.ode.trainer.ODEOptions`)."""
+    import importlib
+    if method not in METHODS:
+        raise TrainingError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    module, name = METHODS[method]
+    return getattr(importlib.import_module(module), name)(problem, callback, **options)
+
+
+def _train_pinn(problem: Problem, callback: Any = None, **options: Any) -> Solution:
     """Train a PINN for ``problem``; keyword options are the fields of `TrainOptions`.
 
     ``callback(phase, step, solution)`` (optional) is called every ``log_every`` Adam steps

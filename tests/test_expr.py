@@ -19,6 +19,7 @@ import pinnkit as pk
 from pinnkit.cli import load_problem_file
 from pinnkit.derivatives import DerivativePlan, compute_derivatives
 from pinnkit.expr import check_expr, compile_expr
+from pinnkit.learned import network_calls
 from pinnkit.reference.inputs import conservative_placeholders, input_symbols
 
 x, y, t = sp.symbols("x y t", real=True)
@@ -93,8 +94,10 @@ def _problem_expressions():
                 # as the solvers see them: conservative fluxes and input fields are arguments
                 e, _, flux = conservative_placeholders(problem, e)
                 e, inputs = input_symbols(problem, e)
-                sub, _, syms, normals = problem.placeholders(e)
-                args = list(problem.coords) + inputs + normals + problem.parameters + syms + flux
+                learned = {c: sp.Dummy(f"learned{k}") for k, c in enumerate(network_calls(e))}
+                sub, _, syms, normals = problem.placeholders(e.xreplace(learned))
+                args = (list(problem.coords) + inputs + normals + problem.parameters + syms + flux
+                        + list(learned.values()))
                 out.append((f"{name}:{term.name}[{i}]", args, sub))
         for f, e in problem.exact.items():
             if isinstance(e, sp.Basic):

@@ -73,7 +73,7 @@ class GridSolution(TensorGridMixin):
 
 
 def reference(problem: Problem, resolution: int | dict | None = None, quiet: bool = True,
-              inputs: dict | None = None, **options: Any) -> GridSolution:
+              inputs: dict | None = None, terms: Any = None, **options: Any) -> GridSolution:
     """Solve ``problem`` by finite differences on a tensor grid.
 
     resolution: points per axis (int), or {coordinate name: points} (time: output times);
@@ -89,9 +89,20 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
     coordinates; periodic axes without their right end), callable of those coordinates, or
     number} for a problem with `pinnkit.input_field`s. Raises `UnsupportedSpecError` /
     `ReferenceSolverError`.
+
+    A problem whose only coordinate is time is an ODE system, integrated by `solve_ivp`
+    (`pinnkit.reference.ode`); its learned terms come from ``terms`` (a trained solution).
     """
     if not isinstance(problem, Problem):
         raise UnsupportedSpecError(f"reference() needs a pinnkit Problem, got {type(problem).__name__}")
+    if problem.time is not None and not problem.spatial_coords:
+        from .ode import solve_ode_reference
+        return solve_ode_reference(problem, resolution, quiet, terms, **options)
+    if problem.networks:
+        raise UnsupportedSpecError(
+            f"problem {problem.name!r}: the finite-difference reference cannot evaluate the learned "
+            f"term(s) {', '.join(problem.networks)} of a PDE; replace them first "
+            "(problem.substitute({output: expression}))")
     space = getattr(problem.domain, "space", problem.domain)
     if not isinstance(space, Shape):
         raise UnsupportedSpecError(

@@ -142,9 +142,10 @@ class Discretization:
                 continue
             X = np.stack([t.data_points[n] for n in g.names], axis=1)
             dist, j = cKDTree(bpts).query(X)
-            if np.all(dist <= g.tol):
-                f = t.condition.u.func.__name__
-                gauges += [(f, int(self.bpoints[jj]), float(v)) for jj, v in zip(j, t.data_values)]
+            if len(t.exprs) == 1 and np.all(dist <= g.tol):
+                f = t.exprs[0].func.__name__
+                gauges += [(f, int(self.bpoints[jj]), float(v))
+                           for jj, v in zip(j, np.ravel(t.data_values))]
             else:
                 unused.append(t.name)
         if unused:

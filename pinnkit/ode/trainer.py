@@ -1,0 +1,502 @@
+"""``pk.train(problem, method="ode")``: a neural / hybrid ODE fitted to data with torchdiffeq.
+
+The problem's first-order system (`ode_system`) is integrated from its initial conditions by
+`torchdiffeq.odeint` (or `odeint_adjoint`, which back-propagates by solving the adjoint ODE
+backwards in O(1) memory in the number of solver steps; Chen et al. 2018, "Neural Ordinary
+Differential Equations"), and the networks and `pk.parameter`s are fitted to the Data
+conditions: Adam, on the whole trajectory or on mini-batches of sub-trajectories
+(torchdiffeq's ode_demo: ``batch_time`` consecutive observations from ``batch_size`` random
+starts), then optionally L-BFGS on the whole trajectory.
+
+Every integration has a budget of right-hand-side evaluations (``max_nfe``): an explicit
+solver on a stiff system stops with an error naming implicit alternatives instead of
+running for hours.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..errors import TrainingError
+from ..spec import Problem
+from .modules import ODEFunc, _BudgetExceeded, build_networks
+from .system import ODESystem, ode_system
+
+__all__ = ["ODEOptions", "ODESolution", "train_ode", "ODE_SOLVERS"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: torchdiffeq's methods; the fixed-grid ones take ``step_size``
+ADAPTIVE_SOLVERS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
+FIXED_SOLVERS = ("euler", "midpoint", "heun3", "rk4", "explicit_adams", "implicit_adams")
+ODE_SOLVERS = ADAPTIVE_SOLVERS + FIXED_SOLVERS
+DATA_LOSSES = ("mse", "mae")
+
+
+@dataclass
+class ODEOptions:
+    """Every option of ``train(problem, method="ode", ...)`` (also CLI flags, ``--set``)."""
+
+    steps: int = 1000                 # Adam steps
+    lbfgs_steps: int = 0              # L-BFGS iterations after Adam (whole trajectory)
+    seed: int = 0
+    device: str = "cpu"               # cpu | cuda | auto (small systems: the CPU is faster)
+    dtype: str = "float32"            # float32 | float64 (networks, parameters, states)
+    lr: float = 1e-2
+    lr_decay: float = 1.0             # multiply lr by this ...
+    lr_decay_steps: int = 1000        # ... every this many steps (smoothly)
+    ode_solver: str = "dopri5"        # a torchdiffeq method (ODE_SOLVERS)
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    step_size: float = 0.0            # fixed-grid solvers: step (0 = torchdiffeq's: the output grid)
+    adjoint: bool = False             # odeint_adjoint (O(1) memory in the solver steps)
+    batch_time: int = 0               # sub-trajectory length in observations (0 = whole trajectory)
+    batch_size: int = 20              # sub-trajectories per Adam step
+    max_nfe: int = 50000              # right-hand-side evaluations allowed per integration
+    data_loss: str = "mse"            # mse | mae (torchdiffeq's demo)
+    lbfgs_history: int = 50
+    log_every: int = 10               # history/progress interval (Adam steps)
+    checkpoint: str | None = None
+    checkpoint_every: int = 100
+    resume: bool = False
+    quiet: bool = False
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> "ODEOptions":
+        unknown = sorted(set(kwargs) - set(cls.names()))
+        if unknown:
+            raise TrainingError(f"unknown option(s) {', '.join(unknown)} for method='ode'; valid "
+                                f"options: {', '.join(cls.names())}")
+        opts = cls(**kwargs)
+        opts.validate()
+        return opts
+
+    def validate(self) -> None:
+        for name in ("steps", "lbfgs_steps", "batch_time", "max_nfe", "checkpoint_every"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+                raise TrainingError(f"option {name} must be a non-negative integer, got {v!r}")
+        for name in ("batch_size", "log_every", "lr_decay_steps", "lbfgs_history"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise TrainingError(f"option {name} must be a positive integer, got {v!r}")
+        if self.batch_time == 1:
+            raise TrainingError("option batch_time must be 0 (whole trajectory) or at least 2")
+        for name in ("lr", "rtol", "atol", "lr_decay"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v > 0):
+                raise TrainingError(f"option {name} must be a positive number, got {v!r}")
+        if not (isinstance(self.step_size, (int, float)) and self.step_size >= 0):
+            raise TrainingError(f"option step_size must be a number >= 0, got {self.step_size!r}")
+        choices = {"dtype": tuple(DTYPES), "ode_solver": ODE_SOLVERS, "data_loss": DATA_LOSSES}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise TrainingError(f"option {name} must be one of {', '.join(allowed)}, "
+                                    f"got {getattr(self, name)!r}")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise TrainingError(f"option device must be auto, cpu or cuda, got {self.device!r}")
+
+    def fingerprint(self) -> str:
+        skip = {"steps", "lbfgs_steps", "checkpoint", "checkpoint_every", "resume", "quiet",
+                "log_every", "device"}
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def solver_kwargs(self) -> dict:
+        kw: dict = {"method": self.ode_solver, "rtol": self.rtol, "atol": self.atol}
+        if self.ode_solver in FIXED_SOLVERS and self.step_size:
+            kw["options"] = {"step_size": float(self.step_size)}
+        return kw
+
+
+def _stiff_message(problem: Problem, opts: ODEOptions, t: float, span: tuple) -> str:
+    return (f"problem {problem.name!r}: the {opts.ode_solver} solver used more than "
+            f"{opts.max_nfe} right-hand-side evaluations in one integration and reached only "
+            f"t = {t:.4g} of [{span[0]:g}, {span[1]:g}]: the system is probably stiff (explicit "
+            "methods need tiny steps there). Use an implicit method: ode_solver='implicit_adams' "
+            "with a step_size (torchdiffeq), or SciPy's Radau/BDF/LSODA through pk.reference("
+            "problem); or raise max_nfe if the system is merely long")
+
+
+class _Integrator:
+    """odeint / odeint_adjoint with the options' solver, the evaluation budget and errors that
+    say what went wrong."""
+
+    def __init__(self, problem: Problem, func: ODEFunc, opts: ODEOptions, adjoint: bool) -> None:
+        import torchdiffeq
+        self.problem, self.func, self.opts = problem, func, opts
+        self.kw = opts.solver_kwargs()
+        self.odeint = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
+        if adjoint:
+            self.kw["adjoint_params"] = tuple(func.parameters())
+
+    def __call__(self, y0: torch.Tensor, t: torch.Tensor, budget: bool = True) -> torch.Tensor:
+        self.func.nfe = 0
+        self.func.budget = self.opts.max_nfe if budget else 0
+        try:
+            return self.odeint(self.func, y0, t, **self.kw)
+        except _BudgetExceeded as exc:
+            raise TrainingError(_stiff_message(self.problem, self.opts, exc.t,
+                                               (float(t[0]), float(t[-1])))) from None
+        except AssertionError as exc:   # torchdiffeq: "underflow in dt", bad inputs
+            raise TrainingError(f"problem {self.problem.name!r}: torchdiffeq ({self.opts.ode_solver}) "
+                                f"stopped: {exc}; the step size collapsed, which points to a stiff "
+                                "or diverging system (try an implicit solver, float64 or a lower lr)") from None
+
+
+class ODESolution:
+    """A trained neural/hybrid ODE. ``sol({"t": ts})`` integrates from the initial conditions
+    (past the data window it extrapolates); ``history``, ``parameters``, ``learned_terms()``."""
+
+    def __init__(self, problem: Problem, system: ODESystem, func: ODEFunc, options: ODEOptions,
+                 history: dict, seconds: float, messages: list) -> None:
+        self.problem, self.system, self.func = problem, system, func
+        self.options, self.history = options, history
+        self.seconds, self.messages = seconds, messages
+        self.fields = list(problem.fields)
+        self.coord_names = [system.t.name]
+        self.method = "ode"
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        return {k: float(v.detach().cpu()) for k, v in self.func.params.items()}
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.history["loss"][-1]) if self.history.get("loss") else float("nan")
+
+    def _like(self) -> torch.Tensor:
+        return next(iter(self.func.parameters()), torch.zeros(()))
+
+    def trajectory(self, times: np.ndarray) -> np.ndarray:
+        """State (len(times), n_state) at increasing ``times`` (float64 array)."""
+        times = np.asarray(times, float).ravel()
+        p = self._like()
+        integ = _Integrator(self.problem, self.func, self.options, adjoint=False)
+        t0 = self.system.t0
+        out = np.empty((len(times), len(self.system.state)))
+        with torch.no_grad():
+            y0 = self.func.y0(p.dtype, p.device)
+            for mask, order in ((times >= t0, 1), (times < t0, -1)):
+                if not mask.any():
+                    continue
+                ts = np.unique(times[mask])[::order]
+                grid = np.concatenate([[t0], ts]) if ts[0] != t0 else ts
+                Y = integ(y0, torch.as_tensor(grid, dtype=p.dtype, device=p.device))
+                Y = Y[len(grid) - len(ts):].cpu().numpy().astype(np.float64)
+                idx = np.searchsorted(ts[::order], times[mask])
+                out[mask] = Y[::order][idx]
+        return out
+
+    def __call__(self, points: dict) -> dict[str, np.ndarray]:
+        """Fields at ``points`` = {"t": array of any shape} -> {field: array of that shape}."""
+        tname = self.coord_names[0]
+        if tname not in points:
+            raise KeyError(f"points lack coordinate {tname!r}")
+        ts = np.asarray(points[tname], float)
+        Y = self.trajectory(ts.ravel())
+        return {f: Y[:, col].reshape(ts.shape) for f, col in self.system.fields.items()}
+
+    def learned_terms(self) -> dict:
+        """{network name: f(X (n, n_in) numpy) -> (n, n_out) numpy}, for `pk.reference(terms=)`
+        and `pk.discover` (numpy in, numpy out: those modules import no torch)."""
+        p = self._like()
+
+        def wrap(module: torch.nn.Module):
+            def f(X: np.ndarray) -> np.ndarray:
+                with torch.no_grad():
+                    x = torch.as_tensor(np.asarray(X, float), dtype=p.dtype, device=p.device)
+                    return module(x).cpu().numpy().astype(np.float64)
+            return f
+        return {name: wrap(m) for name, m in self.func.networks.items()}
+
+    def __repr__(self) -> str:
+        return (f"ODESolution({self.problem.name!r}, solver={self.options.ode_solver}, "
+                f"steps={self.options.steps}, final_loss={self.final_loss:.3e})")
+
+
+@dataclass
+class _Targets:
+    """The Data conditions on one sorted time grid: ``grid`` = [t0] + data times."""
+
+    grid: np.ndarray
+    sets: list   # (name, row indices into grid, state columns, values (n, k))
+
+
+def _targets(problem: Problem, system: ODESystem) -> _Targets:
+    if not system.data:
+        raise TrainingError(f"problem {problem.name!r}: method='ode' fits observations, and the "
+                            "problem has no pk.Data condition")
+    times = np.unique(np.concatenate([d.times for d in system.data]))
+    if times[0] < system.t0:
+        raise TrainingError(f"problem {problem.name!r}: data at t = {times[0]:g}, before the "
+                            f"initial time t0 = {system.t0:g}")
+    grid = times if times[0] == system.t0 else np.concatenate([[system.t0], times])
+    sets = [(d.name, np.searchsorted(grid, d.times), d.columns, d.values) for d in system.data]
+    return _Targets(grid, sets)
+
+
+class _ODETrainer:
+    def __init__(self, problem: Problem, opts: ODEOptions, callback: Any = None) -> None:
+        from ..trainer import resolve_device
+        self.problem, self.opts, self.callback = problem, opts, callback
+        self.system = ode_system(problem, "method='ode'")
+        self.device = resolve_device(opts.device)
+        self.dtype = DTYPES[opts.dtype]
+        self.targets = _targets(problem, self.system)
+        networks = build_networks(self.system.networks, opts.seed)
+        params = torch.nn.ParameterDict({p.name: torch.nn.Parameter(torch.tensor(float(p.init)))
+                                         for p in self.system.parameters})
+        self.func = ODEFunc(self.system, networks, params).to(self.device, self.dtype)
+        if not list(self.func.parameters()):
+            raise TrainingError(f"problem {problem.name!r} has nothing to train: no pk.network "
+                                "and no pk.parameter")
+        self.integrate = _Integrator(problem, self.func, opts, opts.adjoint)
+        self.tensors = self._tensors()
+        self.batching = self._batching() if opts.batch_time else None
+        self.adam = torch.optim.Adam(self.func.parameters(), lr=opts.lr)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
+        names = [name for name, *_ in self.targets.sets]
+        self.history: dict = {k: [] for k in ["step", "phase", "loss", "time", "lr", "nfe"]
+                              + [f"loss_{n}" for n in names]}
+        self.messages: list = []
+        self.step = self.lbfgs_iter = 0
+        self.elapsed = 0.0
+
+    def _tensors(self) -> dict:
+        as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
+        return {"grid": as_t(self.targets.grid),
+                "sets": [(name, torch.as_tensor(rows, device=self.device), cols, as_t(vals))
+                         for name, rows, cols, vals in self.targets.sets]}
+
+    def _batching(self) -> dict:
+        """torchdiffeq's ode_demo batches: needs every state observed on one equally spaced grid."""
+        sets, sys = self.targets.sets, self.system
+        name = self.problem.name
+        if len(sets) != 1 or sorted(sets[0][2]) != list(range(len(sys.state))):
+            raise TrainingError(f"problem {name!r}: batch_time needs one Data condition that observes "
+                                f"every state component ({', '.join(sys.state)}); use batch_time=0")
+        _, rows, cols, vals = sets[0]
+        times = self.targets.grid[rows]
+        dt = np.diff(times)
+        if not np.allclose(dt, dt[0], rtol=1e-6, atol=0):
+            raise TrainingError(f"problem {name!r}: batch_time needs equally spaced data times "
+                                "(these are irregular); use batch_time=0 (the whole trajectory)")
+        n, bt = len(times), self.opts.batch_time
+        if bt > n - 1:
+            raise TrainingError(f"problem {name!r}: batch_time {bt} exceeds the {n} observations")
+        order = np.argsort(cols)
+        as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
+        return {"times": times, "values": as_t(vals[:, order]),
+                "tau": as_t(times[:bt] - times[0]), "n": n}
+
+    # -- losses
+    def _misfit(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        d = pred - target
+        return torch.mean(d * d) if self.opts.data_loss == "mse" else torch.mean(torch.abs(d))
+
+    def full_loss(self) -> tuple[torch.Tensor, dict]:
+        y0 = self.func.y0(self.dtype, self.device)
+        Y = self.integrate(y0, self.tensors["grid"])
+        terms = {name: self._misfit(Y[rows][:, cols], vals)
+                 for name, rows, cols, vals in self.tensors["sets"]}
+        return sum(terms.values()), terms
+
+    def batch_loss(self) -> torch.Tensor:
+        b, o = self.batching, self.opts
+        rng = np.random.default_rng([o.seed, self.step])
+        s = rng.choice(b["n"] - o.batch_time, size=min(o.batch_size, b["n"] - o.batch_time),
+                       replace=False)
+        idx = torch.as_tensor(s, device=self.device)
+        y0 = b["values"][idx]
+        target = torch.stack([b["values"][idx + i] for i in range(o.batch_time)])
+        self.func.offset = torch.as_tensor(b["times"][s], dtype=self.dtype,
+                                           device=self.device)[:, None]
+        try:
+            pred = self.integrate(y0, b["tau"])
+        finally:
+            self.func.offset = None
+        return self._misfit(pred, target)
+
+    # -- history
+    def _record(self, phase: int, step: int, total: torch.Tensor, terms: dict, t0: float) -> float:
+        loss = float(total.detach())
+        if not math.isfinite(loss):
+            bad = [k for k, v in terms.items() if not math.isfinite(float(v))] or ["total"]
+            raise TrainingError(f"problem {self.problem.name!r}: loss became non-finite at "
+                                f"{'L-BFGS iteration' if phase else 'step'} {step} (term(s) "
+                                f"{', '.join(bad)}); lower lr, use float64 or check the spec")
+        h = self.history
+        h["step"].append(step)
+        h["phase"].append(phase)
+        h["loss"].append(loss)
+        h["time"].append(self.elapsed + time.perf_counter() - t0)
+        h["lr"].append(self.adam.param_groups[0]["lr"] if phase == 0 else 1.0)
+        h["nfe"].append(self.func.nfe)
+        for k, v in terms.items():
+            h[f"loss_{k}"].append(float(v.detach()))
+        return loss
+
+    def solution(self, seconds: float) -> ODESolution:
+        return ODESolution(self.problem, self.system, self.func, self.opts, self.history, seconds,
+                           self.messages)
+
+    def _ask_callback(self, phase: str, step: int, t0: float) -> bool:
+        if self.callback is None:
+            return False
+        if self.callback(phase, step, self.solution(self.elapsed + time.perf_counter() - t0)):
+            self.messages.append(f"stopped by the callback at {phase} step {step}")
+            return True
+        return False
+
+    # -- checkpoints
+    def state(self) -> dict:
+        return {"problem": self.problem.name, "method": "ode", "fingerprint": self.opts.fingerprint(),
+                "func": self.func.state_dict(), "adam": self.adam.state_dict(),
+                "sched": self.sched.state_dict(), "step": self.step, "lbfgs_iter": self.lbfgs_iter,
+                "elapsed": self.elapsed, "history": self.history, "messages": self.messages}
+
+    def save(self, t0: float) -> None:
+        if self.opts.checkpoint:
+            state = self.state()
+            state["elapsed"] = self.elapsed + time.perf_counter() - t0
+            save_checkpoint(self.opts.checkpoint, state)
+
+    def restore(self, path: str) -> None:
+        s = load_checkpoint(path)
+        if s.get("problem") != self.problem.name or s.get("method") != "ode":
+            raise TrainingError(f"checkpoint {path} is not a method='ode' checkpoint of problem "
+                                f"{self.problem.name!r}")
+        if s.get("fingerprint") != self.opts.fingerprint():
+            raise TrainingError(f"checkpoint {path} was written with different options; remove it "
+                                "or rerun without --resume")
+        self.func.load_state_dict(s["func"])
+        self.adam.load_state_dict(s["adam"])
+        self.sched.load_state_dict(s["sched"])
+        self.step, self.lbfgs_iter, self.elapsed = s["step"], s["lbfgs_iter"], s["elapsed"]
+        self.history, self.messages = s["history"], list(s["messages"])
+
+    # -- phases
+    def run(self) -> ODESolution:
+        o = self.opts
+        if o.resume and o.checkpoint and Path(o.checkpoint).is_file():
+            self.restore(o.checkpoint)
+        t0 = time.perf_counter()
+        try:
+            stopped = self._adam(t0)
+            if not stopped:
+                self._lbfgs(t0)
+        except KeyboardInterrupt:
+            self.save(t0)
+            raise
+        self.save(t0)
+        self.elapsed += time.perf_counter() - t0
+        return self.solution(self.elapsed)
+
+    def _adam(self, t0: float) -> bool:
+        o = self.opts
+        bar = tqdm(total=o.steps, initial=self.step, desc=f"{self.problem.name} ode adam",
+                   disable=True if o.quiet else None, leave=False, dynamic_ncols=True)
+        while self.step < o.steps and self.lbfgs_iter == 0:
+            self.adam.zero_grad(set_to_none=True)
+            if self.batching is not None:
+                total, terms = self.batch_loss(), None
+            else:
+                total, terms = self.full_loss()
+            if not math.isfinite(float(total.detach())):
+                self._record(0, self.step + 1, total, terms or {"batch": total}, t0)
+            total.backward()
+            self.adam.step()
+            self.sched.step()
+            self.step += 1
+            if self.step % o.log_every == 0 or self.step == o.steps:
+                if terms is None:   # mini-batches: log the whole-trajectory loss
+                    with torch.no_grad():
+                        total, terms = self.full_loss()
+                loss = self._record(0, self.step, total, terms, t0)
+                bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
+                bar.update(self.step - bar.n)
+                if self._ask_callback("adam", self.step, t0):
+                    bar.close()
+                    return True
+            if o.checkpoint and self.step % o.checkpoint_every == 0:
+                self.save(t0)
+        bar.close()
+        return False
+
+    def _lbfgs(self, t0: float) -> None:
+        o = self.opts
+        if self.lbfgs_iter >= o.lbfgs_steps:
+            return
+        params = list(self.func.parameters())
+        lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=o.log_every, history_size=o.lbfgs_history,
+                                  tolerance_grad=1e-12, tolerance_change=0.0,
+                                  line_search_fn="strong_wolfe")
+
+        def closure():
+            lbfgs.zero_grad(set_to_none=True)
+            total, _ = self.full_loss()
+            if not math.isfinite(float(total.detach())):
+                raise _NonFinite
+            total.backward()
+            return total
+
+        with torch.no_grad():
+            best = float(self.full_loss()[0])
+        best_state = copy.deepcopy(self.func.state_dict())
+        while self.lbfgs_iter < o.lbfgs_steps:
+            chunk = min(o.log_every, o.lbfgs_steps - self.lbfgs_iter)
+            lbfgs.param_groups[0]["max_iter"] = chunk
+            before = lbfgs.state[params[0]].get("n_iter", 0)
+            try:
+                lbfgs.step(closure)
+            except _NonFinite:
+                self.func.load_state_dict(best_state)
+                self.messages.append(f"L-BFGS reached a non-finite loss at iteration "
+                                     f"{self.lbfgs_iter}; kept the best state")
+                break
+            done = lbfgs.state[params[0]].get("n_iter", 0) - before
+            self.lbfgs_iter += max(done, 1)
+            with torch.no_grad():
+                total, terms = self.full_loss()
+            if float(total) < best:
+                best, best_state = float(total), copy.deepcopy(self.func.state_dict())
+                self._record(1, self.lbfgs_iter, total, terms, t0)
+                if self._ask_callback("lbfgs", self.lbfgs_iter, t0):
+                    break
+            if done < chunk:   # converged or no progress
+                self.messages.append(f"L-BFGS stopped at iteration {self.lbfgs_iter} (no further "
+                                     f"decrease; loss {best:.3e})")
+                break
+        self.func.load_state_dict(best_state)
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def train_ode(problem: Problem, callback: Any = None, **options: Any) -> ODESolution:
+    """Fit the networks and parameters of a time-only problem to its Data by integrating it
+    with torchdiffeq (options: `ODEOptions`). Raises `SpecError` for a problem that is not an
+    ODE system, `TrainingError` for bad options, non-finite losses or a spent step budget."""
+    if not isinstance(problem, Problem):
+        raise TrainingError(f"train() needs a pinnkit Problem, got {type(problem).__name__}")
+    opts = ODEOptions.from_kwargs(**options)
+    return _ODETrainer(problem, opts, callback).run()

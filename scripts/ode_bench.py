@@ -1,0 +1,261 @@
+"""Neural-ODE measurements for docs/ode.md (run under the CPU lock, single-threaded).
+
+    python scripts/ode_bench.py spiral [--iters N]     pinnkit vs torchdiffeq's ode_demo loop
+    python scripts/ode_bench.py adjoint                 peak memory, odeint vs odeint_adjoint
+    python scripts/ode_bench.py lv [--steps N --lbfgs-steps M]   hybrid UDE + SINDy + pure NODE
+    python scripts/ode_bench.py robertson               reference at t = 40, explicit-solver guard
+
+Each prints the numbers docs/ode.md quotes.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import runpy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import pinnkit as pk  # noqa: E402
+
+
+def l2re(a, b) -> float:
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(b))
+
+
+def load(name: str) -> dict:
+    return runpy.run_path(str(ROOT / "problems" / f"{name}.py"))
+
+
+def demo_loop(true_y: torch.Tensor, t: torch.Tensor, iters: int, batch_time: int = 10,
+              batch_size: int = 20, seed: int = 0) -> tuple[float, torch.nn.Module]:
+    """torchdiffeq's examples/ode_demo.py training loop, verbatim in substance (no plotting)."""
+    from torchdiffeq import odeint
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+    class ODEFunc(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(2, 50), torch.nn.Tanh(),
+                                           torch.nn.Linear(50, 2))
+            for m in self.net.modules():
+                if isinstance(m, torch.nn.Linear):
+                    torch.nn.init.normal_(m.weight, mean=0, std=0.1)
+                    torch.nn.init.constant_(m.bias, val=0)
+
+        def forward(self, t, y):
+            return self.net(y ** 3)
+
+    data_size = len(t)
+
+    def get_batch():
+        s = torch.from_numpy(np.random.choice(np.arange(data_size - batch_time, dtype=np.int64),
+                                              batch_size, replace=False))
+        batch_y0 = true_y[s]
+        batch_t = t[:batch_time]
+        batch_y = torch.stack([true_y[s + i] for i in range(batch_time)], dim=0)
+        return batch_y0, batch_t, batch_y
+
+    func = ODEFunc()
+    optimizer = torch.optim.RMSprop(func.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    for _ in range(iters):
+        optimizer.zero_grad()
+        batch_y0, batch_t, batch_y = get_batch()
+        pred_y = odeint(func, batch_y0, batch_t).to(true_y.device)
+        loss = torch.mean(torch.abs(pred_y - batch_y))
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - start, func
+
+
+def spiral(args) -> None:
+    ns = load("spiral_node")
+    problem, opts = ns["problem"], dict(ns["options"])
+    opts.pop("method")
+    ts = ns["ts"]
+    t_ex = np.linspace(25.0, 35.0, 401)
+    true_in, true_ex = ns["TRUE"].sol(ts), ns["TRUE"].sol(t_ex)
+
+    def errors(sol) -> tuple:
+        Yin, Yex = sol({"t": ts}), sol({"t": t_ex})
+        return (l2re(np.stack([Yin["x"], Yin["y"]]), true_in),
+                l2re(np.stack([Yex["x"], Yex["y"]]), true_ex))
+
+    # 1. time per iteration: same network, solver (dopri5 at torchdiffeq's default tolerances),
+    #    loss (mean absolute error), batches and iterations as torchdiffeq's ode_demo
+    iters = args.iters
+    obs = torch.tensor(ns["observations"], dtype=torch.float32)
+    sec_demo, demo_func = demo_loop(obs[:, None, :], torch.tensor(ts, dtype=torch.float32), iters)
+    same = dict(steps=iters, batch_time=10, batch_size=20, lr=1e-3, data_loss="mae", rtol=1e-7,
+                atol=1e-9, log_every=10 ** 9, quiet=True)
+    t0 = time.perf_counter()
+    pk.train(problem, method="ode", **same)
+    sec_pk = time.perf_counter() - t0
+    from torchdiffeq import odeint
+    with torch.no_grad():
+        y_demo = odeint(demo_func, torch.tensor([[2.0, 0.0]]), torch.tensor(ts, dtype=torch.float32))
+    e_demo = l2re(y_demo[:, 0].numpy().T, true_in)
+    print(f"spiral, {iters} iterations each (batch_time 10, batch_size 20, dopri5 rtol 1e-7 atol 1e-9, MAE):")
+    print(f"  torchdiffeq ode_demo loop (RMSprop): {1e3 * sec_demo / iters:.2f} ms/iteration, "
+          f"{sec_demo:.1f} s, trajectory L2RE on [0, 25] {e_demo:.3e}")
+    print(f"  pinnkit method='ode' (Adam):         {1e3 * sec_pk / iters:.2f} ms/iteration "
+          f"(ratio {sec_pk / sec_demo:.3f})", flush=True)
+    # 2. the problem file's recipe; its error when it has used the demo loop's wall time
+    run = dict(opts, quiet=True)
+    at_demo_time: list = []
+    start = time.perf_counter()
+
+    def watch(phase, step, sol):
+        if not at_demo_time and time.perf_counter() - start >= sec_demo:
+            at_demo_time.append((phase, step, time.perf_counter() - start) + errors(sol))
+        return time.perf_counter() - start > args.max_seconds
+    sol = pk.train(problem, method="ode", callback=watch, **run)
+    sec = time.perf_counter() - start
+    e_in, e_ex = errors(sol)
+    print(f"pinnkit spiral_node recipe {run}: {sec:.1f} s, final loss {sol.final_loss:.3e}; "
+          f"{sol.messages}")
+    if at_demo_time:
+        ph, st, s_, a, b = at_demo_time[0]
+        print(f"  after {s_:.1f} s (the demo loop's time; {ph} step {st}): L2RE [0, 25] {a:.3e}, [25, 35] {b:.3e}")
+    print(f"  final trajectory relative L2 on [0, 25]: {e_in:.3e}; extrapolated on [25, 35]: {e_ex:.3e}",
+          flush=True)
+
+
+def adjoint(args) -> None:
+    """Peak memory of one forward+backward over a long integration (fixed-step rk4, up to 4,000
+    steps), odeint vs odeint_adjoint, measured as the growth of the process's peak RSS in a
+    fresh subprocess each (Linux: VmHWM after resetting it through /proc/self/clear_refs)."""
+    import subprocess
+    code = r'''
+import sys, torch
+torch.set_num_threads(1)
+from torchdiffeq import odeint, odeint_adjoint
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024      # MiB
+adj = sys.argv[1] == "1"; n = int(sys.argv[2])
+torch.manual_seed(0)
+class F(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(16, 128), torch.nn.Tanh(), torch.nn.Linear(128, 16))
+    def forward(self, t, y):
+        return self.net(y)
+f = F().double()
+y0 = torch.randn(32, 16, dtype=torch.float64)
+t = torch.linspace(0, 1, 2, dtype=torch.float64)
+solve = odeint_adjoint if adj else odeint
+kw = {"adjoint_params": tuple(f.parameters())} if adj else {}
+solve(f, y0, t, method="rk4", options={"step_size": 0.5}, **kw)[-1].sum().backward()  # warm up
+open("/proc/self/clear_refs", "w").write("5")      # reset the peak (VmHWM) to the current RSS
+base = status("VmRSS")
+y = solve(f, y0, t, method="rk4", options={"step_size": 1.0 / n}, **kw)
+y[-1].pow(2).sum().backward()
+print(status("VmHWM") - base)
+'''
+    print("peak memory growth of forward+backward (MLP 16-128-16, batch 32, float64, rk4):")
+    print(f"  {'steps':>6} {'odeint MiB':>11} {'adjoint MiB':>12}")
+    for n in (250, 1000, 4000):
+        row = []
+        for adj in ("0", "1"):
+            out = subprocess.run([sys.executable, "-c", code, adj, str(n)], capture_output=True,
+                                 text=True, check=True)
+            row.append(float(out.stdout.strip()))
+        print(f"  {n:>6} {row[0]:>11.1f} {row[1]:>12.1f}")
+
+
+def lv(args) -> None:
+    ns = load("lotka_volterra_ude")
+    problem, opts = ns["problem"], dict(ns["options"])
+    opts.pop("method")
+    opts.update(steps=args.steps, lbfgs_steps=args.lbfgs_steps, quiet=True)
+    t_fit, t_ex = np.linspace(0, 3, 301), np.linspace(3, 10, 701)
+    true_fit, true_ex = ns["TRUE"].sol(t_fit), ns["TRUE"].sol(t_ex)
+    t0 = time.perf_counter()
+    cap = lambda phase, step, sol: time.perf_counter() - t0 > args.max_seconds  # noqa: E731
+    sol = pk.train(problem, method="ode", callback=cap, **opts)
+    print(f"hybrid UDE {opts}: {time.perf_counter() - t0:.1f} s, final loss {sol.final_loss:.3e}, "
+          f"{sol.history['step'][-1]} steps/iterations of the last phase; {sol.messages}", flush=True)
+    Y = sol({"t": t_fit})
+    print(f"  trained hybrid vs true on [0, 3]: {l2re(np.stack([Y['x'], Y['y']]), true_fit):.3e}")
+    found = pk.discover(sol, pk.polynomials(degree=2), threshold=args.threshold)
+    for k, v in found.items():
+        print(f"  discovered {k} = {v}")
+    q = problem.substitute(found)
+    tt = np.linspace(0, 10, 1001)
+    true = ns["TRUE"].sol(tt)
+    try:
+        ref = pk.reference(q, times=tt)
+        print(f"  substituted problem (SciPy Radau) vs true on [0, 10]: "
+              f"{l2re(np.stack([ref.fields['x'], ref.fields['y']]), true):.3e}")
+        ex = tt >= 3
+        print(f"    of which [3, 10]: "
+              f"{l2re(np.stack([ref.fields['x'][ex], ref.fields['y'][ex]]), true[:, ex]):.3e}")
+    except pk.ReferenceSolverError as exc:
+        print(f"  substituted problem: {exc}")
+    Y = sol({"t": t_ex})
+    print(f"  trained hybrid (network) extrapolated on [3, 10]: "
+          f"{l2re(np.stack([Y['x'], Y['y']]), true_ex):.3e}")
+    # a pure neural ODE on the same data: x' = N_0(x, y), y' = N_1(x, y)
+    t = problem.time
+    x, y = problem.fields["x"], problem.fields["y"]
+    N0, N1 = pk.network("N", inputs=(x, y), outputs=2, width=32, depth=2, activation="tanh")
+    pure = pk.Problem("lotka_volterra_node", problem.domain, {"x": x.diff(t) - N0, "y": y.diff(t) - N1},
+                      problem.conditions)
+    t0 = time.perf_counter()
+    psol = pk.train(pure, method="ode", callback=cap, **opts)
+    Yf, Ye = psol({"t": t_fit}), psol({"t": t_ex})
+    print(f"pure neural ODE (32x2 tanh), same options: {time.perf_counter() - t0:.1f} s, "
+          f"final loss {psol.final_loss:.3e}")
+    print(f"  on [0, 3]: {l2re(np.stack([Yf['x'], Yf['y']]), true_fit):.3e}; "
+          f"extrapolated on [3, 10]: {l2re(np.stack([Ye['x'], Ye['y']]), true_ex):.3e}")
+
+
+def robertson(args) -> None:
+    ns = load("robertson")
+    problem = ns["problem"]
+    t0 = time.perf_counter()
+    for method in ("Radau", "BDF", "LSODA"):
+        t0 = time.perf_counter()
+        ref = pk.reference(problem, method=method)
+        sec = time.perf_counter() - t0
+        errs = {f: abs(ref.fields[f][-1] / v - 1) for f, v in ns["PUBLISHED_T40"].items()}
+        print(f"Robertson {method} (rtol 1e-10, atol 1e-14, sympy Jacobian): {sec:.3f} s, "
+              f"{ref.info['nfev']} f-evals, {ref.info['njev']} Jacobians; relative error at t = 40: "
+              + ", ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+    t0 = time.perf_counter()
+    try:
+        pk.train(problem, method="ode", steps=1, quiet=True, dtype="float64")
+        print("dopri5 finished (unexpected)")
+    except pk.TrainingError as exc:
+        print(f"method='ode' with dopri5 (default max_nfe): stopped after {time.perf_counter() - t0:.1f} s: {exc}")
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    p = argparse.ArgumentParser()
+    p.add_argument("what", choices=["spiral", "adjoint", "lv", "robertson", "all"])
+    p.add_argument("--iters", type=int, default=2000, help="spiral: demo-loop iterations")
+    p.add_argument("--steps", type=int, default=1500, help="lv: Adam steps")
+    p.add_argument("--lbfgs-steps", type=int, default=200, help="lv: L-BFGS iterations")
+    p.add_argument("--threshold", type=float, default=0.1)
+    p.add_argument("--max-seconds", type=float, default=180.0, help="cap per training run")
+    args = p.parse_args()
+    runs = {"robertson": robertson, "adjoint": adjoint, "spiral": spiral, "lv": lv}
+    for name, fn in runs.items():
+        if args.what in (name, "all"):
+            t0 = time.perf_counter()
+            fn(args)
+            print(f"[{name}: {time.perf_counter() - t0:.1f} s]", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,418 @@
+"""ODE systems, learned terms, the solve_ivp reference, method='ode' and SINDy (DESIGN.md §7)."""
+import math
+
+import numpy as np
+import pytest
+import sympy
+
+import pinnkit as pk
+from conftest import l2re, load_problem
+from pinnkit.ode import ode_system
+
+
+def decay_problem(k_init=0.5, data=True, n=25):
+    """u' = -k u, u(0) = 2 with k a parameter; data from k = 1.3."""
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    k = pk.parameter("k", init=k_init)
+    ts = np.linspace(0.1, 2.0, n)
+    conds = [pk.Initial(u, 2.0)]
+    if data:
+        conds.append(pk.Data(u, points={"t": ts}, values=2.0 * np.exp(-1.3 * ts)))
+    return pk.Problem("decay", pk.TimeInterval(t, 0, 2), [u.diff(t) + k * u], conds)
+
+
+# --------------------------------------------------------------------------- spec
+
+def test_time_interval_alone_is_a_domain():
+    t = pk.coords("t")
+    d = pk.TimeInterval(t, 0.5, 2.0)
+    assert d.coords == (t,) and d.time == t and d.boundary_names == []
+    s = d.sample_interior(64, seed=1)["t"]
+    assert s.shape == (64,) and s.min() >= 0.5 and s.max() <= 2.0
+    assert np.all(d.sample_initial(5)["t"] == 0.5)
+    assert d.contains({"t": np.array([0.4, 1.0, 2.0])}).tolist() == [False, True, True]
+    with pytest.raises(pk.GeometryError, match="no spatial boundary"):
+        d.sample_boundary(4)
+
+
+def test_network_outputs_are_expressions_not_fields():
+    t = pk.coords("t")
+    x, y = pk.fields("x y", t)
+    Ux, Uy = pk.network("U", inputs=(x, y), outputs=2)
+    p = pk.Problem("lv", pk.TimeInterval(t, 0, 1), [x.diff(t) - Ux, y.diff(t) - Uy],
+                   [pk.Initial(x, 1), pk.Initial(y, 1)])
+    assert list(p.fields) == ["x", "y"]
+    assert list(p.networks) == ["U"] and p.networks["U"].output_names() == ["U_0", "U_1"]
+
+
+@pytest.mark.parametrize("inputs, match", [
+    ((3.0,), "constant"),
+    ((lambda s: s,), "callable"),
+    (("not an expression (",), "not an expression"),
+])
+def test_network_rejects_bad_inputs(inputs, match):
+    with pytest.raises(pk.SpecError, match=match):
+        pk.network("U", inputs=inputs)
+
+
+def test_network_input_must_use_problem_fields_and_coords():
+    t, z = pk.coords("t z")
+    x = pk.field("x", t)
+    U = pk.network("U", inputs=(x, z))
+    with pytest.raises(pk.SpecError, match=r"network 'U': input 1 \(z\) is not an expression of the fields"):
+        pk.Problem("p", pk.TimeInterval(t, 0, 1), [x.diff(t) - U], [pk.Initial(x, 1)])
+    with pytest.raises(pk.SpecError, match="derivative"):
+        pk.network("V", inputs=(x.diff(t),))
+
+
+def test_data_of_several_fields_checks_shape_and_nan():
+    t = pk.coords("t")
+    x, y = pk.fields("x y", t)
+    ts = np.linspace(0, 1, 5)
+    eqs = [x.diff(t) - y, y.diff(t) + x]
+    ok = pk.Problem("p", pk.TimeInterval(t, 0, 1), eqs,
+                    [pk.Data([x, y], points={"t": ts}, values=np.zeros((5, 2)))])
+    assert ok.terms[-1].data_values.shape == (5, 2)
+    with pytest.raises(pk.SpecError, match=r"shape \(n, 2\) for 2 field\(s\), got \(5, 3\)"):
+        pk.Problem("p", pk.TimeInterval(t, 0, 1), eqs,
+                   [pk.Data([x, y], points={"t": ts}, values=np.zeros((5, 3)))])
+    bad = np.zeros((5, 2))
+    bad[2, 1] = np.nan
+    with pytest.raises(pk.SpecError, match="NaN"):
+        pk.Problem("p", pk.TimeInterval(t, 0, 1), eqs,
+                   [pk.Data([x, y], points={"t": ts}, values=bad)])
+
+
+def test_ode_not_solvable_for_highest_derivative():
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    p = pk.Problem("p", pk.TimeInterval(t, 0, 1), [u.diff(t) ** 2 - u], [pk.Initial(u, 1)])
+    with pytest.raises(pk.SpecError, match="cannot be solved for the highest derivative.*du/dt"):
+        ode_system(p)
+    x, y = pk.fields("x y", t)
+    q = pk.Problem("q", pk.TimeInterval(t, 0, 1), [x.diff(t) + y.diff(t) - x, x.diff(t) + y.diff(t) - y],
+                   [pk.Initial(x, 1), pk.Initial(y, 1)])
+    with pytest.raises(pk.SpecError, match="singular"):
+        ode_system(q)
+
+
+def test_missing_initial_value_is_named():
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    p = pk.Problem("p", pk.TimeInterval(t, 0, 1), [u.diff(t, 2) + u], [pk.Initial(u, 1)])
+    with pytest.raises(pk.SpecError, match=r"no initial value for d\^1u/dt\^1.*order=1"):
+        ode_system(p)
+
+
+def test_method_ode_rejects_space_coordinates():
+    x, t = pk.coords("x t")
+    u = pk.field("u", x, t)
+    p = pk.Problem("heat", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 1),
+                   [u.diff(t) - u.diff(x, 2)], [pk.Initial(u, pk.sin(pk.pi * x))])
+    with pytest.raises(pk.SpecError, match="space coordinate.*x.*method='ode'"):
+        pk.train(p, method="ode", steps=1)
+
+
+# --------------------------------------------------------------------------- reference
+
+def test_second_order_reduced_and_integrated():
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    p = pk.Problem("osc", pk.TimeInterval(t, 0, 10), [u.diff(t, 2) + 4 * u],
+                   [pk.Initial(u, 1), pk.Initial(u, 0, order=1)])
+    sysm = ode_system(p)
+    assert sysm.state == ["u", "u_t"]
+    ref = pk.reference(p, resolution=201)
+    tt = ref.coords["t"]
+    assert ref.axes == ["t"] and ref.info["jacobian"] == "sympy"
+    assert np.max(np.abs(ref.fields["u"] - np.cos(2 * tt))) < 1e-7
+
+
+def test_robertson_reference_matches_published_values():
+    ns = load_problem("robertson")
+    ref = pk.reference(ns["problem"])
+    for f, v in ns["PUBLISHED_T40"].items():
+        assert abs(ref.fields[f][-1] / v - 1) < 1e-4, f
+
+
+def test_reference_with_learned_terms_as_numpy_callables():
+    """Lotka-Volterra with the interactions as a network; terms= the exact interactions."""
+    ns = load_problem("lotka_volterra_ude")
+    p = ns["problem"]
+    exact = {"U": lambda X: np.stack([-0.9 * X[:, 0] * X[:, 1], 0.8 * X[:, 0] * X[:, 1]], axis=1)}
+    tt = np.linspace(0, 10, 501)
+    ref = pk.reference(p, times=tt, terms=exact)
+    true = ns["TRUE"].sol(tt)
+    assert l2re(np.stack([ref.fields["x"], ref.fields["y"]]), true) < 1e-6
+    with pytest.raises(pk.UnsupportedSpecError, match="learned term.*U.*terms="):
+        pk.reference(p)
+
+
+def test_substitute_replaces_networks():
+    ns = load_problem("lotka_volterra_ude")
+    p = ns["problem"]
+    x, y = p.fields["x"], p.fields["y"]
+    q = p.substitute({"U_0": -0.9 * x * y, "U_1": 0.8 * x * y})
+    assert q.networks == {} and p.networks
+    tt = np.linspace(0, 10, 501)
+    ref = pk.reference(q, times=tt)
+    assert l2re(np.stack([ref.fields["x"], ref.fields["y"]]), ns["TRUE"].sol(tt)) < 1e-6
+    with pytest.raises(pk.SpecError, match="'V_0' is not a learned output"):
+        p.substitute({"V_0": x})
+
+
+# --------------------------------------------------------------------------- SINDy
+
+def test_stlsq_recovers_sparse_coefficients():
+    from pinnkit.sindy import stlsq
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (200, 2))
+    lib = pk.polynomials(degree=2).terms(list(sympy.symbols("a b")))
+    theta = np.stack([np.broadcast_to(sympy.lambdify(sympy.symbols("a b"), e)(X[:, 0], X[:, 1]), (200,))
+                      for e in lib], axis=1)
+    y = -0.9 * X[:, 0] * X[:, 1] + 0.3 * X[:, 1] + 1e-3 * rng.standard_normal(200)
+    xi = stlsq(theta, y, 0.05)
+    expect = dict(zip(map(str, lib), xi))
+    assert set(k for k, v in expect.items() if v != 0) == {"a*b", "b"}
+    assert abs(expect["a*b"] + 0.9) < 1e-3 and abs(expect["b"] - 0.3) < 1e-3
+
+
+def test_discover_finds_the_interaction_of_an_exact_network():
+    """discover on a stand-in solution whose network is the exact interaction term."""
+    ns = load_problem("lotka_volterra_ude")
+    p = ns["problem"]
+
+    class Exact:
+        problem = p
+
+        def __call__(self, pts):
+            v = ns["TRUE"].sol(pts["t"])
+            return {"x": v[0], "y": v[1]}
+
+        def learned_terms(self):
+            return {"U": lambda X: np.stack([-0.9 * X[:, 0] * X[:, 1], 0.8 * X[:, 0] * X[:, 1]], 1)}
+
+    found = pk.discover(Exact(), pk.polynomials(degree=2), threshold=0.05)
+    x, y = p.fields["x"], p.fields["y"]
+    for name, coef in (("U_0", -0.9), ("U_1", 0.8)):
+        terms = found[name].as_coefficients_dict()
+        assert set(terms) == {x * y}
+        assert float(terms[x * y]) == pytest.approx(coef, rel=1e-5)
+
+
+# --------------------------------------------------------------------------- method="ode"
+
+def test_ode_training_recovers_a_rate():
+    sol = pk.train(decay_problem(), method="ode", steps=40, lr=0.05, lbfgs_steps=20,
+                   dtype="float64", quiet=True, seed=0)
+    assert abs(sol.parameters["k"] - 1.3) < 1e-4
+    ts = np.linspace(0, 4, 9)      # past the data window: extrapolation
+    assert np.max(np.abs(sol({"t": ts})["u"] - 2 * np.exp(-1.3 * ts))) < 1e-4
+    assert sol.history["loss"][-1] < sol.history["loss"][0]
+
+
+def test_adjoint_gradients_equal_direct_backprop_float64():
+    import torch
+    from pinnkit.ode.trainer import ODEOptions, _ODETrainer
+    ns = load_problem("lotka_volterra_ude")
+    grads = []
+    for adjoint in (False, True):
+        tr = _ODETrainer(ns["problem"], ODEOptions.from_kwargs(dtype="float64", adjoint=adjoint,
+                                                               rtol=1e-10, atol=1e-12, quiet=True))
+        loss, _ = tr.full_loss()
+        loss.backward()
+        grads.append(torch.cat([q.grad.ravel() for q in tr.func.parameters()]))
+    assert float((grads[0] - grads[1]).norm() / grads[0].norm()) < 1e-6
+
+
+def test_subtrajectory_batches_train_the_spiral():
+    ns = load_problem("spiral_node")
+    opts = dict(ns["options"], steps=30, log_every=15, quiet=True)
+    sol = pk.train(ns["problem"], **opts)
+    h = sol.history
+    assert h["step"] == [15, 30] and h["loss"][-1] < h["loss"][0]
+    Y = sol({"t": np.array([[0.0, 1.0], [2.0, 3.0]])})
+    assert Y["x"].shape == (2, 2) and Y["x"][0, 0] == pytest.approx(2.0, abs=1e-6)
+
+
+def test_batches_need_equally_spaced_full_observations():
+    t = pk.coords("t")
+    x, y = pk.fields("x y", t)
+    U = pk.network("U", inputs=(x, y), outputs=2)
+    ts = np.sort(np.random.default_rng(0).uniform(0, 1, 20))
+    p = pk.Problem("p", pk.TimeInterval(t, 0, 1), [x.diff(t) - U[0], y.diff(t) - U[1]],
+                   [pk.Initial(x, 1), pk.Initial(y, 0),
+                    pk.Data([x, y], points={"t": ts}, values=np.ones((20, 2)))])
+    with pytest.raises(pk.TrainingError, match="equally spaced"):
+        pk.train(p, method="ode", batch_time=5, steps=1, quiet=True)
+
+
+def test_stiff_system_with_explicit_solver_stops_with_advice():
+    ns = load_problem("robertson")
+    with pytest.raises(pk.TrainingError, match="stiff.*implicit_adams.*Radau/BDF/LSODA"):
+        pk.train(ns["problem"], method="ode", steps=1, max_nfe=600, quiet=True)
+
+
+def test_ode_options_are_checked():
+    with pytest.raises(pk.TrainingError, match="ode_solver must be one of.*dopri5"):
+        pk.train(decay_problem(), method="ode", ode_solver="rk45")
+    with pytest.raises(pk.TrainingError, match="unknown option.*width"):
+        pk.train(decay_problem(), method="ode", width=3)
+    with pytest.raises(pk.TrainingError, match="unknown method 'sde'"):
+        pk.train(decay_problem(), method="sde")
+    with pytest.raises(pk.TrainingError, match="no pk.Data"):
+        pk.train(decay_problem(data=False), method="ode", steps=1)
+
+
+def test_non_finite_loss_is_reported():
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    k = pk.parameter("k", init=1.0)
+    p = pk.Problem("blowup", pk.TimeInterval(t, 0, 1), [u.diff(t) - k * pk.log(u - 3)],
+                   [pk.Initial(u, 1.0), pk.Data(u, points={"t": [0.5, 1.0]}, values=[1.0, 1.0])])
+    with pytest.raises(pk.TrainingError, match="non-finite"):
+        pk.train(p, method="ode", steps=2, quiet=True, ode_solver="rk4", step_size=0.1)
+
+
+def test_checkpoint_and_resume(tmp_path):
+    ck = tmp_path / "checkpoint.pt"
+    full = pk.train(decay_problem(), method="ode", steps=20, lr=0.05, quiet=True, log_every=5)
+    pk.train(decay_problem(), method="ode", steps=10, lr=0.05, quiet=True, log_every=5,
+             checkpoint=str(ck), checkpoint_every=5)
+    resumed = pk.train(decay_problem(), method="ode", steps=20, lr=0.05, quiet=True, log_every=5,
+                       checkpoint=str(ck), resume=True)
+    assert resumed.parameters["k"] == pytest.approx(full.parameters["k"], rel=1e-6)
+    assert resumed.history["step"] == full.history["step"]
+
+
+# --------------------------------------------------------------------------- CLI
+
+DECAY_FILE = '''
+import numpy as np
+import pinnkit as pk
+t = pk.coords("t")
+u = pk.field("u", t)
+k = pk.parameter("k", init=0.5)
+ts = np.linspace(0.1, 2.0, 25)
+problem = pk.Problem("decay", pk.TimeInterval(t, 0, 2), [u.diff(t) + k * u],
+                     [pk.Initial(u, 2.0), pk.Data(u, points={"t": ts}, values=2.0 * np.exp(-1.3 * ts))],
+                     exact={"u": lambda s: 2.0 * np.exp(-1.3 * s)})
+options = {"method": "ode", "steps": 40, "lr": 0.05, "lbfgs_steps": 10, "dtype": "float64"}
+'''
+
+
+def test_cli_method_ode_writes_report_and_plots(tmp_path):
+    import json
+    from pinnkit.cli import main
+    f = tmp_path / "decay.py"
+    f.write_text(DECAY_FILE)
+    out = tmp_path / "out"
+    assert main([str(f), "--out", str(out), "--quiet", "--set", "adjoint=true"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["parameters"]["k"] == pytest.approx(1.3, rel=1e-4)
+    assert report["metrics"]["u"]["l2re_exact"] < 1e-4
+    assert report["metrics"]["u"]["l2re_reference"] < 1e-4     # SciPy on the trained model
+    assert {p.name for p in (out / "plots").iterdir()} == {"trajectories.png", "loss.png"}
+
+
+def test_cli_method_ode_on_a_pde_is_one_line(tmp_path, capsys):
+    from pinnkit.cli import main
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    assert main([str(root / "problems" / "heat1d.py"), "--method", "ode",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "space coordinate" in err[0] and "--method ode" in err[0]
+
+
+# --------------------------------------------------------------------------- PINN with learned terms
+
+def test_pinn_evaluates_learned_terms_inside_pde_residuals():
+    """u'' + S(x, u) = 0 with S a network: pinnkit's residual equals u_xx + S computed by hand
+    (autograd on the trained model), and training moves the network's weights."""
+    import torch
+    from pinnkit.losses import CompiledProblem
+    x = pk.coords("x")
+    u = pk.field("u", x)
+    S = pk.network("S", inputs=(x, u ** 2), width=8, depth=1)
+    xs = np.linspace(0, 1, 11)
+    p = pk.Problem("learned_source", pk.Interval(x, 0, 1), [u.diff(x, 2) + S],
+                   [pk.Dirichlet(u, 0, on="boundary"),
+                    pk.Data(u, points={"x": xs}, values=np.sin(np.pi * xs))])
+    from pinnkit.ode.modules import build_networks
+    before = build_networks(p.networks, 0)["S"].net[0].weight.detach().clone()
+    sol = pk.train(p, steps=20, lbfgs_steps=0, width=8, depth=2, interior_points=32,
+                   boundary_points=2, quiet=True, engine="autograd")
+    net = sol.networks["S"]
+    assert not torch.allclose(net.net[0].weight.detach(), before)
+    X = torch.linspace(0.1, 0.9, 7, dtype=torch.float32)[:, None].requires_grad_(True)
+    cp = CompiledProblem(p, engine="autograd")
+    cp.networks = sol.networks
+    got = cp._pde_residuals(sol.model, {}, X, create_graph=False)["pde"][0]
+    U = sol.model(X)[:, 0]
+    Ux = torch.autograd.grad(U.sum(), X, create_graph=True)[0][:, 0]
+    Uxx = torch.autograd.grad(Ux.sum(), X)[0][:, 0]
+    want = Uxx + net(torch.stack([X[:, 0], U ** 2], 1))[:, 0]
+    assert torch.allclose(got.detach(), want.detach(), rtol=1e-4, atol=1e-5)
+    terms = sol.learned_terms()["S"](np.array([[0.5, 0.25]]))
+    assert terms.shape == (1, 1)
+
+
+def test_pinn_solves_an_ode_system_with_multi_field_data():
+    """method='pinn' (default) also takes a time-only problem; compared with the solve_ivp reference."""
+    t = pk.coords("t")
+    x, y = pk.fields("x y", t)
+    ts = np.linspace(0, 3, 31)
+    p = pk.Problem("osc", pk.TimeInterval(t, 0, 3), [x.diff(t) - y, y.diff(t) + x],
+                   [pk.Initial(x, 1.0), pk.Initial(y, 0.0),
+                    pk.Data([x, y], points={"t": ts}, values=np.stack([np.cos(ts), -np.sin(ts)], 1))])
+    sol = pk.train(p, steps=300, lbfgs_steps=100, width=20, depth=2, interior_points=100,
+                   initial_points=1, quiet=True)
+    m = pk.compare(sol, pk.reference(p))
+    assert m["x"]["l2re_reference"] < 1e-2 and m["y"]["l2re_reference"] < 1e-2
+
+
+def test_ode_reference_and_discover_import_no_torch():
+    import subprocess
+    import sys
+    code = ("import sys, runpy, numpy as np\n"
+            "import pinnkit as pk\n"
+            "ns = runpy.run_path('problems/lotka_volterra_ude.py')\n"
+            "ex = {'U': lambda X: np.stack([-0.9 * X[:, 0] * X[:, 1], 0.8 * X[:, 0] * X[:, 1]], 1)}\n"
+            "pk.reference(ns['problem'], terms=ex)\n"
+            "import pinnkit.sindy\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True,
+                   env={**__import__("os").environ, "PYTHONPATH": str(root)})
+
+
+# --------------------------------------------------------------------------- full runs (slow)
+
+@pytest.mark.slow
+def test_spiral_node_recipe_accuracy():
+    """Acceptance 1: trajectory L2RE ≤ 1e-2 on [0, 25] and ≤ 5e-2 extrapolated on [25, 35]."""
+    ns = load_problem("spiral_node")
+    sol = pk.train(ns["problem"], **dict(ns["options"], quiet=True))
+    for lo, hi, tol in ((0.0, 25.0, 1e-2), (25.0, 35.0, 5e-2)):
+        ts = np.linspace(lo, hi, 401)
+        Y = sol({"t": ts})
+        assert l2re(np.stack([Y["x"], Y["y"]]), ns["TRUE"].sol(ts)) <= tol, (lo, hi)
+
+
+@pytest.mark.slow
+def test_lotka_volterra_ude_discovery_and_extrapolation():
+    """Acceptance 2: SINDy keeps exactly x·y in each equation, coefficients within 10 % of −β
+    and +γ; the substituted problem integrated on [0, 10] within 5 % of the true system."""
+    ns = load_problem("lotka_volterra_ude")
+    p = ns["problem"]
+    sol = pk.train(p, **dict(ns["options"], quiet=True))
+    found = pk.discover(sol, pk.polynomials(degree=2), threshold=0.1)
+    x, y = p.fields["x"], p.fields["y"]
+    for name, coef in (("U_0", -ns["BETA"]), ("U_1", ns["GAMMA"])):
+        terms = found[name].as_coefficients_dict()
+        assert set(terms) == {x * y}, found
+        assert abs(float(terms[x * y]) / coef - 1) <= 0.10, found
+    tt = np.linspace(0, 10, 1001)
+    ref = pk.reference(p.substitute(found), times=tt)
+    assert l2re(np.stack([ref.fields["x"], ref.fields["y"]]), ns["TRUE"].sol(tt)) <= 0.05

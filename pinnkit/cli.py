@@ -10,15 +10,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import runpy
+import shlex
+import signal
 import sys
 import tempfile
+import threading
 import time
 import typing
 from pathlib import Path
 from typing import Any
 
-from .errors import PinnkitError, TrainingError
+from .errors import PinnkitError, TrainingError, TrainingInterrupted, UnsupportedSpecError
 
 __all__ = ["main"]
 
@@ -28,7 +32,25 @@ class UsageError(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C: reported in one line, exit status 130."""
+    """Ctrl-C or SIGTERM: reported in one line, exit status 128 + signal (130, 143)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM outside training (raised by the CLI's handler, treated like Ctrl-C)."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+def _signum(exc: BaseException) -> int:
+    return int(getattr(exc, "signum", signal.SIGINT))
 
 
 def _option_types() -> dict[str, Any]:
@@ -119,6 +141,9 @@ def load_problem_file(path: str) -> tuple[Any, dict]:
         ns = runpy.run_path(str(file), run_name="__pinnkit_problem__")
     except SyntaxError as exc:
         raise UsageError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except SystemExit as exc:   # sys.exit() in a problem file must not end the run as a success
+        raise UsageError(f"{path}: the problem file called sys.exit({exc.code!r}) instead of "
+                         "defining `problem`") from None
     except PinnkitError as exc:
         raise UsageError(f"{path}: invalid problem: {exc}") from None
     except Exception as exc:  # the user's file raised: report where
@@ -171,6 +196,9 @@ def parse_set(items: list, types: dict | None = None) -> dict:
     return out
 
 
+OUTPUT_FILES = ("fields.h5", "fields.xdmf", "report.json", "checkpoint.pt")
+
+
 def _check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -178,9 +206,60 @@ def _check_writable(out: Path) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+    # found now, not after training: a directory where an output file goes
+    for name in OUTPUT_FILES:
+        if (out / name).is_dir():
+            raise UsageError(f"output folder {out}: {out / name} is a directory, where pinnkit "
+                             "writes a file; move it or choose another --out")
+    if (out / "plots").exists() and not (out / "plots").is_dir():
+        raise UsageError(f"output folder {out}: {out / 'plots'} is a file, where pinnkit writes "
+                         "the plots folder; move it or choose another --out")
+
+
+def _default_out(name: str) -> Path:
+    """runs/<name>; a name that would leave runs/ (``../x``, ``/abs``, ``a/b``) is refused."""
+    if name in (".", "..") or any(sep in name for sep in ("/", "\\", "\0")) or \
+            (os.altsep and os.altsep in name):
+        raise UsageError(f"problem name {name!r} is not a plain name (it would write outside "
+                         "runs/); rename the problem or give --out")
+    return Path("runs") / name
+
+
+def _lock(out: Path):
+    """An exclusive lock on OUT/.pinnkit.lock for the whole run: a second run into the same
+    folder is refused instead of both overwriting each other's files."""
+    import fcntl
+    fh = open(out / ".pinnkit.lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise UsageError(f"output folder {out} is in use by another pinnkit run; wait for it "
+                         "to finish or choose another --out") from None
+    return fh
+
+
+def _resume_command(argv: list[str] | None) -> str:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--resume" not in args:
+        args.append("--resume")
+    return "python scripts/solve.py " + shlex.join(args)
 
 
 def run(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _run(argv)
+    old = signal.getsignal(signal.SIGTERM)
+    if old is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _run(argv)
+    finally:
+        if old is not signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.no_reference and args.reference_only:
         raise UsageError("--no-reference and --reference-only exclude each other")
@@ -191,7 +270,7 @@ def run(argv: list[str] | None = None) -> int:
         msg = str(exc)
         raise UsageError(msg if msg.startswith("problem ") else f"problem {problem.name!r}: {msg}") from None
     quiet = bool(opts.get("quiet", False))
-    out = Path(args.out or Path("runs") / problem.name)
+    out = Path(args.out) if args.out else _default_out(problem.name)
     from .trainer import TrainOptions, resolve_device
     try:
         train_opts = TrainOptions.from_kwargs(**opts)
@@ -199,6 +278,7 @@ def run(argv: list[str] | None = None) -> int:
     except TrainingError as exc:
         raise UsageError(f"problem {problem.name!r}: {exc}") from None
     _check_writable(out)
+    lock = _lock(out)   # noqa: F841 - held until the process ends or run() returns
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
     sol = ref = None
     t0 = time.perf_counter()
@@ -209,22 +289,41 @@ def run(argv: list[str] | None = None) -> int:
             f"{opts.get('lbfgs_steps', train_opts.lbfgs_steps)} L-BFGS iterations")
         try:
             sol = pk.train(problem, **opts)
-        except KeyboardInterrupt:
+        except TrainingInterrupted as exc:
+            saved = _export_partial(out, problem, exc.solution, opts, args, say,
+                                    "training interrupted")
+            raise Interrupted(f"{exc}; {saved}; resume with: {_resume_command(argv)}",
+                              exc.signum) from None
+        except KeyboardInterrupt as exc:   # before training started, or a second signal
             ck = Path(opts["checkpoint"]) if opts.get("checkpoint") else None
             if ck is not None and ck.is_file():
-                raise Interrupted(f"interrupted: checkpoint written to {ck}; rerun with --resume "
-                                  "to continue") from None
-            raise Interrupted("interrupted before any checkpoint was written") from None
+                raise Interrupted(f"interrupted; the last checkpoint {ck} is kept; resume with: "
+                                  f"{_resume_command(argv)}", _signum(exc)) from None
+            raise Interrupted("interrupted before any checkpoint was written", _signum(exc)) from None
     reason = "--no-reference" if args.no_reference else None
     if not args.no_reference:
         from .reference import reference
         say(f"[{problem.name}] finite-difference reference")
         try:
             ref = reference(problem, quiet=quiet)
+        except KeyboardInterrupt as exc:
+            if sol is None:
+                raise Interrupted("interrupted during the reference", _signum(exc)) from None
+            saved = _export_partial(out, problem, sol, opts, args, say,
+                                    "interrupted during the reference")
+            raise Interrupted(f"interrupted during the reference; training was complete: {saved}; "
+                              f"to get the reference too rerun with --resume (training is skipped): "
+                              f"{_resume_command(argv)}", _signum(exc)) from None
+        except MemoryError:
+            if args.reference_only:
+                raise UsageError(f"problem {problem.name!r}: the reference ran out of memory; "
+                                 "use a smaller resolution") from None
+            reason = "out of memory (use a smaller resolution)"
+            say(f"[{problem.name}] reference unavailable: {reason}")
         except PinnkitError as exc:
             if args.reference_only:
                 raise
-            reason = f"unsupported: {exc}"
+            reason = f"{'unsupported' if isinstance(exc, UnsupportedSpecError) else 'failed'}: {exc}"
             has_exact = any(problem.exact_function(f) is not None for f in problem.fields)
             say(f"[{problem.name}] reference unavailable: {exc}")
             say(f"[{problem.name}] comparing the PINN with "
@@ -238,6 +337,22 @@ def run(argv: list[str] | None = None) -> int:
     if not quiet:
         print(summary(problem, report, out, time.perf_counter() - t0))
     return 0
+
+
+def _export_partial(out: Path, problem, sol, opts: dict, args, say, why: str) -> str:
+    """Export a trained (or partly trained) solution without a reference; says what was kept."""
+    from .compare import compare
+    from .io import export
+    config = dict(opts)
+    config.update({"no_reference": True, "reference_only": False, "interrupted": why})
+    try:
+        export(out, problem, sol, None, compare(sol, None, problem), config=config,
+               reference_reason=why)
+    except PinnkitError as exc:
+        return f"partial results not exported ({exc})"
+    except KeyboardInterrupt:
+        return "the export of partial results was interrupted (earlier files unchanged)"
+    return f"results so far exported to {out}/"
 
 
 def summary(problem, report: dict, out: Path, seconds: float) -> str:
@@ -270,10 +385,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Interrupted as exc:
         print(str(exc), file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+        return 128 + exc.signum
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
-        return 130
+        return 128 + _signum(exc)
     except PinnkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -247,19 +247,21 @@ def _resume_command(argv: list[str] | None) -> str:
 
 
 def run(argv: list[str] | None = None) -> int:
-    if threading.current_thread() is not threading.main_thread():
-        return _run(argv)
-    old = signal.getsignal(signal.SIGTERM)
+    held: list = []     # the output folder's lock, released when the run ends
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.getsignal(signal.SIGTERM) if main_thread else signal.SIG_IGN
     if old is not signal.SIG_IGN:
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        return _run(argv)
+        return _run(argv, held)
     finally:
+        for fh in held:
+            fh.close()
         if old is not signal.SIG_IGN:
             signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
 
 
-def _run(argv: list[str] | None) -> int:
+def _run(argv: list[str] | None, held: list) -> int:
     args = build_parser().parse_args(argv)
     if args.no_reference and args.reference_only:
         raise UsageError("--no-reference and --reference-only exclude each other")
@@ -278,7 +280,7 @@ def _run(argv: list[str] | None) -> int:
     except TrainingError as exc:
         raise UsageError(f"problem {problem.name!r}: {exc}") from None
     _check_writable(out)
-    lock = _lock(out)   # noqa: F841 - held until the process ends or run() returns
+    held.append(_lock(out))
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
     sol = ref = None
     t0 = time.perf_counter()

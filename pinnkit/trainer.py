@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, mismatch, problem_fingerprint, save_checkpoint
-from .errors import TrainingError, TrainingInterrupted
+from .errors import SpecError, TrainingError, TrainingInterrupted
 from .derivatives import resolve_engine
 from .losses import CompiledProblem, hard_constraint, sample_batches, stack_points
 from .nn import build_model
@@ -318,6 +318,10 @@ class _Trainer:
         self.stopped = False
         self.device = resolve_device(opts.device)
         self.dtype = DTYPES[opts.dtype]
+        try:
+            problem.check_initial()
+        except SpecError as exc:
+            raise TrainingError(str(exc)) from None
         torch.manual_seed(opts.seed)
         constraint, enforced = (hard_constraint(problem) if opts.hard_constraints else (None, ()))
         periodic_cols: list = []

@@ -294,8 +294,9 @@ def _run(argv: list[str] | None, held: list) -> int:
         except TrainingInterrupted as exc:
             saved = _export_partial(out, problem, exc.solution, opts, args, say,
                                     "training interrupted")
-            raise Interrupted(f"{exc}; {saved}; resume with: {_resume_command(argv)}",
-                              exc.signum) from None
+            how = f"resume with: {_resume_command(argv)}" if exc.checkpoint else \
+                "no checkpoint (option checkpoint is none): a rerun starts afresh"
+            raise Interrupted(f"{exc}; {saved}; {how}", exc.signum) from None
         except KeyboardInterrupt as exc:   # before training started, or a second signal
             ck = Path(opts["checkpoint"]) if opts.get("checkpoint") else None
             if ck is not None and ck.is_file():

@@ -157,8 +157,8 @@ def mismatch(saved_fp: Any, fp: dict, saved_opts: Any, opts: dict) -> str | None
             saved_opts = None
     if not isinstance(saved_opts, dict):
         return "it has no record of its options"
-    diff = [f"{k} {saved_opts.get(k)!r} -> {opts.get(k)!r}" for k in sorted(set(saved_opts) | set(opts))
-            if saved_opts.get(k) != opts.get(k)]
+    diff = [f"{k} {saved_opts.get(k)!r} -> {opts.get(k)!r}"
+            for k in sorted(set(saved_opts) | set(opts)) if saved_opts.get(k) != opts.get(k)]
     if not changed and not diff:
         return None
     parts = []

@@ -302,7 +302,8 @@ def _run(argv: list[str] | None, held: list) -> int:
             if ck is not None and ck.is_file():
                 raise Interrupted(f"interrupted; the last checkpoint {ck} is kept; resume with: "
                                   f"{_resume_command(argv)}", _signum(exc)) from None
-            raise Interrupted("interrupted before any checkpoint was written", _signum(exc)) from None
+            raise Interrupted("interrupted before any checkpoint was written",
+                              _signum(exc)) from None
     reason = "--no-reference" if args.no_reference else None
     if not args.no_reference:
         from .reference import reference
@@ -315,7 +316,8 @@ def _run(argv: list[str] | None, held: list) -> int:
             saved = _export_partial(out, problem, sol, opts, args, say,
                                     "interrupted during the reference")
             raise Interrupted(f"interrupted during the reference; training was complete: {saved}; "
-                              f"to get the reference too rerun with --resume (training is skipped): "
+                              "to get the reference too rerun with --resume (training is "
+                              "skipped): "
                               f"{_resume_command(argv)}", _signum(exc)) from None
         except MemoryError:
             if args.reference_only:
@@ -326,7 +328,8 @@ def _run(argv: list[str] | None, held: list) -> int:
         except PinnkitError as exc:
             if args.reference_only:
                 raise
-            reason = f"{'unsupported' if isinstance(exc, UnsupportedSpecError) else 'failed'}: {exc}"
+            kind = "unsupported" if isinstance(exc, UnsupportedSpecError) else "failed"
+            reason = f"{kind}: {exc}"
             has_exact = any(problem.exact_function(f) is not None for f in problem.fields)
             say(f"[{problem.name}] reference unavailable: {exc}")
             say(f"[{problem.name}] comparing the PINN with "

@@ -43,4 +43,5 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __init__(self, message: str, signum: int, solution, checkpoint, where: str) -> None:
         super().__init__(message)
-        self.signum, self.solution, self.checkpoint, self.where = signum, solution, checkpoint, where
+        self.signum, self.solution = signum, solution
+        self.checkpoint, self.where = checkpoint, where

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field as dc_field
-from pathlib import Path
 from typing import Any
 
 import numpy as np

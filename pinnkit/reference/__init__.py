@@ -110,8 +110,6 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
             raise UnsupportedSpecError(f"unknown reference option(s) {', '.join(unknown)}; "
                                        f"valid: resolution, {', '.join(opts)}")
         opts.update(source)
-    order, times, method = opts["order"], opts["times"], opts["method"]
-    rtol, atol, advection = opts["rtol"], opts["atol"], opts["advection"]
     res = default_resolution(problem)
     if isinstance(resolution, int):
         res = {k: resolution for k in res}
@@ -131,8 +129,8 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
         limit = default_memory_limit()
     elif limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:
-            raise UnsupportedSpecError(f"reference option memory_limit_gb must be a positive number, "
-                                       f"'auto' or None, got {limit!r}")
+            raise UnsupportedSpecError(f"reference option memory_limit_gb must be a positive "
+                                       f"number, 'auto' or None, got {limit!r}")
         limit = float(limit) * 2.0 ** 30
     est = check_size(problem, res, limit)
     if not quiet and est["seconds"] > 30:

@@ -135,12 +135,13 @@ def peclet_hint(problem, res: dict) -> str | None:
                     lo, hi = problem.domain.bbox
                     k = coords.index(x)
                     xs = np.linspace(float(lo[k]), float(hi[k]), 2001)
-                    pts = {c: xs if c == x else float((lo[coords.index(c)] + hi[coords.index(c)]) / 2)
-                           for c in coords}
-                    fa = sympy.lambdify(coords, a0, "numpy")
-                    fd = sympy.lambdify(coords, D0, "numpy")
-                    amax = float(np.max(np.abs(np.broadcast_to(fa(*[pts[c] for c in coords]), xs.shape))))
-                    dmin = float(np.min(np.abs(np.broadcast_to(fd(*[pts[c] for c in coords]), xs.shape))))
+                    mid = [float((lo[j] + hi[j]) / 2) for j in range(len(coords))]
+                    args = [xs if c == x else mid[j] for j, c in enumerate(coords)]
+
+                    def along(e):     # |e| along x through the middle of the box
+                        f = sympy.lambdify(coords, e, "numpy")
+                        return np.abs(np.broadcast_to(np.asarray(f(*args), float), xs.shape))
+                    amax, dmin = float(np.max(along(a0))), float(np.min(along(D0)))
                 except (TypeError, ValueError, AttributeError, ZeroDivisionError, IndexError):
                     continue
                 if not (math.isfinite(amax) and dmin > 0 and amax > 0):

@@ -106,7 +106,8 @@ def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
         return w[:n], info
 
     blocks = [(f"equation {name!r}", rows) for name, _ in pdes] \
-        + [(f"condition {g['term'].name!r}", g["rows"]) for g in disc.bc_groups] + [("the gauge", 1)]
+        + [(f"condition {g['term'].name!r}", g["rows"]) for g in disc.bc_groups] \
+        + [("the gauge", 1)]
 
     def check(what: str, r, J) -> None:
         # never hand SuperLU/BLAS a non-finite or visibly singular system (it prints 'illegal

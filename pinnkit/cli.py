@@ -12,15 +12,20 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import runpy
+import shlex
+import signal
 import sys
 import tempfile
+import threading
 import time
 import typing
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import PinnkitError, SpecError, TrainingError
+from .errors import (PinnkitError, SpecError, TrainingError, TrainingInterrupted,
+                     UnsupportedSpecError)
 
 __all__ = ["main"]
 
@@ -30,7 +35,25 @@ class UsageError(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C: reported in one line, exit status 130."""
+    """Ctrl-C or SIGTERM: reported in one line, exit status 128 + signal (130, 143)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM outside training (raised by the CLI's handler, treated like Ctrl-C)."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+def _signum(exc: BaseException) -> int:
+    return int(getattr(exc, "signum", signal.SIGINT))
 
 
 def _options_class(method: str = "pinn") -> Any:
@@ -226,6 +249,9 @@ def load_problem_file(path: str) -> tuple[Any, dict]:
         ns = runpy.run_path(str(file), run_name="__pinnkit_problem__")
     except SyntaxError as exc:
         raise UsageError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except SystemExit as exc:   # sys.exit() in a problem file must not end the run as a success
+        raise UsageError(f"{path}: the problem file called sys.exit({exc.code!r}) instead of "
+                         "defining `problem`") from None
     except PinnkitError as exc:
         raise UsageError(f"{path}: invalid problem: {exc}") from None
     except Exception as exc:  # the user's file raised: report where
@@ -284,6 +310,9 @@ def parse_set(items: list, types: dict | None = None) -> dict:
     return out
 
 
+OUTPUT_FILES = ("fields.h5", "fields.xdmf", "report.json", "checkpoint.pt")
+
+
 def _check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -291,9 +320,62 @@ def _check_writable(out: Path) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+    # found now, not after training: a directory where an output file goes
+    for name in OUTPUT_FILES:
+        if (out / name).is_dir():
+            raise UsageError(f"output folder {out}: {out / name} is a directory, where pinnkit "
+                             "writes a file; move it or choose another --out")
+    if (out / "plots").exists() and not (out / "plots").is_dir():
+        raise UsageError(f"output folder {out}: {out / 'plots'} is a file, where pinnkit writes "
+                         "the plots folder; move it or choose another --out")
+
+
+def _default_out(name: str) -> Path:
+    """runs/<name>; a name that would leave runs/ (``../x``, ``/abs``, ``a/b``) is refused."""
+    if name in (".", "..") or any(sep in name for sep in ("/", "\\", "\0")) or \
+            (os.altsep and os.altsep in name):
+        raise UsageError(f"problem name {name!r} is not a plain name (it would write outside "
+                         "runs/); rename the problem or give --out")
+    return Path("runs") / name
+
+
+def _lock(out: Path):
+    """An exclusive lock on OUT/.pinnkit.lock for the whole run: a second run into the same
+    folder is refused instead of both overwriting each other's files."""
+    import fcntl
+    fh = open(out / ".pinnkit.lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise UsageError(f"output folder {out} is in use by another pinnkit run; wait for it "
+                         "to finish or choose another --out") from None
+    return fh
+
+
+def _resume_command(argv: list[str] | None) -> str:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--resume" not in args:
+        args.append("--resume")
+    return "python scripts/solve.py " + shlex.join(args)
 
 
 def run(argv: list[str] | None = None, prog: str | None = "pinnkit") -> int:
+    held: list = []     # the output folder's lock, released when the run ends
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.getsignal(signal.SIGTERM) if main_thread else signal.SIG_IGN
+    if old is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _run(argv, held, prog)
+    finally:
+        for fh in held:
+            fh.close()
+        if old is not signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
+
+
+def _run(argv: list[str] | None, held: list, prog: str | None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.list_options:
@@ -321,7 +403,7 @@ def run(argv: list[str] | None = None, prog: str | None = "pinnkit") -> int:
         msg = str(exc)
         raise UsageError(msg if msg.startswith("problem ") else f"problem {problem.name!r}: {msg}") from None
     quiet = bool(opts.get("quiet", False))
-    out = Path(args.out or Path("runs") / problem.name)
+    out = Path(args.out) if args.out else _default_out(problem.name)
     from .trainer import resolve_device
     try:
         train_opts = _options_class(method).from_kwargs(**opts)
@@ -333,7 +415,7 @@ def run(argv: list[str] | None = None, prog: str | None = "pinnkit") -> int:
     from .distributed import current, init_from_env
     init_from_env(train_opts.device)          # torchrun with several ranks: data parallel
     with _progress_log(quiet or not current().main):
-        return _solve(args, problem, opts, train_opts, out, quiet, method)
+        return _solve(args, problem, opts, train_opts, out, quiet, method, argv, held)
 
 
 @contextlib.contextmanager
@@ -357,9 +439,11 @@ def _progress_log(quiet: bool) -> Iterator[None]:
 
 
 def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
-           quiet: bool, method: str = "pinn") -> int:
+           quiet: bool, method: str, argv: list[str] | None, held: list) -> int:
     from .distributed import current
     shard = current()
+    if shard.main:          # one run per output folder (rank 0 alone writes there)
+        held.append(_lock(out))
     say = (lambda *a: None) if quiet or not shard.main else (lambda *a: print(*a, file=sys.stderr))
     sol = ref = None
     t0 = time.perf_counter()
@@ -370,12 +454,19 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
             f"{opts.get('lbfgs_steps', train_opts.lbfgs_steps)} L-BFGS iterations")
         try:
             sol = pk.train(problem, method=method, **opts)
-        except KeyboardInterrupt:
+        except TrainingInterrupted as exc:
+            saved = _export_partial(out, problem, exc.solution, opts, args, say,
+                                    "training interrupted")
+            how = f"resume with: {_resume_command(argv)}" if exc.checkpoint else \
+                "no checkpoint (option checkpoint is none): a rerun starts afresh"
+            raise Interrupted(f"{exc}; {saved}; {how}", exc.signum) from None
+        except KeyboardInterrupt as exc:   # before training started, or a second signal
             ck = Path(opts["checkpoint"]) if opts.get("checkpoint") else None
             if ck is not None and ck.is_file():
-                raise Interrupted(f"interrupted: checkpoint written to {ck}; rerun with --resume "
-                                  "to continue") from None
-            raise Interrupted("interrupted before any checkpoint was written") from None
+                raise Interrupted(f"interrupted; the last checkpoint {ck} is kept; resume with: "
+                                  f"{_resume_command(argv)}", _signum(exc)) from None
+            raise Interrupted("interrupted before any checkpoint was written",
+                              _signum(exc)) from None
     if not shard.main:   # rank 0 alone solves the reference and writes the outputs
         return 0
     reason = "--no-reference" if args.no_reference else None
@@ -388,10 +479,26 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
             ref = reference(problem, quiet=quiet, **extra,
                             terms=sol if sol is not None and (method == "ode" or problem.networks)
                             else None)
+        except KeyboardInterrupt as exc:
+            if sol is None:
+                raise Interrupted("interrupted during the reference", _signum(exc)) from None
+            saved = _export_partial(out, problem, sol, opts, args, say,
+                                    "interrupted during the reference")
+            raise Interrupted(f"interrupted during the reference; training was complete: {saved}; "
+                              "to get the reference too rerun with --resume (training is "
+                              "skipped): "
+                              f"{_resume_command(argv)}", _signum(exc)) from None
+        except MemoryError:
+            if args.reference_only:
+                raise UsageError(f"problem {problem.name!r}: the reference ran out of memory; "
+                                 "use a smaller resolution") from None
+            reason = "out of memory (use a smaller resolution)"
+            say(f"[{problem.name}] reference unavailable: {reason}")
         except PinnkitError as exc:
             if args.reference_only:
                 raise
-            reason = f"unsupported: {exc}"
+            kind = "unsupported" if isinstance(exc, UnsupportedSpecError) else "failed"
+            reason = f"{kind}: {exc}"
             has_exact = any(problem.exact_function(f) is not None for f in problem.fields)
             say(f"[{problem.name}] reference unavailable: {exc}")
             say(f"[{problem.name}] comparing the PINN with "
@@ -407,6 +514,22 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
     if not quiet:
         print(summary(problem, report, out, time.perf_counter() - t0))
     return 0
+
+
+def _export_partial(out: Path, problem, sol, opts: dict, args, say, why: str) -> str:
+    """Export a trained (or partly trained) solution without a reference; says what was kept."""
+    from .compare import compare
+    from .io import export
+    config = dict(opts)
+    config.update({"no_reference": True, "reference_only": False, "interrupted": why})
+    try:
+        export(out, problem, sol, None, compare(sol, None, problem), config=config,
+               reference_reason=why)
+    except PinnkitError as exc:
+        return f"partial results not exported ({exc})"
+    except KeyboardInterrupt:
+        return "the export of partial results was interrupted (earlier files unchanged)"
+    return f"results so far exported to {out}/"
 
 
 def summary(problem, report: dict, out: Path, seconds: float) -> str:
@@ -455,10 +578,10 @@ def main(argv: list[str] | None = None, prog: str | None = "pinnkit") -> int:
         return 2
     except Interrupted as exc:
         print(str(exc), file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+        return 128 + exc.signum
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
-        return 130
+        return 128 + _signum(exc)
     except PinnkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["PinnkitError", "SpecError", "GeometryError", "TrainingError",
-           "ReferenceSolverError", "UnsupportedSpecError"]
+           "ReferenceSolverError", "UnsupportedSpecError", "WriteError", "TrainingInterrupted"]
 
 
 class PinnkitError(Exception):
@@ -28,3 +28,20 @@ class ReferenceSolverError(PinnkitError, RuntimeError):
 
 class UnsupportedSpecError(ReferenceSolverError):
     """The finite-difference reference cannot discretize this spec; the message says why."""
+
+
+class WriteError(PinnkitError, OSError):
+    """A file could not be written (full disk, quota, a directory in the way); the message
+    names the file. The previous file, if any, is unchanged and no temporary is left."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT or SIGTERM at a consistent point (after a whole Adam step or
+    between L-BFGS chunks). A KeyboardInterrupt, so that ``except Exception`` does not swallow
+    a Ctrl-C. Attributes: ``signum``, ``solution`` (the partial `Solution`), ``checkpoint``
+    (path of the checkpoint written, or None), ``where`` (e.g. "Adam step 120")."""
+
+    def __init__(self, message: str, signum: int, solution, checkpoint, where: str) -> None:
+        super().__init__(message)
+        self.signum, self.solution = signum, solution
+        self.checkpoint, self.where = checkpoint, where

@@ -6,55 +6,24 @@ an interrupted export never leaves a half-written file over a good one.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
+import io as _io
 import json
+import math
 import os
 import platform
 import subprocess
-import tempfile
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
 
+from .atomic import atomic_path, write_bytes, write_text
 from .compare import Evaluation, MeshEvaluation, evaluate, metrics_of, reference_errors
 
-__all__ = ["export", "atomic_path", "apply_umask", "versions", "git_commit"]
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def apply_umask(path: Path) -> None:
-    """Give a file written through a temporary name (`tempfile.mkstemp` creates them 0600)
-    the permissions a plain ``open(path, "w")`` would: 0666 less the process's umask."""
-    os.chmod(path, 0o666 & ~_umask())
-
-
-def _umask() -> int:
-    try:        # Linux >= 4.7 reports it without changing it
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)      # elsewhere: read by setting it, and put it straight back
-    os.umask(mask)
-    return mask
+__all__ = ["export", "versions", "git_commit"]
 
 
 def versions() -> dict:
@@ -80,8 +49,34 @@ def git_commit() -> str:
         return "unknown"
 
 
+def strict(obj: Any, reasons: dict | None = None, where: str = "") -> Any:
+    """``obj`` with every NaN/Inf float replaced by None (strict JSON has neither); each
+    replacement is recorded in ``reasons`` as {dotted path: "nan" | "inf" | "-inf"}."""
+    if isinstance(obj, dict):
+        return {k: strict(v, reasons, f"{where}.{k}" if where else str(k)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v, reasons, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, (float, np.floating)) and not math.isfinite(obj):
+        if reasons is not None:
+            reasons[where] = "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+        return None
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
 def _json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str, allow_nan=True)
+    return json.dumps(strict(obj), sort_keys=True, default=str, allow_nan=False)
+
+
+def report_json(report: dict) -> str:
+    """Strict JSON of a report: non-finite numbers become null, listed under "nonfinite"
+    ({path: "nan" | "inf"}) so that a null says why it is one."""
+    reasons: dict = {}
+    clean = strict(report, reasons)
+    if reasons:
+        clean["nonfinite"] = reasons
+    return json.dumps(clean, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
 
 
 def export(out: str | os.PathLike, problem, sol=None, ref=None, metrics: dict | None = None,
@@ -94,23 +89,27 @@ def export(out: str | os.PathLike, problem, sol=None, ref=None, metrics: dict | 
     already has it (the CLI computes it once for the metrics and the files: evaluating the
     PINN and an exact solution on a fine grid can take many seconds)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from .errors import WriteError
+        raise WriteError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
     ev = evaluation if evaluation is not None else evaluate(problem, sol, ref)
     metrics = metrics if metrics is not None else metrics_of(ev)
     config = dict(config or (sol.options.__dict__ if sol is not None else {}))
     report = build_report(problem, sol, ref, ev, metrics, config, reference_reason)
     # an ODE system (time the only axis) has no spatial grid for ParaView: no XDMF
     layout = xdmf_layout(ev) if problem.spatial_coords else None
-    with atomic_path(out / "fields.h5") as tmp:
-        write_h5(tmp, problem, sol, ev, metrics, config, layout)
-        apply_umask(tmp)
+    # HDF5 is built in memory and written by the atomic helper: a full disk then surfaces
+    # as one OSError at our write, not inside the HDF5 library (which crashed on ENOSPC)
+    buf = _io.BytesIO()
+    write_h5(buf, problem, sol, ev, metrics, config, layout)
+    write_bytes(out / "fields.h5", buf.getbuffer())
+    del buf
     if layout is not None:
         with atomic_path(out / "fields.xdmf") as tmp:
             write_xdmf(tmp, layout, "fields.h5", problem.name)
-            apply_umask(tmp)
-    with atomic_path(out / "report.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
-        apply_umask(tmp)
+    write_text(out / "report.json", report_json(report))
     if plots and layout is None:
         from .plot_ode import plot_ode_all
         plot_ode_all(out / "plots", problem, ev, sol, ref)

@@ -108,6 +108,11 @@ class Mesh(Domain):
         if P.ndim != 2 or P.shape[1] not in (2, 3) or len(P) == 0:
             raise GeometryError(f"{name}: mesh points must be an (N, 2) or (N, 3) array, got shape "
                                 f"{P.shape}")
+        bad = np.flatnonzero(~np.isfinite(P).all(axis=1))
+        if len(bad):
+            raise GeometryError(f"{name}: mesh vertex {bad[0]} has a non-finite coordinate "
+                                f"({', '.join(map(str, P[bad[0]]))})"
+                                f"{f' ({len(bad)} such vertices)' if len(bad) > 1 else ''}")
         dim = _dimension(cells)
         if dim is None:
             raise GeometryError(f"{name}: no cells of a supported type (triangle, quad, tetra, hexahedron, "

@@ -14,7 +14,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from .compare import Evaluation, MeshEvaluation
-from .io import apply_umask, atomic_path
+from .atomic import atomic_path
 
 __all__ = ["plot_all", "plot_fields", "plot_history"]
 
@@ -28,7 +28,6 @@ def _figure(**kw) -> Figure:
 def _save(fig: Figure, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-        apply_umask(tmp)
 
 
 def _error_norm(data) -> TwoSlopeNorm:

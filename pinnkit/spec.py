@@ -481,6 +481,33 @@ class Problem:
                        conditions, exact=self.exact or None, description=self.description,
                        reference=self.reference_options)
 
+    def check_initial(self) -> None:
+        """Raise `SpecError` unless every field with time derivatives up to order q in the
+        equations has initial conditions of orders 0 .. q-1 (else the time-dependent problem
+        is not determined), or observations (`Data`) of that field that may determine it.
+        The solvers call it (a problem may be built in parts, e.g. in tests)."""
+        if self.time is None:
+            return
+        k = self.coords.index(self.time)
+        order: dict = {}
+        for expr in self.equations.values():
+            for f, orders in self.derivative_keys(expr):
+                order[f] = max(order.get(f, 0), orders[k])
+        given = {(t.condition.u.func.__name__, t.condition.order)
+                 for t in self.terms if t.kind == "initial"}
+        observed = set()
+        for t in self.terms:
+            if t.kind == "data":
+                us = t.condition.u if isinstance(t.condition.u, (list, tuple)) else [t.condition.u]
+                observed |= {v.func.__name__ for v in us if isinstance(v, AppliedUndef)}
+        for f, q in order.items():
+            missing = [o for o in range(q) if (f, o) not in given]
+            if missing and f not in observed:
+                o = missing[0]
+                raise SpecError(f"problem {self.name!r}: field {f} has a time derivative of order "
+                                f"{q} but no initial condition of order {o}; add pk.Initial({f}, g"
+                                f"{f', order={o}' if o else ''}) (or pk.Data observations of {f})")
+
     def _parse_exact(self, exact: Mapping[str, Any]) -> dict:
         out = {}
         for fname, e in exact.items():

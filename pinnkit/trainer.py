@@ -8,25 +8,27 @@ a row make no progress, and it says which.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import types
 from dataclasses import dataclass, field as dc_field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .errors import TrainingError
+from .checkpoint import load_checkpoint, mismatch, problem_fingerprint, save_checkpoint
+from .errors import SpecError, TrainingError, TrainingInterrupted
 from .derivatives import resolve_engine
 from .distributed import current as current_shard
 from .losses import CompiledProblem, hard_constraint, sample_batches, stack_points
@@ -135,6 +137,23 @@ class TrainOptions:
                 raise TrainingError(f"option {name} must be a positive integer, got {v!r}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise TrainingError(f"option lr must be a positive number, got {self.lr!r}")
+        for name in ("lr", "lr_decay", "fourier_scale", "causal_eps", "rba_gamma", "rba_eta",
+                     "weight_momentum", "rad_k", "rad_c"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool) \
+                    or not math.isfinite(v):
+                raise TrainingError(f"option {name} must be a finite number, got {v!r}")
+        if not self.lr_decay > 0:
+            raise TrainingError(f"option lr_decay must be positive, got {self.lr_decay!r}")
+        if not self.fourier_scale > 0:
+            raise TrainingError(f"option fourier_scale must be positive, got {self.fourier_scale!r}")
+        for name in ("fourier_scales", "weights"):
+            d = getattr(self, name)
+            bad = {k: v for k, v in (d.items() if isinstance(d, dict) else ()) if not (
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0)}
+            if bad:
+                raise TrainingError(f"option {name}: values must be finite numbers >= 0, got "
+                                    f"{', '.join(f'{k}={v!r}' for k, v in bad.items())}")
         for name in ("dtype", "lbfgs_dtype"):
             if getattr(self, name) not in DTYPES:
                 raise TrainingError(f"option {name} must be one of {', '.join(DTYPES)}, "
@@ -172,12 +191,17 @@ class TrainOptions:
         if not isinstance(self.weights, dict):
             raise TrainingError(f"option weights must be a dict term -> weight, got {self.weights!r}")
 
-    def fingerprint(self) -> str:
-        """Hash of the options that change the result (resume refuses a mismatch)."""
+    def result_options(self) -> dict:
+        """The options that change the result (resume refuses a checkpoint whose differ), as
+        plain JSON values. The budgets (steps, lbfgs_steps) may grow on resume."""
         skip = {"steps", "lbfgs_steps", "checkpoint", "checkpoint_every", "resume", "quiet",
                 "log_every", "device", "threads", "progress_seconds"}
         d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
-        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return json.loads(json.dumps(d, sort_keys=True, default=str))
+
+    def fingerprint(self) -> str:
+        """Hash of `result_options`."""
+        return hashlib.sha256(json.dumps(self.result_options(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _adam(params: list, lr: float) -> torch.optim.Adam:
@@ -310,6 +334,44 @@ class Solution:
                 f"lbfgs_steps={self.options.lbfgs_steps}, final_loss={self.final_loss:.3e})")
 
 
+class _Abort(Exception):
+    """Raised inside the L-BFGS closure once a signal has arrived (the chunk is undone)."""
+
+
+class _SignalFlag:
+    """While training: SIGINT and SIGTERM only record that they arrived, so the trainer can
+    stop at the next consistent point (after a whole Adam step, or back at the start of the
+    L-BFGS chunk) and checkpoint there. A second signal stops at once (KeyboardInterrupt,
+    no new checkpoint). Installed only in the main thread, not over an ignored signal (a
+    background job started with SIGINT ignored keeps ignoring it); the previous handlers
+    come back afterwards."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
+        self.signum = signum
+
+    def __enter__(self) -> "_SignalFlag":
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                try:
+                    if signal.getsignal(s) is not signal.SIG_IGN:
+                        self._old[s] = signal.signal(s, self._handle)
+                except (ValueError, OSError):
+                    pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
 class _Trainer:
     def __init__(self, problem: Problem, opts: TrainOptions, callback: Any = None) -> None:
         self.problem, self.opts = problem, opts
@@ -319,6 +381,10 @@ class _Trainer:
         self.dtype = DTYPES[opts.dtype]
         # data parallel (torchrun): this rank's shard of every point set (pinnkit.distributed)
         self.shard = current_shard()
+        try:
+            problem.check_initial()
+        except SpecError as exc:
+            raise TrainingError(str(exc)) from None
         torch.manual_seed(opts.seed)
         constraint, enforced = (hard_constraint(problem) if opts.hard_constraints else (None, ()))
         periodic_cols: list = []
@@ -378,13 +444,34 @@ class _Trainer:
         self.lbfgs_iter = 0      # L-BFGS iterations done
         self.elapsed = 0.0
         self.lbfgs: torch.optim.LBFGS | None = None
+        self.lbfgs_best: tuple | None = None    # (best loss, its parameters, restarts without progress)
+        self.lbfgs_done: int | None = None      # L-BFGS budget at which L-BFGS finished
+        self.saved_at: str | None = None        # where the last checkpoint was taken
+        self._signals = _SignalFlag()           # inactive until run()
+        self._check_counts()
         self._set_batches(seed=opts.seed)
+        # everything that determines the run; a checkpoint with a different one is refused
+        self.fingerprint = problem_fingerprint(problem, self.np_batches)
+        self.result_options = opts.result_options()
         self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, opts.compile)
         self.adam = _adam(self._trainable(), opts.lr)
         self._compiled_loss = self._make_compiled() if opts.compile else None
         self._step_fn = self._make_step() if self._compiled_loss is not None else None
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
+
+    def _check_counts(self) -> None:
+        """Each kind of term needs points: 0 interior points with an equation would train
+        the boundary alone and report a meaningless fit."""
+        o = self.opts
+        need = {"pde": ("interior_points", o.interior_points),
+                "boundary": ("boundary_points", o.boundary_points),
+                "periodic": ("boundary_points", o.boundary_points),
+                "initial": ("initial_points", o.initial_points)}
+        for t in self.compiled.terms:
+            if t.kind in need and need[t.kind][1] < 1:
+                raise TrainingError(f"problem {self.problem.name!r}: option {need[t.kind][0]} is 0 "
+                                    f"but term {t.name!r} needs {t.kind} points; give at least 1")
 
     def _fourier_scale(self):
         """σ of the Fourier features: one number, or per input (``fourier_scales`` by name)."""
@@ -642,7 +729,8 @@ class _Trainer:
             bad = [k for k, v in values.items() if not math.isfinite(v)] or ["total"]
             raise TrainingError(f"problem {self.problem.name!r}: loss became non-finite at "
                                 f"{'L-BFGS iteration' if phase else 'step'} {step} "
-                                f"(term(s) {', '.join(bad)}); lower --lr or check the spec")
+                                f"(term(s) {', '.join(bad)}); lower --lr or check the spec"
+                                f"{self._kept()}")
         h = self.history
         h["step"].append(step)
         h["phase"].append(phase)
@@ -707,12 +795,16 @@ class _Trainer:
 
     # -- checkpoints
     def state(self) -> dict:
+        best = self.lbfgs_best
         return {
-            "problem": self.problem.name, "fingerprint": self.opts.fingerprint(),
+            "problem": self.problem.name, "fingerprint": self.fingerprint,
+            "options": json.dumps(self.result_options, sort_keys=True),
             "model": self.model.state_dict(), "params": self.params.state_dict(),
             "networks": self.networks.state_dict(),
             "adam": self.adam.state_dict(), "sched": self.sched.state_dict(),
             "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else None,
+            "lbfgs_best": None if best is None else {"loss": best[0], "state": best[1], "stalls": best[2]},
+            "lbfgs_done": self.lbfgs_done,
             "step": self.step, "lbfgs_iter": self.lbfgs_iter, "elapsed": self.elapsed,
             "history": self.history, "messages": self.messages, "lam": self.lam.clone(), "window": self.window,
             "weighting": self.weighting.state_dict() if self.weighting is not None else {},
@@ -731,7 +823,8 @@ class _Trainer:
         return self.shard.gather_rows(self.point_lam.detach(), n).cpu().clone()
 
     def save(self, t0: float) -> None:
-        """Checkpoint (rank 0 writes; every rank takes part in gathering the state)."""
+        """Write the checkpoint (callers guarantee a consistent, finite state); rank 0 writes,
+        every rank takes part in gathering the state."""
         if self.opts.checkpoint:
             elapsed = self.elapsed
             self.elapsed += time.perf_counter() - t0
@@ -739,17 +832,46 @@ class _Trainer:
             if self.shard.main:
                 save_checkpoint(self.opts.checkpoint, state)
             self.elapsed = elapsed
+            self.saved_at = (f"L-BFGS iteration {self.lbfgs_iter}" if self.lbfgs is not None
+                             else f"Adam step {self.step}")
+
+    def _finite_state(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self._trainable())
+
+    def _guard(self, phase: int, step: int, total: torch.Tensor, terms: dict) -> None:
+        """The NaN guard of a checkpoint: this step's loss and the parameters after it must be
+        finite, else `TrainingError` (and the previous checkpoint stays)."""
+        if not math.isfinite(float(total.detach())):
+            self._record(phase, step, total, terms, time.perf_counter())   # raises, naming terms
+        if not self._finite_state():
+            raise TrainingError(f"problem {self.problem.name!r}: the network's parameters became "
+                                f"non-finite at {'L-BFGS iteration' if phase else 'step'} {step}; "
+                                f"lower --lr or check the spec{self._kept()}")
+
+    def _kept(self) -> str:
+        if self.opts.checkpoint and self.saved_at:
+            return f" (checkpoint {self.opts.checkpoint} holds the last good state, {self.saved_at})"
+        return ""
 
     def restore(self, path: str) -> None:
         s = load_checkpoint(path)
         if s.get("problem") != self.problem.name:
             raise TrainingError(f"checkpoint {path} belongs to problem {s.get('problem')!r}, "
                                 f"not {self.problem.name!r}")
-        if s.get("fingerprint") != self.opts.fingerprint():
-            raise TrainingError(f"checkpoint {path} was written with different options "
-                                "(network, points, lr, seed ...); remove it or rerun without --resume")
+        why = mismatch(s.get("fingerprint"), self.fingerprint, s.get("options"), self.result_options)
+        if why:
+            raise TrainingError(f"checkpoint {path} was written for a different run: {why}; "
+                                "remove it or rerun without --resume")
+        try:
+            self._restore(s)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise TrainingError(f"checkpoint {path} is damaged or does not fit this network "
+                                f"({type(exc).__name__}: {first}); remove it to start afresh") from None
+
+    def _restore(self, s: dict) -> None:
         self.np_batches = {k: {n: a.numpy() for n, a in b.items()} for k, b in s["batches"].items()}
-        self.step, self.lbfgs_iter, self.elapsed = s["step"], s["lbfgs_iter"], s["elapsed"]
+        self.step, self.lbfgs_iter, self.elapsed = int(s["step"]), int(s["lbfgs_iter"]), float(s["elapsed"])
         self.history, self.messages = s["history"], list(s["messages"])
         self.window = s.get("window", 1.0)
         if "lam" in s:
@@ -758,13 +880,20 @@ class _Trainer:
             self.weighting.load_state_dict(s.get("weighting", {}))
         lam = s.get("point_lam")
         self.point_lam = None if lam is None else torch.as_tensor(self.shard.rows(lam))
-        torch.set_rng_state(s["torch_rng"])
+        best = s.get("lbfgs_best")
+        self.lbfgs_best = None if best is None else (float(best["loss"]), list(best["state"]),
+                                                     int(best["stalls"]))
+        self.lbfgs_done = s.get("lbfgs_done")
         if s["lbfgs"] is not None:
             self._enter_lbfgs()
             self.model.load_state_dict(s["model"])
             self.params.load_state_dict(s["params"])
             self.networks.load_state_dict(s.get("networks", {}))
             self.lbfgs.load_state_dict(s["lbfgs"])
+            if self.lbfgs_best is not None:
+                self._load_snapshot(self.lbfgs_best[1])     # shape check of the saved best state
+                self.model.load_state_dict(s["model"])
+                self.params.load_state_dict(s["params"])
         else:
             self.model.load_state_dict(s["model"])
             self.params.load_state_dict(s["params"])
@@ -772,22 +901,48 @@ class _Trainer:
             self.adam.load_state_dict(s["adam"])
             self.sched.load_state_dict(s["sched"])
             self._to_tensors()
+        torch.set_rng_state(s["torch_rng"])
+
+    # -- signals
+    def _interrupt(self, t0: float, where: str, total: torch.Tensor | None = None,
+                   terms: dict | None = None) -> None:
+        """SIGINT/SIGTERM arrived: at this consistent point write the checkpoint (after the
+        finite check) and raise `TrainingInterrupted` with the partial solution."""
+        signum = self._signals.signum
+        name = signal.Signals(signum).name
+        if total is not None:
+            self._guard(0, self.step, total, terms)
+        elif not self._finite_state():
+            raise TrainingError(f"problem {self.problem.name!r}: interrupted by {name} at {where} "
+                                f"with non-finite parameters{self._kept()}")
+        self.save(t0)
+        seconds = self.elapsed + time.perf_counter() - t0
+        sol = Solution(self.problem, self.model, self.params, self.opts, self.history, seconds,
+                       self.messages + [f"interrupted by {name} at {where}"])
+        ck = self.opts.checkpoint
+        raise TrainingInterrupted(f"interrupted by {name} at {where}"
+                                  + (f"; checkpoint written to {ck}" if ck else ""),
+                                  signum, sol, ck, where)
 
     # -- phases
     def run(self) -> Solution:
         o = self.opts
-        if o.resume and o.checkpoint and Path(o.checkpoint).is_file():
-            self.restore(o.checkpoint)
+        if o.resume:
+            if not o.checkpoint:
+                raise TrainingError("option resume needs option checkpoint (the file to resume from)")
+            self.restore(o.checkpoint)      # a missing file is an error, never a silent fresh start
         t0 = time.perf_counter()
-        try:
+        with _SignalFlag() as self._signals:
             self._adam(t0)
             self._lbfgs(t0)
-        except KeyboardInterrupt:
+            self.elapsed += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if o.checkpoint and not self._finite_state():
+                raise TrainingError(f"problem {self.problem.name!r}: the trained parameters are "
+                                    f"non-finite{self._kept()}")
             self.save(t0)
-            raise
-        self.elapsed += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        self.save(t0)
+            if self._signals.signum is not None:    # arrived after the last step: training is done
+                self._interrupt(time.perf_counter(), "the end of training")
         sol = Solution(self.problem, self.model, self.params, o, self.history, self.elapsed,
                        self.messages, self.networks)
         sol.world_size, sol.backend = self.shard.world, self.shard.backend
@@ -801,27 +956,32 @@ class _Trainer:
         bar = tqdm(total=o.steps, initial=self.step, desc=f"{self.problem.name} adam",
                    disable=True if o.quiet or not self.shard.main else None,
                    leave=False, dynamic_ncols=True)
-        while self.step < o.steps:
-            if (o.resample_every and self.step and self.step % o.resample_every == 0) \
-                    or self._window_fraction() != self.window:
-                self._set_batches(seed=o.seed + self.step)
-            if (o.adaptive != "none" and self.step and self.step % o.adaptive_every == 0
-                    and "__interior__" in self.np_batches):
-                self._adapt()
-            total, terms = self._adam_step()
-            self.sched.step()
-            self.step += 1
-            if o.point_weighting == "rba" and self.step % o.rba_every == 0:
-                self._update_point_weights()
-            if self.step % o.log_every == 0 or self.step == o.steps:
-                loss = self._record(0, self.step, total, terms, t0)
-                if self._ask_callback("adam", self.step, t0):
-                    break
-                bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
-                bar.update(self.step - bar.n)
-            if o.checkpoint and self.step % o.checkpoint_every == 0:
-                self.save(t0)
-        bar.close()
+        try:
+            while self.step < o.steps:
+                if (o.resample_every and self.step and self.step % o.resample_every == 0) \
+                        or self._window_fraction() != self.window:
+                    self._set_batches(seed=o.seed + self.step)
+                if (o.adaptive != "none" and self.step and self.step % o.adaptive_every == 0
+                        and "__interior__" in self.np_batches):
+                    self._adapt()
+                total, terms = self._adam_step()
+                self.sched.step()
+                self.step += 1
+                if o.point_weighting == "rba" and self.step % o.rba_every == 0:
+                    self._update_point_weights()
+                if self.step % o.log_every == 0 or self.step == o.steps:
+                    loss = self._record(0, self.step, total, terms, t0)
+                    if self._ask_callback("adam", self.step, t0):
+                        break
+                    bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
+                    bar.update(self.step - bar.n)
+                if o.checkpoint and self.step % o.checkpoint_every == 0:
+                    self._guard(0, self.step, total, terms)
+                    self.save(t0)
+                if self._signals.signum is not None:
+                    self._interrupt(t0, f"Adam step {self.step}", total, terms)
+        finally:
+            bar.close()
 
     def _adam_step(self) -> tuple:
         """One Adam step on the current points: the compiled whole step when there is one,
@@ -874,7 +1034,8 @@ class _Trainer:
 
     def _lbfgs(self, t0: float) -> None:
         o = self.opts
-        if o.lbfgs_steps <= self.lbfgs_iter or self.stopped:
+        if o.lbfgs_steps <= self.lbfgs_iter or self.stopped or \
+                (self.lbfgs_done is not None and o.lbfgs_steps <= self.lbfgs_done):
             return
         if self.lbfgs is None:
             self._enter_lbfgs()
@@ -882,6 +1043,8 @@ class _Trainer:
                 self._set_batches(seed=o.seed + self.step)
 
         def closure():
+            if self._signals.signum is not None:
+                raise _Abort       # mid-step: the chunk is undone and the checkpoint taken before it
             self.lbfgs.zero_grad(set_to_none=True)
             total, _ = self._loss()
             total.backward()
@@ -894,20 +1057,44 @@ class _Trainer:
         bar = tqdm(total=o.lbfgs_steps, initial=self.lbfgs_iter,
                    desc=f"{self.problem.name} l-bfgs", disable=True if o.quiet or not self.shard.main else None,
                    leave=False, dynamic_ncols=True)
-        best = self._global_loss()[0].item()
-        best_state = self._snapshot()
-        stalls = 0
+        if self.lbfgs_best is None:
+            self.lbfgs_best = (self._global_loss()[0].item(), self._snapshot(), 0)
+        try:
+            self._lbfgs_chunks(t0, closure, bar)
+        finally:
+            bar.close()
+        best, best_state, _ = self.lbfgs_best
+        self._load_snapshot(best_state)
+        total, terms = self._global_loss()
+        if not self.history["phase"] or self.history["loss"][-1] != total.item():
+            self._record(1, self.lbfgs_iter, total, terms, t0)
+        self.lbfgs_done = o.lbfgs_steps
+
+    def _lbfgs_chunks(self, t0: float, closure, bar) -> None:
+        """L-BFGS in chunks of ``log_every`` iterations; between chunks (the only points where
+        the optimizer's state is consistent) the loss is checked, recorded, checkpointed."""
+        o = self.opts
+        best, best_state, stalls = self.lbfgs_best
         while self.lbfgs_iter < o.lbfgs_steps:
+            if self._signals.signum is not None:
+                self._interrupt(t0, f"L-BFGS iteration {self.lbfgs_iter}")
             chunk = min(o.log_every, o.lbfgs_steps - self.lbfgs_iter)
             for g in self.lbfgs.param_groups:
                 g["max_iter"] = chunk
             before = self.lbfgs.state[self.lbfgs._params[0]].get("n_iter", 0)
-            self.lbfgs.step(closure)
+            mark = (self._snapshot(), copy.deepcopy(self.lbfgs.state_dict()))
+            try:
+                self.lbfgs.step(closure)
+            except _Abort:      # back to the chunk's start, the last consistent state
+                self._load_snapshot(mark[0])
+                self.lbfgs = self._new_lbfgs()
+                self.lbfgs.load_state_dict(mark[1])
+                self._interrupt(t0, f"L-BFGS iteration {self.lbfgs_iter}")
             done = self.lbfgs.state[self.lbfgs._params[0]].get("n_iter", 0) - before
             self.lbfgs_iter += max(done, 1)
             total, terms = self._global_loss()
             loss = total.item()
-            if not math.isfinite(loss):
+            if not math.isfinite(loss) or not self._finite_state():
                 self._load_snapshot(best_state)
                 self.messages.append(f"L-BFGS diverged at iteration {self.lbfgs_iter}; "
                                      "restored the best state")
@@ -917,12 +1104,14 @@ class _Trainer:
                 best, best_state, stalls = loss, self._snapshot(), 0
                 self._record(1, self.lbfgs_iter, total, terms, t0)
                 if self._ask_callback("lbfgs", self.lbfgs_iter, t0):
+                    self.lbfgs_best = (best, best_state, stalls)
                     break
                 if done < chunk:  # torch stopped early: restart its history, keep going
                     self.lbfgs = self._new_lbfgs()
             else:
                 stalls += 1
                 self.lbfgs = self._new_lbfgs()  # zero step / no progress: restart the history
+            self.lbfgs_best = (best, best_state, stalls)
             bar.set_postfix(loss=f"{best:.3e}", refresh=False)
             bar.update(min(self.lbfgs_iter, o.lbfgs_steps) - bar.n)
             if stalls >= 3:
@@ -930,12 +1119,7 @@ class _Trainer:
                                      f"after {stalls} restarts (loss {best:.3e})")
                 break
             if o.checkpoint and self.lbfgs_iter % o.checkpoint_every < chunk:
-                self.save(t0)
-        self._load_snapshot(best_state)
-        total, terms = self._global_loss()
-        if not self.history["phase"] or self.history["loss"][-1] != total.item():
-            self._record(1, self.lbfgs_iter, total, terms, t0)
-        bar.close()
+                self.save(t0)      # after the finite check above: params finite, state consistent
 
     def _snapshot(self) -> list:
         return [p.detach().clone() for p in self._trainable()]

@@ -380,7 +380,7 @@ class _ODETrainer:
             save_checkpoint(self.opts.checkpoint, state)
 
     def restore(self, path: str) -> None:
-        s = load_checkpoint(path)
+        s = load_checkpoint(path, required=("problem",))
         if s.get("problem") != self.problem.name or s.get("method") != "ode":
             raise TrainingError(f"checkpoint {path} is not a method='ode' checkpoint of problem "
                                 f"{self.problem.name!r}")

@@ -7,6 +7,7 @@ cannot discretize raise `UnsupportedSpecError` saying why — never a silent wro
 
 from __future__ import annotations
 
+import sys
 import time as _time
 from typing import Any
 
@@ -14,10 +15,11 @@ import numpy as np
 from scipy.interpolate import RegularGridInterpolator
 from tqdm.auto import tqdm
 
-from ..errors import PinnkitError, UnsupportedSpecError
+from ..errors import PinnkitError, ReferenceSolverError, UnsupportedSpecError
 from ..geometry import Shape
 from ..spec import Problem
 from .discretize import Discretization, default_resolution
+from .guard import check_size, default_memory_limit, nonfinite_message, peclet_hint
 from .mol import solve_mol
 from .steady import solve_steady
 
@@ -84,11 +86,16 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
     grid and set ``.error_estimate`` (`richardson_estimate`). stabilize (steady problems): {"equation": name,
     "field": "p", "coefficient": c} subtracts c·Σ_k h_k² ∂²p/∂x_k² (discrete, compact) from
     that equation's residual — the pressure-Laplacian stabilisation of a collocated grid for
-    incompressible flow (Brezzi & Pitkäranta 1984), O(h²) like the scheme. Defaults come from the problem's ``reference=``
-    options. inputs: {input field name: grid array (the tensor grid over the input's
-    coordinates; periodic axes without their right end), callable of those coordinates, or
-    number} for a problem with `pinnkit.input_field`s. Raises `UnsupportedSpecError` /
-    `ReferenceSolverError`.
+    incompressible flow (Brezzi & Pitkäranta 1984), O(h²) like the scheme. memory_limit_gb:
+    the solve is refused (`ReferenceSizeError`, with the estimate and a resolution that fits)
+    when its estimated memory exceeds this many GB ("auto": half the machine's memory; None:
+    no limit). Defaults come from the problem's ``reference=`` options. Raises
+    `UnsupportedSpecError` / `ReferenceSolverError`; a solve that fails or yields a
+    non-finite value is an error with the reason, never zeros.
+    inputs: {input field name: grid array (the tensor grid over the input's coordinates;
+    periodic axes without their right end), callable of those coordinates, or number} for a
+    problem with `pinnkit.input_field`s. error_estimate: also solve on a 2x coarser grid and
+    estimate the error (Richardson; `GridSolution.error_estimate`).
 
     A problem whose only coordinate is time is an ODE system, integrated by `solve_ivp`
     (`pinnkit.reference.ode`); its learned terms come from ``terms`` (a trained solution).
@@ -110,7 +117,8 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
             f"(Interval, Rectangle, Box, Disk, Polygon or their CSG), not {space!r}; on meshes the "
             "comparison uses the exact solution when the problem gives one")
     opts = {"order": 2, "times": None, "method": "BDF", "rtol": 1e-8, "atol": 1e-10,
-            "advection": "central", "stabilize": None, "error_estimate": False}
+            "advection": "central", "stabilize": None, "error_estimate": False,
+            "memory_limit_gb": "auto"}
     defaults = dict(problem.reference_options)
     if resolution is None:
         resolution = defaults.pop("resolution", None)
@@ -122,8 +130,6 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
             raise UnsupportedSpecError(f"unknown reference option(s) {', '.join(unknown)}; "
                                        f"valid: resolution, {', '.join(opts)}")
         opts.update(source)
-    order, times, method = opts["order"], opts["times"], opts["method"]
-    rtol, atol, advection = opts["rtol"], opts["atol"], opts["advection"]
     res = default_resolution(problem)
     if isinstance(resolution, int):
         res = {k: resolution for k in res}
@@ -138,6 +144,31 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
     for k, v in res.items():
         if v < 3:
             raise UnsupportedSpecError(f"resolution of {k} must be at least 3, got {v}")
+    limit = opts["memory_limit_gb"]
+    if limit == "auto":
+        limit = default_memory_limit()
+    elif limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:
+            raise UnsupportedSpecError(f"reference option memory_limit_gb must be a positive "
+                                       f"number, 'auto' or None, got {limit!r}")
+        limit = float(limit) * 2.0 ** 30
+    est = check_size(problem, res, limit)
+    if not quiet and est["seconds"] > 30:
+        print(f"[{problem.name}] reference: {est['unknowns']:.3g} unknowns, estimated "
+              f"{est['bytes'] / 2.0 ** 30:.3g} GB and ~{est['seconds']:.3g} s per LU factorization",
+              file=sys.stderr)
+    try:
+        return _solve(problem, res, opts, quiet, est, inputs)
+    except MemoryError:
+        raise ReferenceSolverError(
+            f"problem {problem.name!r}: the reference ran out of memory at resolution {res} "
+            f"(estimated {est['bytes'] / 2.0 ** 30:.3g} GB); use a smaller resolution") from None
+
+
+def _solve(problem: Problem, res: dict, opts: dict, quiet: bool, est: dict,
+           inputs: dict | None = None) -> GridSolution:
+    order, times, method = opts["order"], opts["times"], opts["method"]
+    rtol, atol, advection = opts["rtol"], opts["atol"], opts["advection"]
     t0 = _time.perf_counter()
     disc = Discretization(problem, res, order=order, inputs=inputs)
     grid = disc.grid
@@ -162,13 +193,28 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
         bar = tqdm(total=100, desc=f"{problem.name} reference (MOL)", disable=True if quiet else None,
                    leave=False)
         step = lambda t: bar.update(int(100 * (t - d.t0) / span) - bar.n)  # noqa: E731
-        values, info = solve_mol(disc, tt, method=method, rtol=rtol, atol=atol,
-                                 advection=advection, progress=step)
-        bar.close()
+        try:
+            values, info = solve_mol(disc, tt, method=method, rtol=rtol, atol=atol,
+                                     advection=advection, progress=step)
+        except ReferenceSolverError as exc:
+            hint = peclet_hint(problem, res) if advection == "central" else None
+            if hint is None:
+                raise
+            raise ReferenceSolverError(f"{str(exc).rstrip('.')}; {hint}") from None
+        finally:
+            bar.close()
         fields = {f: np.stack([grid.to_tensor(v) for v in values[f]]) for f in disc.fields}
         coords = {tname: tt, **coords}
         axes = [tname] + space_names
-    info.update({"order": order, "resolution": res, "points": int(grid.n_points)})
+    for f, v in fields.items():
+        inside = v[..., mask] if v.ndim > mask.ndim else v[mask]
+        if not np.all(np.isfinite(inside)):
+            raise ReferenceSolverError(nonfinite_message(
+                f"problem {problem.name!r}: the reference solution is not finite",
+                [(f"field {f}", inside.size)], inside.ravel())
+                + " (the discrete problem has no finite solution on this grid)")
+    info.update({"order": order, "resolution": res, "points": int(grid.n_points),
+                 "estimate": {"bytes": est["bytes"], "seconds_per_factorization": est["seconds"]}})
     sol = GridSolution(problem.name, axes, coords, fields, mask, _time.perf_counter() - t0, info,
                        disc.notes)
     if opts["error_estimate"]:

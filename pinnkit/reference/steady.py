@@ -9,6 +9,7 @@ import scipy.sparse.linalg as spla
 
 from ..errors import ReferenceSolverError, UnsupportedSpecError
 from .discretize import Discretization, compile_residual
+from .guard import nonfinite_message
 
 __all__ = ["solve_steady"]
 
@@ -104,8 +105,32 @@ def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
             info["gauge_multiplier"] = float(w[n])
         return w[:n], info
 
+    blocks = [(f"equation {name!r}", rows) for name, _ in pdes] \
+        + [(f"condition {g['term'].name!r}", g["rows"]) for g in disc.bc_groups] \
+        + [("the gauge", 1)]
+
+    def check(what: str, r, J) -> None:
+        # never hand SuperLU/BLAS a non-finite or visibly singular system (it prints 'illegal
+        # value' lines on stdout and fails), never stop on a NaN or infinite residual
+        where = dict(names=disc.grid.names, points=disc.grid.points)
+        if not np.all(np.isfinite(r)):
+            raise ReferenceSolverError(nonfinite_message(what + ": the residual is not finite",
+                                                         blocks, r, **where))
+        Jc = J.tocoo()
+        row_max = np.zeros(J.shape[0])
+        np.maximum.at(row_max, Jc.row, np.abs(Jc.data))    # NaN propagates into its row
+        if not np.all(np.isfinite(row_max)):
+            raise ReferenceSolverError(nonfinite_message(what + ": the Jacobian is not finite",
+                                                         blocks, row_max, **where))
+        if np.any(row_max == 0):
+            raise ReferenceSolverError(nonfinite_message(
+                what + ": the Jacobian has a zero row (the linearisation there determines "
+                "nothing, e.g. a condition like u**2 - c or u*u_x - c at the start value u = 0)",
+                blocks, row_max, test=lambda v: v == 0, **where))
+
     u = np.zeros(n + len(gauges))
     r, J = system(u)
+    check("Newton's start (all fields 0)", r, J)
     norm0 = norm = float(np.linalg.norm(r, np.inf))
     history = [norm]
     for it in range(1, max_iter + 1):
@@ -114,7 +139,8 @@ def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
         try:
             du = spla.spsolve(J, -r)
         except RuntimeError as exc:
-            raise ReferenceSolverError(f"Newton iteration {it}: singular Jacobian ({exc})") from exc
+            first = (str(exc).strip().splitlines() or ["singular"])[0]
+            raise ReferenceSolverError(f"Newton iteration {it}: singular Jacobian ({first})") from None
         if not np.all(np.isfinite(du)):
             raise ReferenceSolverError(f"Newton iteration {it}: the linear solve failed "
                                        "(singular Jacobian: is every field determined?)")
@@ -130,6 +156,7 @@ def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
                 break
             step /= 2
         u, r, J, norm = u + step * du, r_new, J_new, new
+        check(f"Newton iteration {it}", r, J)
         history.append(norm)
         if step == 1.0 and np.max(np.abs(du)) <= 1e-11 * (1.0 + np.max(np.abs(u))):
             return done(u, it, norm, history)

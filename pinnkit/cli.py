@@ -413,9 +413,14 @@ def _run(argv: list[str] | None, held: list, prog: str | None) -> int:
         raise UsageError(msg if msg.startswith("problem ") else f"problem {problem.name!r}: {msg}") from None
     _check_writable(out)
     from .distributed import current, init_from_env
-    init_from_env(train_opts.device)          # torchrun with several ranks: data parallel
-    with _progress_log(quiet or not current().main):
-        return _solve(args, problem, opts, train_opts, out, quiet, method, argv, held)
+    started = init_from_env(train_opts.device)    # torchrun with several ranks: data parallel
+    try:
+        with _progress_log(quiet or not current().main):
+            return _solve(args, problem, opts, train_opts, out, quiet, method, argv, held)
+    finally:
+        if started:     # a clean shutdown of the process group before the interpreter's
+            import torch.distributed as dist
+            dist.destroy_process_group()
 
 
 @contextlib.contextmanager

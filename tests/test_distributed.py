@@ -62,6 +62,10 @@ def _worker(rank, world, port, options, out):
         assert not [m for m in sol.messages if "failed" in m], sol.messages
     finally:
         dist.destroy_process_group()
+    # results are on disk: leave without the interpreter's teardown, where a gloo thread
+    # still being joined aborted one rank once in a full-suite run ("terminate called
+    # without an active exception", SIGABRT after a passing run)
+    os._exit(0)
 
 
 def _run_ranks(tmp_path, options, world=2):

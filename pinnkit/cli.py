@@ -241,6 +241,17 @@ def build_parser(prog: str | None = "pinnkit") -> argparse.ArgumentParser:
 
 def load_problem_file(path: str) -> tuple[Any, dict]:
     """(problem, options) from a problem file; `UsageError` with a one-line reason."""
+    ns, problem = read_problem_file(path)
+    options = ns.get("options", {}) or {}
+    if not isinstance(options, dict):
+        raise UsageError(f"{path}: `options` must be a dict")
+    return problem, dict(options)
+
+
+def read_problem_file(path: str) -> tuple[dict, Any]:
+    """(namespace, problem) of a problem file, run once; `UsageError` with a one-line reason
+    for a missing file, a syntax error, sys.exit, an error raised by the file, or no
+    `problem`. Shared by solve.py and operator.py (which also reads ``samplers``)."""
     from .spec import Problem
     file = Path(path)
     if not file.is_file():
@@ -268,10 +279,7 @@ def load_problem_file(path: str) -> tuple[Any, dict]:
         raise UsageError(f"{path}: defines no `problem` (assign problem = pk.Problem(...))")
     if not isinstance(problem, Problem):
         raise UsageError(f"{path}: `problem` is a {type(problem).__name__}, not a pk.Problem")
-    options = ns.get("options", {}) or {}
-    if not isinstance(options, dict):
-        raise UsageError(f"{path}: `options` must be a dict")
-    return problem, dict(options)
+    return ns, problem
 
 
 def merge_options(args: argparse.Namespace, file_options: dict, problem_name: str,

@@ -16,7 +16,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import runpy
 import sys
 import tempfile
 import time as _time
@@ -82,19 +81,12 @@ class _Parser(argparse.ArgumentParser):
 
 def load(path: str) -> tuple:
     """(problem, samplers, options) from a problem file; `UsageError` with a one-line reason."""
-    from ..spec import Problem
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"{path}: no such problem file")
-    try:
-        ns = runpy.run_path(str(file), run_name="__pinnkit_problem__")
-    except SyntaxError as exc:
-        raise UsageError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except Exception as exc:  # noqa: BLE001  (the user's file raised: report it in one line)
-        raise UsageError(f"{path}: {type(exc).__name__}: {exc}") from None
-    problem, samplers = ns.get("problem"), ns.get("samplers")
-    if not isinstance(problem, Problem):
-        raise UsageError(f"{path}: defines no `problem` (assign problem = pk.Problem(...))")
+    from .. import cli
+    try:    # the same reading and one-line errors as solve.py (sys.exit, syntax, ...)
+        ns, problem = cli.read_problem_file(path)
+    except cli.UsageError as exc:
+        raise UsageError(str(exc)) from None
+    samplers = ns.get("samplers")
     if not problem.inputs:
         raise UsageError(f"{path}: problem {problem.name!r} has no input fields "
                          "(pk.input_field); there is no operator to learn")

@@ -190,7 +190,8 @@ def build_parser(prog: str | None = "pinnkit") -> argparse.ArgumentParser:
           choices=_CHOICES.get(name), help=help_of(name),
           metavar=None if name in _CHOICES else name.split("_")[-1].upper())
     a("--compile", action="store_true", default=None,
-      help="torch.compile the Adam step (a torch.compile mode: --set compile=MODE) (default: off)")
+      help="torch.compile the training steps always (default: auto, when the run is long enough "
+           "to pay for compiling; --set compile=false: never; --set compile=MODE: a torch.compile mode)")
     a("--out", help="output folder (default: runs/<problem name>)")
     a("--resume", action="store_true", default=None,
       help="continue from OUT/checkpoint.pt when it exists")

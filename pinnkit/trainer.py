@@ -77,8 +77,9 @@ class TrainOptions:
     hard_constraints: bool = False    # enforce Dirichlet/Initial exactly on boxes
     # derivative engine: auto | taylor | autograd (default: $PINNKIT_ENGINE, else auto)
     engine: str = dc_field(default_factory=lambda: os.environ.get("PINNKIT_ENGINE", "auto"))
-    compile: bool | str = False       # torch.compile the loss (forward + backward graphs);
-                                      # a string is torch.compile's mode (COMPILE_MODES)
+    compile: bool | str = "auto"      # torch.compile the training step: auto (when the run is long
+                                      # enough to pay for compiling) | true | false | a mode (COMPILE_MODES)
+    optimizer: str = "lbfgs"          # second phase: lbfgs | bfgs | ssbfgs | ssbroyden (pinnkit.optim)
     causal_eps: float = 0.0           # causal training of time-dependent PDE terms (0 = off)
     causal_bins: int = 32             # time slabs for causal training
     loss_weighting: str = "fixed"     # fixed | gradnorm | ntk (Adam phase; L-BFGS keeps the last weights)
@@ -142,9 +143,14 @@ class TrainOptions:
             if getattr(self, name) not in allowed:
                 raise TrainingError(f"option {name} must be one of {', '.join(allowed)}, "
                                     f"got {getattr(self, name)!r}")
-        if not (isinstance(self.compile, (bool, np.bool_)) or self.compile in COMPILE_MODES):
-            raise TrainingError(f"option compile must be true, false or one of torch.compile's modes "
-                                f"{', '.join(COMPILE_MODES)}, got {self.compile!r}")
+        if not (isinstance(self.compile, (bool, np.bool_)) or self.compile in COMPILE_MODES
+                or self.compile == "auto"):
+            raise TrainingError(f"option compile must be auto, true, false or one of torch.compile's "
+                                f"modes {', '.join(COMPILE_MODES)}, got {self.compile!r}")
+        from .optim import OPTIMIZERS
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainingError(f"option optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                                f"got {self.optimizer!r}")
         if not (isinstance(self.causal_eps, (int, float)) and self.causal_eps >= 0):
             raise TrainingError(f"option causal_eps must be a number >= 0, got {self.causal_eps!r}")
         if not (isinstance(self.progress_seconds, (int, float)) and self.progress_seconds >= 0):
@@ -184,6 +190,10 @@ def _adam(params: list, lr: float) -> torch.optim.Adam:
 # comes after, and uses its own path); tensors are still guarded.
 STEP_COMPILE_OPTIONS = {"cpp_wrapper": True,
                         "guard_filter_fn": torch.compiler.skip_guard_on_all_nn_modules_unsafe}
+# compile="auto" compiles when steps + LBFGS_EVALS_PER_ITERATION x lbfgs_steps reaches this:
+# MEASURED-PLACEHOLDER
+AUTO_COMPILE_MIN_STEPS = 3000
+LBFGS_EVALS_PER_ITERATION = 1.25   # loss + gradient evaluations per L-BFGS iteration (line search)
 
 
 class _LossModule(torch.nn.Module):
@@ -333,9 +343,11 @@ class _Trainer:
         self.elapsed = 0.0
         self.lbfgs: torch.optim.LBFGS | None = None
         self._set_batches(seed=opts.seed)
-        self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, opts.compile)
+        self.compile = self._resolve_compile()
+        self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, bool(self.compile))
         self.adam = _adam(self._trainable(), opts.lr)
-        self._compiled_loss = self._make_compiled() if opts.compile else None
+        self._compiled_loss = self._make_compiled() if self.compile else None
+        self._grad_fn = None     # the second phase's compiled loss and gradient (_enter_lbfgs)
         # data parallel: gradients are all-reduced between backward and the update, which the
         # whole-step graph has no place for; the compiled loss still runs
         self._step_fn = (self._make_step() if self._compiled_loss is not None
@@ -506,7 +518,7 @@ class _Trainer:
                                  "backward cannot be compiled; this network or engine has no Taylor "
                                  "mode); running eagerly")
             return None
-        mode = self.opts.compile if isinstance(self.opts.compile, str) else None
+        mode = self.compile if isinstance(self.compile, str) else None
         return torch.compile(self._loss_eager, mode=mode)
 
     def _make_step(self):
@@ -542,10 +554,26 @@ class _Trainer:
                 denom = v.sqrt() / (1 - b2 ** k).sqrt() + eps
                 p.sub_((lr / (1 - b1 ** k)) * m / denom)
             return total.detach(), terms
-        if isinstance(self.opts.compile, str):
-            return torch.compile(step, mode=self.opts.compile)
+        return self._compile(step)
+
+    def _compile(self, fn):
+        """torch.compile of a whole-step function with this run's mode or CPU options."""
+        if isinstance(self.compile, str):
+            return torch.compile(fn, mode=self.compile)
         options = dict(STEP_COMPILE_OPTIONS) if self.device.type == "cpu" else {}
-        return torch.compile(step, options=options)
+        return torch.compile(fn, options=options)
+
+    def _resolve_compile(self) -> bool | str:
+        """``compile="auto"``: compile when the run is long enough to pay for compiling
+        (`AUTO_COMPILE_MIN_STEPS`) and the network has a Taylor mode (nested autograd's
+        double backward cannot be compiled); otherwise the option as given."""
+        o = self.opts
+        if o.compile != "auto":
+            return o.compile
+        from .taylor import supports
+        if o.engine == "autograd" or not supports(self.model):
+            return False
+        return o.steps + LBFGS_EVALS_PER_ITERATION * o.lbfgs_steps >= AUTO_COMPILE_MIN_STEPS
 
     def _adam_state(self, p: torch.Tensor) -> tuple:
         """(step, exp_avg, exp_avg_sq) of ``p`` in ``self.adam``, created as torch's Adam
@@ -789,11 +817,71 @@ class _Trainer:
             p.data = p.data.to(dt)
         self.lbfgs = self._new_lbfgs()
         self._to_tensors()
+        # the second phase's loss and gradient as one compiled torch.func graph, like the Adam
+        # whole step (a compiled loss + autograd backward otherwise)
+        self._grad_fn = self._make_grad_fn() if self._compiled_loss is not None else None
 
-    def _new_lbfgs(self) -> torch.optim.LBFGS:
+    def _new_lbfgs(self):
+        """The second-phase optimizer: torch's L-BFGS, or a `pinnkit.optim` quasi-Newton
+        method on the flat parameter vector (``optimizer``)."""
+        from .optim import OPTIMIZERS
+        cls = OPTIMIZERS[self.opts.optimizer]
+        if cls is not None:
+            return cls(self._flat_value_and_grad, self._flat_params())
         return torch.optim.LBFGS(self._trainable(), lr=1.0, max_iter=self.opts.log_every,
                                  history_size=self.opts.lbfgs_history, tolerance_grad=1e-15,
                                  tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+    def _make_grad_fn(self):
+        """(loss, [gradients]) of the trainable tensors as one compiled graph (torch.func)."""
+        module = _LossModule(self)
+        names = [n for n, p in module.named_parameters() if p.requires_grad]
+        self._grad_names = names
+
+        def loss(ps: dict, batches: dict) -> tuple:
+            return torch.func.functional_call(module, ps, (batches,))
+        grad_and_loss = torch.func.grad_and_value(loss, has_aux=True)
+
+        def value_and_grad(ps: dict, batches: dict) -> tuple:
+            grads, (total, _) = grad_and_loss(ps, batches)
+            return total.detach(), [grads[n] for n in names]
+        return self._compile(value_and_grad)
+
+    def _value_and_grad(self) -> tuple:
+        """(this rank's loss, its gradients) at the current parameters, through the compiled
+        graph when there is one, else the loss and autograd."""
+        params = self._trainable()
+        if self._grad_fn is not None:
+            ps = dict(zip(self._grad_names, (p.detach() for p in params)))
+            try:
+                with torch.no_grad():
+                    return self._grad_fn(ps, self.batches)
+            except Exception as exc:  # compilation failed: the loss and autograd from here on
+                self._grad_fn = None
+                torch._dynamo.reset()
+                self._compile_failed("torch.compile of the L-BFGS loss and gradient", exc,
+                                     "continuing with the compiled loss and autograd")
+        total, _ = self._loss()
+        grads = torch.autograd.grad(total, params, allow_unused=True)
+        return total.detach(), [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+    def _global_value_and_grad(self) -> tuple:
+        """The loss and gradients over every rank's points (data parallel: all-reduced)."""
+        total, grads = self._value_and_grad()
+        if self.shard.active:     # every rank sees the global loss and gradient
+            grads = [g.clone() for g in grads]
+            self.shard.all_reduce_many(grads)
+            total = self.shard.all_reduce(total.clone())
+        return total, grads
+
+    def _flat_params(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self._trainable()])
+
+    def _flat_value_and_grad(self, x: torch.Tensor) -> tuple:
+        """The quasi-Newton methods' objective: parameters := x, then (loss, flat gradient)."""
+        self._load_flat(x)
+        total, grads = self._global_value_and_grad()
+        return total, torch.cat([g.reshape(-1) for g in grads])
 
     def _lbfgs(self, t0: float) -> None:
         o = self.opts
@@ -804,13 +892,13 @@ class _Trainer:
             if self.window < 1.0:     # Adam stopped early inside a window: whole interval now
                 self._set_batches(seed=o.seed + self.step)
 
+        if self.opts.optimizer != "lbfgs":
+            return self._quasi_newton(t0)
+
         def closure():
-            self.lbfgs.zero_grad(set_to_none=True)
-            total, _ = self._loss()
-            total.backward()
-            if self.shard.active:   # every rank sees the global loss and gradient
-                self._reduce_grads()
-                return self.shard.all_reduce(total.detach().clone())
+            total, grads = self._global_value_and_grad()
+            for p, g in zip(self._trainable(), grads):
+                p.grad = g
             return total
 
         self._start_progress(self.lbfgs_iter)
@@ -859,6 +947,42 @@ class _Trainer:
         if not self.history["phase"] or self.history["loss"][-1] != total.item():
             self._record(1, self.lbfgs_iter, total, terms, t0)
         bar.close()
+        if self.lbfgs_iter >= o.lbfgs_steps:
+            gnorm = torch.cat([g.reshape(-1) for g in self._global_value_and_grad()[1]]).norm()
+            self.messages.append(f"L-BFGS stopped after {self.lbfgs_iter} iterations: iteration "
+                                 f"budget spent; loss {best:.3e}, gradient norm {float(gnorm):.3e}")
+
+    def _quasi_newton(self, t0: float) -> None:
+        """The second phase with a `pinnkit.optim` method (``optimizer``): chunks of
+        ``log_every`` iterations, each recorded; ends with the method's stopping report."""
+        o, opt = self.opts, self.lbfgs
+        self._start_progress(self.lbfgs_iter)
+        bar = tqdm(total=o.lbfgs_steps, initial=self.lbfgs_iter,
+                   desc=f"{self.problem.name} {opt.name}",
+                   disable=True if o.quiet or not self.shard.main else None,
+                   leave=False, dynamic_ncols=True)
+        while self.lbfgs_iter < o.lbfgs_steps and opt.reason is None:
+            chunk = min(o.log_every, o.lbfgs_steps - self.lbfgs_iter)
+            done = opt.run(chunk)
+            self.lbfgs_iter += done
+            self._load_flat(opt.x)      # the accepted point (line searches leave trial points)
+            total, terms = self._global_loss()
+            self._record(1, self.lbfgs_iter, total, terms, t0)
+            bar.set_postfix(loss=f"{float(total.detach()):.3e}", refresh=False)
+            bar.update(min(self.lbfgs_iter, o.lbfgs_steps) - bar.n)
+            if self._ask_callback("lbfgs", self.lbfgs_iter, t0):
+                break
+            if o.checkpoint and self.lbfgs_iter % o.checkpoint_every < chunk:
+                self.save(t0)
+        bar.close()
+        self.messages.append(opt.report())
+
+    def _load_flat(self, x: torch.Tensor) -> None:
+        with torch.no_grad():
+            i = 0
+            for p in self._trainable():
+                p.copy_(x[i:i + p.numel()].view_as(p))
+                i += p.numel()
 
     def _snapshot(self) -> list:
         return [p.detach().clone() for p in self._trainable()]

@@ -161,7 +161,7 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
     nested = pk.train(problem, engine="autograd", compile=True, **kw)
     assert any("needs the taylor engine" in m for m in nested.messages)
 
-    with pytest.raises(pk.TrainingError, match="option compile must be true, false or one of "
+    with pytest.raises(pk.TrainingError, match="option compile must be auto, true, false or one of "
                        "torch.compile's modes default, reduce-overhead, max-autotune"):
         pk.train(problem, compile="fast", **kw)
     modes = []

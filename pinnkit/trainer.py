@@ -190,9 +190,14 @@ def _adam(params: list, lr: float) -> torch.optim.Adam:
 # comes after, and uses its own path); tensors are still guarded.
 STEP_COMPILE_OPTIONS = {"cpp_wrapper": True,
                         "guard_filter_fn": torch.compiler.skip_guard_on_all_nn_modules_unsafe}
-# compile="auto" compiles when steps + LBFGS_EVALS_PER_ITERATION x lbfgs_steps reaches this:
-# MEASURED-PLACEHOLDER
-AUTO_COMPILE_MIN_STEPS = 3000
+# compile="auto" compiles when steps + LBFGS_EVALS_PER_ITERATION x lbfgs_steps reaches this.
+# Measured on problems/burgers.py (4 x 20, 2780 points, one thread, other jobs on the machine;
+# docs/benchmarks.md): compiling took 29-30 s with an empty Inductor cache and 3.2-3.4 s with a
+# warm one, and saved 3.5-6.5 ms per step (eager 8.2-11.7 ms, compiled 4.7-5.2 ms): it pays
+# after ~700 steps warm and ~6500 cold. 5000 keeps short runs eager (never slower, cold or
+# warm), costs a first, cold run of 5000 steps at most ~7 s, and wins on every later run;
+# larger problems save more per step, so compiling pays for them sooner still.
+AUTO_COMPILE_MIN_STEPS = 5000
 LBFGS_EVALS_PER_ITERATION = 1.25   # loss + gradient evaluations per L-BFGS iteration (line search)
 
 

@@ -64,6 +64,7 @@ class QuasiNewton:
         self.iterations = 0
         self.evaluations = 0
         self.restarts = 0
+        self.updates = 0
         self.reason: str | None = None
         self._failed = False                   # the last line search found no decrease
 
@@ -133,10 +134,22 @@ class QuasiNewton:
         h = yHy / ys
         b = -alpha * float(s @ g) / ys
         tau, phi = (1.0, 1.0) if first else self._scaling(h, b, len(s))
-        v = s / ys - Hy / yHy
-        H = (H - torch.outer(Hy, Hy) / yHy + (phi * yHy) * torch.outer(v, v)) / tau \
-            + torch.outer(s, s) / ys
-        self.H = 0.5 * (H + H.T)      # rounding drift would break symmetry over many updates
+        # the update is a symmetric rank-2 change in span{H y, s} (v expanded):
+        #   H⁺ = H/τ + [Hy s] C [Hy s]ᵀ, C = [[(φ−1)/(τ yHy), −φ/(τ ys)],
+        #                                      [−φ/(τ ys), φ yHy/(τ ys²) + 1/ys]]
+        # applied in place by one BLAS product: the n × n matrix is read and written
+        # once or twice per iteration instead of once per outer product
+        c_hh, c_hs = (phi - 1.0) / (tau * yHy), -phi / (tau * ys)
+        c_ss = phi * yHy / (tau * ys * ys) + 1.0 / ys
+        U = torch.stack([Hy, s], dim=1)
+        C = torch.tensor([[c_hh, c_hs], [c_hs, c_ss]], dtype=s.dtype, device=s.device)
+        if tau != 1.0:
+            H = H.mul_(1.0 / tau) if not first else H / tau
+        H.addmm_(U @ C, U.T)
+        self.updates += 1
+        if self.updates % 50 == 0:   # rounding makes H drift from symmetric: project back
+            H = 0.5 * (H + H.T)
+        self.H = H
 
     def _scaling(self, h: float, b: float, n: int) -> tuple[float, float]:
         """(τ, φ) of this method."""

@@ -667,7 +667,8 @@ class _Trainer:
         eta = f"{(total - step) / rate:.0f} s" if rate > 0 else "?"
         terms = ", ".join(f"{k} {v:.3e}" for k, v in values.items())
         _log.info("%s %s %d/%d: loss %.3e (%s); %.1f %s/s, ETA %s", self.problem.name,
-                  "L-BFGS iteration" if phase else "Adam step", step, total, loss, terms, rate,
+                  (f"{o.optimizer.upper().replace('LBFGS', 'L-BFGS')} iteration" if phase
+                   else "Adam step"), step, total, loss, terms, rate,
                   "it" if phase else "steps", eta)
 
     def _ask_callback(self, phase: str, step: int, t0: float) -> bool:

@@ -1,3 +1,4 @@
+import math
 import warnings
 
 import numpy as np
@@ -305,3 +306,26 @@ def test_progress_is_logged_when_stderr_is_not_a_terminal(caplog):
         pk.train(problem, steps=30, lbfgs_steps=0, **dict(opts, progress_seconds=60))  # and last
     assert [r.getMessage().split(": loss")[0] for r in caplog.records] == \
         ["tiny Adam step 10/30", "tiny Adam step 30/30"]
+
+
+def test_compile_auto_compiles_long_runs_only():
+    """compile="auto" (the default): eager below AUTO_COMPILE_MIN_STEPS loss evaluations, the
+    whole-step compile from there on; never for nested autograd (no double backward under
+    torch.compile). Only the decision: nothing is trained or compiled here."""
+    from pinnkit.trainer import AUTO_COMPILE_MIN_STEPS, LBFGS_EVALS_PER_ITERATION, TrainOptions, _Trainer
+    problem = load_problem("heat1d")["problem"]
+    base = dict(width=8, depth=2, interior_points=50, boundary_points=10, initial_points=10, quiet=True)
+    assert TrainOptions().compile == "auto"
+
+    def decision(**kw):
+        tr = _Trainer(problem, TrainOptions.from_kwargs(**base, **kw))
+        return tr.compile, tr.engine, tr._step_fn is not None
+    assert decision(steps=100, lbfgs_steps=100) == (False, "autograd", False)
+    assert decision(steps=AUTO_COMPILE_MIN_STEPS - 1, lbfgs_steps=0)[0] is False
+    long_run = decision(steps=AUTO_COMPILE_MIN_STEPS, lbfgs_steps=0)
+    assert long_run == (True, "taylor", True)
+    n = math.ceil(AUTO_COMPILE_MIN_STEPS / LBFGS_EVALS_PER_ITERATION)
+    assert decision(steps=0, lbfgs_steps=n)[0] is True
+    assert decision(steps=10 ** 6, engine="autograd")[:2] == (False, "autograd")
+    assert decision(steps=10, compile=True)[0] is True      # forced either way
+    assert decision(steps=10 ** 6, compile=False)[0] is False

@@ -164,6 +164,7 @@ class _Parser(argparse.ArgumentParser):
 # options with a flag of their own (every option also takes --set KEY=VALUE)
 _FLAGS = ("steps", "lbfgs_steps", "seed", "device", "dtype", "width", "depth", "interior_points",
           "boundary_points", "initial_points", "lr", "engine", "threads")
+_SECOND_PHASE = {"lbfgs": "L-BFGS", "bfgs": "BFGS", "ssbfgs": "SSBFGS", "ssbroyden": "SSBroyden"}
 _CHOICES = {"device": ["auto", "cpu", "cuda"], "dtype": ["float32", "float64"],
             "engine": ["auto", "taylor", "autograd"]}
 
@@ -339,7 +340,8 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
         import pinnkit as pk
         opts.setdefault("checkpoint", str(out / "checkpoint.pt"))
         say(f"[{problem.name}] training: {opts.get('steps', train_opts.steps)} Adam steps + "
-            f"{opts.get('lbfgs_steps', train_opts.lbfgs_steps)} L-BFGS iterations")
+            f"{opts.get('lbfgs_steps', train_opts.lbfgs_steps)} "
+            f"{_SECOND_PHASE.get(opts.get('optimizer', train_opts.optimizer), 'L-BFGS')} iterations")
         try:
             sol = pk.train(problem, **opts)
         except KeyboardInterrupt:

@@ -190,7 +190,7 @@ def _adam(params: list, lr: float) -> torch.optim.Adam:
 # comes after, and uses its own path); tensors are still guarded.
 STEP_COMPILE_OPTIONS = {"cpp_wrapper": True,
                         "guard_filter_fn": torch.compiler.skip_guard_on_all_nn_modules_unsafe}
-# compile="auto" compiles when steps + LBFGS_EVALS_PER_ITERATION x lbfgs_steps reaches this.
+# compile="auto" compiles when steps + SECOND_PHASE_WEIGHT x lbfgs_steps reaches this.
 # Measured on problems/burgers.py (4 x 20, 2780 points, one thread, other jobs on the machine;
 # docs/benchmarks.md): compiling took 29-30 s with an empty Inductor cache and 3.2-3.4 s with a
 # warm one, and saved 3.5-6.5 ms per step (eager 8.2-11.7 ms, compiled 4.7-5.2 ms): it pays
@@ -198,7 +198,10 @@ STEP_COMPILE_OPTIONS = {"cpp_wrapper": True,
 # warm), costs a first, cold run of 5000 steps at most ~7 s, and wins on every later run;
 # larger problems save more per step, so compiling pays for them sooner still.
 AUTO_COMPILE_MIN_STEPS = 5000
-LBFGS_EVALS_PER_ITERATION = 1.25   # loss + gradient evaluations per L-BFGS iteration (line search)
+# a second-phase iteration saves ~2.5x what an Adam step saves: 1.3 loss + gradient
+# evaluations (line search) in float64; measured on Burgers with 6000 points, SSBFGS: 49 ms
+# per iteration eager vs ~22 ms compiled, against 18 vs ~8-11 ms per Adam step
+SECOND_PHASE_WEIGHT = 2.5
 
 
 class _LossModule(torch.nn.Module):
@@ -578,7 +581,7 @@ class _Trainer:
         from .taylor import supports
         if o.engine == "autograd" or not supports(self.model):
             return False
-        return o.steps + LBFGS_EVALS_PER_ITERATION * o.lbfgs_steps >= AUTO_COMPILE_MIN_STEPS
+        return o.steps + SECOND_PHASE_WEIGHT * o.lbfgs_steps >= AUTO_COMPILE_MIN_STEPS
 
     def _adam_state(self, p: torch.Tensor) -> tuple:
         """(step, exp_avg, exp_avg_sq) of ``p`` in ``self.adam``, created as torch's Adam

@@ -312,7 +312,7 @@ def test_compile_auto_compiles_long_runs_only():
     """compile="auto" (the default): eager below AUTO_COMPILE_MIN_STEPS loss evaluations, the
     whole-step compile from there on; never for nested autograd (no double backward under
     torch.compile). Only the decision: nothing is trained or compiled here."""
-    from pinnkit.trainer import AUTO_COMPILE_MIN_STEPS, LBFGS_EVALS_PER_ITERATION, TrainOptions, _Trainer
+    from pinnkit.trainer import AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, TrainOptions, _Trainer
     problem = load_problem("heat1d")["problem"]
     base = dict(width=8, depth=2, interior_points=50, boundary_points=10, initial_points=10, quiet=True)
     assert TrainOptions().compile == "auto"
@@ -324,7 +324,7 @@ def test_compile_auto_compiles_long_runs_only():
     assert decision(steps=AUTO_COMPILE_MIN_STEPS - 1, lbfgs_steps=0)[0] is False
     long_run = decision(steps=AUTO_COMPILE_MIN_STEPS, lbfgs_steps=0)
     assert long_run == (True, "taylor", True)
-    n = math.ceil(AUTO_COMPILE_MIN_STEPS / LBFGS_EVALS_PER_ITERATION)
+    n = math.ceil(AUTO_COMPILE_MIN_STEPS / SECOND_PHASE_WEIGHT)
     assert decision(steps=0, lbfgs_steps=n)[0] is True
     assert decision(steps=10 ** 6, engine="autograd")[:2] == (False, "autograd")
     assert decision(steps=10, compile=True)[0] is True      # forced either way

@@ -196,6 +196,7 @@ class _Parser(argparse.ArgumentParser):
 # options with a flag of their own (every option also takes --set KEY=VALUE)
 _FLAGS = ("steps", "lbfgs_steps", "seed", "device", "dtype", "width", "depth", "interior_points",
           "boundary_points", "initial_points", "lr", "engine", "threads")
+_SECOND_PHASE = {"lbfgs": "L-BFGS", "bfgs": "BFGS", "ssbfgs": "SSBFGS", "ssbroyden": "SSBroyden"}
 _CHOICES = {"device": ["auto", "cpu", "cuda"], "dtype": ["float32", "float64"],
             "engine": ["auto", "taylor", "autograd"]}
 
@@ -222,7 +223,8 @@ def build_parser(prog: str | None = "pinnkit") -> argparse.ArgumentParser:
           choices=_CHOICES.get(name), help=help_of(name),
           metavar=None if name in _CHOICES else name.split("_")[-1].upper())
     a("--compile", action="store_true", default=None,
-      help="torch.compile the Adam step (a torch.compile mode: --set compile=MODE) (default: off)")
+      help="torch.compile the training steps always (default: auto, when the run is long enough "
+           "to pay for compiling; --set compile=false: never; --set compile=MODE: a torch.compile mode)")
     a("--out", help="output folder (default: runs/<problem name>)")
     a("--resume", action="store_true", default=None,
       help="continue from OUT/checkpoint.pt when it exists")
@@ -464,7 +466,8 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
         import pinnkit as pk
         opts.setdefault("checkpoint", str(out / "checkpoint.pt"))
         say(f"[{problem.name}] training: {opts.get('steps', train_opts.steps)} Adam steps + "
-            f"{opts.get('lbfgs_steps', train_opts.lbfgs_steps)} L-BFGS iterations")
+            f"{opts.get('lbfgs_steps', train_opts.lbfgs_steps)} "
+            f"{_SECOND_PHASE.get(opts.get('optimizer', train_opts.optimizer), 'L-BFGS')} iterations")
         try:
             sol = pk.train(problem, method=method, **opts)
         except TrainingInterrupted as exc:

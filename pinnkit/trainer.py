@@ -80,8 +80,9 @@ class TrainOptions:
     hard_constraints: bool = False    # enforce Dirichlet/Initial exactly on boxes
     # derivative engine: auto | taylor | autograd (default: $PINNKIT_ENGINE, else auto)
     engine: str = dc_field(default_factory=lambda: os.environ.get("PINNKIT_ENGINE", "auto"))
-    compile: bool | str = False       # torch.compile the loss (forward + backward graphs);
-                                      # a string is torch.compile's mode (COMPILE_MODES)
+    compile: bool | str = "auto"      # torch.compile the training step: auto (when the run is long
+                                      # enough to pay for compiling) | true | false | a mode (COMPILE_MODES)
+    optimizer: str = "lbfgs"          # second phase: lbfgs | bfgs | ssbfgs | ssbroyden (pinnkit.optim)
     causal_eps: float = 0.0           # causal training of time-dependent PDE terms (0 = off)
     causal_bins: int = 32             # time slabs for causal training
     loss_weighting: str = "fixed"     # fixed | gradnorm | ntk | relobralo (Adam phase; L-BFGS keeps the last weights)
@@ -166,9 +167,14 @@ class TrainOptions:
             if getattr(self, name) not in allowed:
                 raise TrainingError(f"option {name} must be one of {', '.join(allowed)}, "
                                     f"got {getattr(self, name)!r}")
-        if not (isinstance(self.compile, (bool, np.bool_)) or self.compile in COMPILE_MODES):
-            raise TrainingError(f"option compile must be true, false or one of torch.compile's modes "
-                                f"{', '.join(COMPILE_MODES)}, got {self.compile!r}")
+        if not (isinstance(self.compile, (bool, np.bool_)) or self.compile in COMPILE_MODES
+                or self.compile == "auto"):
+            raise TrainingError(f"option compile must be auto, true, false or one of torch.compile's "
+                                f"modes {', '.join(COMPILE_MODES)}, got {self.compile!r}")
+        from .optim import OPTIMIZERS
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainingError(f"option optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                                f"got {self.optimizer!r}")
         if not (isinstance(self.causal_eps, (int, float)) and self.causal_eps >= 0):
             raise TrainingError(f"option causal_eps must be a number >= 0, got {self.causal_eps!r}")
         if not (isinstance(self.progress_seconds, (int, float)) and self.progress_seconds >= 0):
@@ -218,6 +224,18 @@ def _adam(params: list, lr: float) -> torch.optim.Adam:
 # 1.53 ms) a second pk.train in the same process reused the first run's graph, with the
 # first trainer's loss (its weighting, weights, causal settings) on the new parameters.
 STEP_COMPILE_OPTIONS = {"cpp_wrapper": True}
+# compile="auto" compiles when steps + SECOND_PHASE_WEIGHT x lbfgs_steps reaches this.
+# Measured on problems/burgers.py (4 x 20, 2780 points, one thread, other jobs on the machine;
+# docs/benchmarks.md; measured with the nn.Module guards off): compiling took 29-30 s with an empty Inductor cache and 3.2-3.4 s with a
+# warm one, and saved 3.5-6.5 ms per step (eager 8.2-11.7 ms, compiled 4.7-5.2 ms): it pays
+# after ~700 steps warm and ~6500 cold. 5000 keeps short runs eager (never slower, cold or
+# warm), costs a first, cold run of 5000 steps at most ~7 s, and wins on every later run;
+# larger problems save more per step, so compiling pays for them sooner still.
+AUTO_COMPILE_MIN_STEPS = 5000
+# a second-phase iteration saves ~2.5x what an Adam step saves: 1.3 loss + gradient
+# evaluations (line search) in float64; measured on Burgers with 6000 points, SSBFGS: 49 ms
+# per iteration eager vs ~22 ms compiled, against 18 vs ~8-11 ms per Adam step
+SECOND_PHASE_WEIGHT = 2.5
 
 
 def _traced_all_reduce(grads: dict) -> dict:
@@ -453,9 +471,11 @@ class _Trainer:
         # everything that determines the run; a checkpoint with a different one is refused
         self.fingerprint = problem_fingerprint(problem, self.np_batches)
         self.result_options = opts.result_options()
-        self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, opts.compile)
+        self.compile = self._resolve_compile()
+        self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, bool(self.compile))
         self.adam = _adam(self._trainable(), opts.lr)
-        self._compiled_loss = self._make_compiled() if opts.compile else None
+        self._compiled_loss = self._make_compiled() if self.compile else None
+        self._grad_fn = None     # the second phase's compiled loss and gradient (_enter_lbfgs)
         self._step_fn = self._make_step() if self._compiled_loss is not None else None
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
@@ -639,7 +659,7 @@ class _Trainer:
                                  "backward cannot be compiled; this network or engine has no Taylor "
                                  "mode); running eagerly")
             return None
-        mode = self.opts.compile if isinstance(self.opts.compile, str) else None
+        mode = self.compile if isinstance(self.compile, str) else None
         return torch.compile(self._loss_eager, mode=mode)
 
     def _make_step(self):
@@ -679,15 +699,33 @@ class _Trainer:
                 denom = v.sqrt() / (1 - b2 ** k).sqrt() + eps
                 p.sub_((lr / (1 - b1 ** k)) * m / denom)
             return total.detach(), terms
-        # a code object of this trainer's own: dynamo keeps its compiled graphs per code
-        # object, so each run gets its own cache (and recompile budget) instead of piling
-        # guarded variants onto one shared entry until the recompile limit turns it eager
-        step = types.FunctionType(step.__code__.replace(), step.__globals__, step.__name__,
-                                  step.__defaults__, step.__closure__)
-        if isinstance(self.opts.compile, str):
-            return torch.compile(step, mode=self.opts.compile)
+        return self._compile(step)
+
+    def _compile(self, fn):
+        """torch.compile of a whole-step function with this run's mode or CPU options.
+
+        The function gets a code object of this trainer's own: dynamo keeps its compiled
+        graphs per code object, so each run gets its own cache (and recompile budget) instead
+        of piling guarded variants onto one shared entry until the recompile limit turns it
+        eager."""
+        fn = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__,
+                                fn.__defaults__, fn.__closure__)
+        if isinstance(self.compile, str):
+            return torch.compile(fn, mode=self.compile)
         options = dict(STEP_COMPILE_OPTIONS) if self.device.type == "cpu" else {}
-        return torch.compile(step, options=options)
+        return torch.compile(fn, options=options)
+
+    def _resolve_compile(self) -> bool | str:
+        """``compile="auto"``: compile when the run is long enough to pay for compiling
+        (`AUTO_COMPILE_MIN_STEPS`) and the network has a Taylor mode (nested autograd's
+        double backward cannot be compiled); otherwise the option as given."""
+        o = self.opts
+        if o.compile != "auto":
+            return o.compile
+        from .taylor import supports
+        if o.engine == "autograd" or not supports(self.model):
+            return False
+        return o.steps + SECOND_PHASE_WEIGHT * o.lbfgs_steps >= AUTO_COMPILE_MIN_STEPS
 
     def _adam_state(self, p: torch.Tensor) -> tuple:
         """(step, exp_avg, exp_avg_sq) of ``p`` in ``self.adam``, created as torch's Adam
@@ -712,12 +750,12 @@ class _Trainer:
             # the lr scheduler checks that the optimizer stepped (else it warns, once)
             self.adam._opt_called = True
             return out
-        except Exception as exc:  # compilation failed: keep the compiled loss
-            self._step_fn = None
-            # a failed frame is left marked "skip" by dynamo, which would make the compiled
-            # loss (the same frames) run eagerly: start its caches afresh
-            torch._dynamo.reset()
-            self._compile_failed("torch.compile of the whole step", exc, "compiling the loss only")
+        except Exception as exc:  # compilation failed: eager from here on
+            # dynamo leaves the failed frames marked "skip", so the compiled loss (the same
+            # frames) would run eagerly anyway; resetting dynamo's caches would do that to
+            # every other compiled function of the caller's process, which is not ours to do
+            self._step_fn = self._compiled_loss = None
+            self._compile_failed("torch.compile of the whole step", exc, "running eagerly")
             return None
 
     def _record(self, phase: int, step: int, total: torch.Tensor, terms: dict, t0: float) -> float:
@@ -778,7 +816,8 @@ class _Trainer:
         eta = f"{(total - step) / rate:.0f} s" if rate > 0 else "?"
         terms = ", ".join(f"{k} {v:.3e}" for k, v in values.items())
         _log.info("%s %s %d/%d: loss %.3e (%s); %.1f %s/s, ETA %s", self.problem.name,
-                  "L-BFGS iteration" if phase else "Adam step", step, total, loss, terms, rate,
+                  (f"{o.optimizer.upper().replace('LBFGS', 'L-BFGS')} iteration" if phase
+                   else "Adam step"), step, total, loss, terms, rate,
                   "it" if phase else "steps", eta)
 
     def _ask_callback(self, phase: str, step: int, t0: float) -> bool:
@@ -1026,11 +1065,70 @@ class _Trainer:
             p.data = p.data.to(dt)
         self.lbfgs = self._new_lbfgs()
         self._to_tensors()
+        # the second phase's loss and gradient as one compiled torch.func graph, like the Adam
+        # whole step (a compiled loss + autograd backward otherwise)
+        self._grad_fn = self._make_grad_fn() if self._compiled_loss is not None else None
 
-    def _new_lbfgs(self) -> torch.optim.LBFGS:
+    def _new_lbfgs(self):
+        """The second-phase optimizer: torch's L-BFGS, or a `pinnkit.optim` quasi-Newton
+        method on the flat parameter vector (``optimizer``)."""
+        from .optim import OPTIMIZERS
+        cls = OPTIMIZERS[self.opts.optimizer]
+        if cls is not None:
+            return cls(self._flat_value_and_grad, self._flat_params())
         return torch.optim.LBFGS(self._trainable(), lr=1.0, max_iter=self.opts.log_every,
                                  history_size=self.opts.lbfgs_history, tolerance_grad=1e-15,
                                  tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+    def _make_grad_fn(self):
+        """(loss, [gradients]) of the trainable tensors as one compiled graph (torch.func)."""
+        module = _LossModule(self)
+        names = [n for n, p in module.named_parameters() if p.requires_grad]
+        self._grad_names = names
+
+        def loss(ps: dict, batches: dict) -> tuple:
+            return torch.func.functional_call(module, ps, (batches,))
+        grad_and_loss = torch.func.grad_and_value(loss, has_aux=True)
+
+        def value_and_grad(ps: dict, batches: dict) -> tuple:
+            grads, (total, _) = grad_and_loss(ps, batches)
+            return total.detach(), [grads[n] for n in names]
+        return self._compile(value_and_grad)
+
+    def _value_and_grad(self) -> tuple:
+        """(this rank's loss, its gradients) at the current parameters, through the compiled
+        graph when there is one, else the loss and autograd."""
+        params = self._trainable()
+        if self._grad_fn is not None:
+            ps = dict(zip(self._grad_names, (p.detach() for p in params)))
+            try:
+                with torch.no_grad():
+                    return self._grad_fn(ps, self.batches)
+            except Exception as exc:  # compilation failed: the loss and autograd from here on
+                self._grad_fn = self._compiled_loss = None    # see _fast_step
+                self._compile_failed("torch.compile of the second phase's loss and gradient",
+                                     exc, "running eagerly")
+        total, _ = self._loss()
+        grads = torch.autograd.grad(total, params, allow_unused=True)
+        return total.detach(), [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+    def _global_value_and_grad(self) -> tuple:
+        """The loss and gradients over every rank's points (data parallel: all-reduced)."""
+        total, grads = self._value_and_grad()
+        if self.shard.active:     # every rank sees the global loss and gradient
+            grads = [g.clone() for g in grads]
+            self.shard.all_reduce_many(grads)
+            total = self.shard.all_reduce(total.clone())
+        return total, grads
+
+    def _flat_params(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self._trainable()])
+
+    def _flat_value_and_grad(self, x: torch.Tensor) -> tuple:
+        """The quasi-Newton methods' objective: parameters := x, then (loss, flat gradient)."""
+        self._load_flat(x)
+        total, grads = self._global_value_and_grad()
+        return total, torch.cat([g.reshape(-1) for g in grads])
 
     def _lbfgs(self, t0: float) -> None:
         o = self.opts
@@ -1042,15 +1140,15 @@ class _Trainer:
             if self.window < 1.0:     # Adam stopped early inside a window: whole interval now
                 self._set_batches(seed=o.seed + self.step)
 
+        if self.opts.optimizer != "lbfgs":
+            return self._quasi_newton(t0)
+
         def closure():
             if self._signals.signum is not None:
                 raise _Abort       # mid-step: the chunk is undone and the checkpoint taken before it
-            self.lbfgs.zero_grad(set_to_none=True)
-            total, _ = self._loss()
-            total.backward()
-            if self.shard.active:   # every rank sees the global loss and gradient
-                self._reduce_grads()
-                return self.shard.all_reduce(total.detach().clone())
+            total, grads = self._global_value_and_grad()
+            for p, g in zip(self._trainable(), grads):
+                p.grad = g
             return total
 
         self._start_progress(self.lbfgs_iter)
@@ -1120,6 +1218,45 @@ class _Trainer:
                 break
             if o.checkpoint and self.lbfgs_iter % o.checkpoint_every < chunk:
                 self.save(t0)      # after the finite check above: params finite, state consistent
+        if self.lbfgs_iter >= o.lbfgs_steps:
+            gnorm = torch.cat([g.reshape(-1) for g in self._global_value_and_grad()[1]]).norm()
+            self.messages.append(f"L-BFGS stopped after {self.lbfgs_iter} iterations: iteration "
+                                 f"budget spent; loss {best:.3e}, gradient norm {float(gnorm):.3e}")
+
+    def _quasi_newton(self, t0: float) -> None:
+        """The second phase with a `pinnkit.optim` method (``optimizer``): chunks of
+        ``log_every`` iterations, each recorded; ends with the method's stopping report."""
+        o, opt = self.opts, self.lbfgs
+        self._start_progress(self.lbfgs_iter)
+        bar = tqdm(total=o.lbfgs_steps, initial=self.lbfgs_iter,
+                   desc=f"{self.problem.name} {opt.name}",
+                   disable=True if o.quiet or not self.shard.main else None,
+                   leave=False, dynamic_ncols=True)
+        while self.lbfgs_iter < o.lbfgs_steps and opt.reason is None:
+            if self._signals.signum is not None:      # between chunks: x and H are consistent
+                self._load_flat(opt.x)
+                self._interrupt(t0, f"{opt.name} iteration {self.lbfgs_iter}")
+            chunk = min(o.log_every, o.lbfgs_steps - self.lbfgs_iter)
+            done = opt.run(chunk)
+            self.lbfgs_iter += done
+            self._load_flat(opt.x)      # the accepted point (line searches leave trial points)
+            total, terms = self._global_loss()
+            self._record(1, self.lbfgs_iter, total, terms, t0)
+            bar.set_postfix(loss=f"{float(total.detach()):.3e}", refresh=False)
+            bar.update(min(self.lbfgs_iter, o.lbfgs_steps) - bar.n)
+            if self._ask_callback("lbfgs", self.lbfgs_iter, t0):
+                break
+            if o.checkpoint and self.lbfgs_iter % o.checkpoint_every < chunk:
+                self.save(t0)
+        bar.close()
+        self.messages.append(opt.report())
+
+    def _load_flat(self, x: torch.Tensor) -> None:
+        with torch.no_grad():
+            i = 0
+            for p in self._trainable():
+                p.copy_(x[i:i + p.numel()].view_as(p))
+                i += p.numel()
 
     def _snapshot(self) -> list:
         return [p.detach().clone() for p in self._trainable()]

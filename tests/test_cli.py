@@ -202,7 +202,7 @@ def test_resume_refuses_other_config(tmp_path):
 def test_ctrl_c_writes_checkpoint(tmp_path):
     proc = subprocess.Popen([*SOLVE, str(ROOT / "problems" / "heat1d.py"), "--out", str(tmp_path),
                              "--steps", "100000", "--quiet", "--no-reference", "--width", "8",
-                             "--set", "checkpoint_every=50"],
+                             "--set", "checkpoint_every=50", "--set", "compile=false"],
                             stderr=subprocess.PIPE, text=True,
                             # a shell starts background jobs with SIGINT ignored, and Python
                             # then keeps ignoring it: give the child the default disposition

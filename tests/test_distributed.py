@@ -36,6 +36,7 @@ OPTIONS = {
     "compiled": dict(compile=True, engine="taylor", loss_weighting="gradnorm", weight_every=4,
                      point_weighting="rba", rba_every=2, causal_eps=1.0, causal_bins=4,
                      adaptive="rar", adaptive_every=6, adaptive_points=5, adaptive_candidates=40),
+    "ssbfgs": dict(optimizer="ssbfgs"),      # the second phase by pinnkit.optim
 }
 
 
@@ -150,7 +151,8 @@ def test_torchrun_resume_with_one_and_two_ranks(tmp_path):
 def test_a_killed_rank_ends_the_job_naming_it(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--master_port", str(_free_port()), str(ROOT / "scripts" / "solve.py"), HEAT,
-           "--out", str(tmp_path / "out"), "--steps", "100000", "--lbfgs-steps", "0", *FAST]
+           "--out", str(tmp_path / "out"), "--steps", "100000", "--lbfgs-steps", "0", *FAST,
+           "--set", "compile=false"]
     env = dict(os.environ, OMP_NUM_THREADS="1", PINNKIT_DIST_TIMEOUT="20")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, start_new_session=True)

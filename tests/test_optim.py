@@ -1,10 +1,15 @@
 """Second-phase quasi-Newton optimizers (pinnkit/optim.py): convergence on problems with a
-known minimiser, an SPD inverse Hessian, the Broyden-family update. (The trainer's
-``optimizer=`` option that uses them is on branch issue-17, not merged yet.)"""
+known minimiser, an SPD inverse Hessian, the stopping report, and a tiny PINN."""
+import numpy as np
 import pytest
 import torch
 
-from pinnkit.optim import OPTIMIZERS
+import pinnkit as pk
+from pinnkit.cli import load_problem_file
+from pinnkit.errors import TrainingError
+from pinnkit.optim import MAX_DENSE_PARAMETERS, OPTIMIZERS
+
+from conftest import ROOT
 
 METHODS = [name for name, cls in OPTIMIZERS.items() if cls is not None]
 
@@ -74,3 +79,56 @@ def test_quadratic_minimiser_and_curvature(name):
     assert opt.reason == "gradient norm <= 1e-11", opt.report()
     assert torch.linalg.norm(opt.x - xs) <= 1e-11 * torch.linalg.norm(xs)
     assert torch.linalg.eigvalsh(opt.H).min() > 0
+
+
+def test_budget_and_too_many_parameters():
+    opt = OPTIMIZERS["ssbfgs"](rosenbrock, torch.tensor([-1.2, 1.0], dtype=torch.float64))
+    assert opt.run(5) == 5 and opt.reason is None
+    assert "iteration budget spent" in opt.report()
+    with pytest.raises(TrainingError, match="dense .* inverse Hessian.*optimizer='lbfgs'"):
+        OPTIMIZERS["bfgs"](rosenbrock, torch.zeros(MAX_DENSE_PARAMETERS + 1, dtype=torch.float64))
+    problem, _ = load_problem_file(ROOT / "problems" / "poisson_robin1d.py")
+    with pytest.raises(TrainingError, match="option optimizer must be one of lbfgs, bfgs, ssbfgs"):
+        pk.train(problem, optimizer="newton", steps=1)
+
+
+def _robin_error(sol, problem):
+    xs = np.linspace(0, 1, 201)
+    exact = np.cos(np.pi * xs) + xs ** 2
+    return np.linalg.norm(sol({"x": xs})["u"] - exact) / np.linalg.norm(exact)
+
+
+@pytest.mark.parametrize("name", ["ssbfgs", "ssbroyden"])
+def test_tiny_pinn_to_the_exact_solution(name):
+    """1-D Poisson with Robin ends (exact solution), 1 x 16 tanh, 300 Adam steps then 300
+    iterations: the error vs the exact solution falls below 1e-4 (Adam alone: above 1e-2),
+    as with L-BFGS, and every accepted step lowers the loss."""
+    problem, _ = load_problem_file(ROOT / "problems" / "poisson_robin1d.py")
+    kw = dict(steps=300, lbfgs_steps=300, width=16, depth=1, interior_points=64,
+              boundary_points=1, seed=0, quiet=True, compile=False, log_every=50)
+    lbfgs = pk.train(problem, optimizer="lbfgs", **kw)
+    qn = pk.train(problem, optimizer=name, **kw)
+    e_l, e_q = _robin_error(lbfgs, problem), _robin_error(qn, problem)
+    adam = pk.train(problem, **{**kw, "lbfgs_steps": 0})
+    assert _robin_error(adam, problem) > 1e-2
+    assert e_q < 1e-4 and e_l < 1e-4, (name, e_q, e_l)
+    # the phase's losses never rise (every accepted step decreases the loss)
+    phase2 = [v for v, p in zip(qn.history["loss"], qn.history["phase"]) if p == 1]
+    assert all(b <= a for a, b in zip(phase2, phase2[1:]))
+    assert any(m.startswith(f"{name} stopped after ") and "gradient norm" in m for m in qn.messages)
+    assert any(m.startswith("L-BFGS stopped after") for m in lbfgs.messages)
+
+
+def test_quasi_newton_resumes_exactly(tmp_path):
+    """A checkpointed run stopped mid-phase resumes to the uninterrupted run's parameters."""
+    problem, _ = load_problem_file(ROOT / "problems" / "poisson_robin1d.py")
+    kw = dict(steps=50, width=8, depth=1, interior_points=32, boundary_points=1, seed=1,
+              quiet=True, compile=False, log_every=10, optimizer="ssbroyden", dtype="float64",
+              checkpoint_every=10)
+    full = pk.train(problem, lbfgs_steps=40, **kw)
+    ck = str(tmp_path / "checkpoint.pt")
+    pk.train(problem, lbfgs_steps=20, checkpoint=ck, **kw)
+    resumed = pk.train(problem, lbfgs_steps=40, checkpoint=ck, resume=True, **kw)
+    a = torch.cat([p.detach().reshape(-1) for p in full.model.parameters()])
+    b = torch.cat([p.detach().reshape(-1) for p in resumed.model.parameters()])
+    assert torch.allclose(a, b, rtol=1e-12, atol=1e-14)

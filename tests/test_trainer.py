@@ -1,3 +1,4 @@
+import math
 import warnings
 
 import numpy as np
@@ -161,7 +162,7 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
     nested = pk.train(problem, engine="autograd", compile=True, **kw)
     assert any("needs the taylor engine" in m for m in nested.messages)
 
-    with pytest.raises(pk.TrainingError, match="option compile must be true, false or one of "
+    with pytest.raises(pk.TrainingError, match="option compile must be auto, true, false or one of "
                        "torch.compile's modes default, reduce-overhead, max-autotune"):
         pk.train(problem, compile="fast", **kw)
     modes = []
@@ -174,11 +175,12 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
         return run
     monkeypatch.setattr(torch, "compile", broken)
     fallback = pk.train(problem, compile=True, **kw)
-    assert any("torch.compile failed (RuntimeError: no C++ compiler)" in m for m in fallback.messages)
+    # the whole step fails: eager from then on (no process-wide torch._dynamo.reset)
+    assert [m for m in fallback.messages if "failed" in m] == [
+        "torch.compile of the whole step failed (RuntimeError: no C++ compiler); running eagerly"]
     assert fallback.final_loss == pytest.approx(eager.final_loss, rel=1e-5)
     pk.train(problem, compile="max-autotune-no-cudagraphs", **kw)   # a mode reaches torch.compile
-    # per trainer: the whole step (options, no mode), then the loss it falls back to
-    assert any("torch.compile of the whole step failed" in m for m in fallback.messages)
+    # per trainer: the loss, then the whole step (options, no mode)
     assert modes == [None, None, "max-autotune-no-cudagraphs", "max-autotune-no-cudagraphs"]
 
 
@@ -345,3 +347,26 @@ def test_second_compiled_training_in_a_process_uses_its_own_loss():
         eager = pk.train(problem, compile=False, **kw, **extra)
         assert not [m for m in compiled.messages if "failed" in m]
         assert compiled.final_loss == pytest.approx(eager.final_loss, rel=1e-9), extra
+
+
+def test_compile_auto_compiles_long_runs_only():
+    """compile="auto" (the default): eager below AUTO_COMPILE_MIN_STEPS loss evaluations, the
+    whole-step compile from there on; never for nested autograd (no double backward under
+    torch.compile). Only the decision: nothing is trained or compiled here."""
+    from pinnkit.trainer import AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, TrainOptions, _Trainer
+    problem = load_problem("heat1d")["problem"]
+    base = dict(width=8, depth=2, interior_points=50, boundary_points=10, initial_points=10, quiet=True)
+    assert TrainOptions().compile == "auto"
+
+    def decision(**kw):
+        tr = _Trainer(problem, TrainOptions.from_kwargs(**base, **kw))
+        return tr.compile, tr.engine, tr._step_fn is not None
+    assert decision(steps=100, lbfgs_steps=100) == (False, "autograd", False)
+    assert decision(steps=AUTO_COMPILE_MIN_STEPS - 1, lbfgs_steps=0)[0] is False
+    long_run = decision(steps=AUTO_COMPILE_MIN_STEPS, lbfgs_steps=0)
+    assert long_run == (True, "taylor", True)
+    n = math.ceil(AUTO_COMPILE_MIN_STEPS / SECOND_PHASE_WEIGHT)
+    assert decision(steps=0, lbfgs_steps=n)[0] is True
+    assert decision(steps=10 ** 6, engine="autograd")[:2] == (False, "autograd")
+    assert decision(steps=10, compile=True)[0] is True      # forced either way
+    assert decision(steps=10 ** 6, compile=False)[0] is False

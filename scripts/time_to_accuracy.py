@@ -1,0 +1,123 @@
+"""Error vs wall time of a pinnkit training on Burgers (problems/burgers.py), one thread.
+
+    python scripts/time_to_accuracy.py --seeds 0,1,2 --budget 300 [--set optimizer=ssbfgs ...]
+    python scripts/time_to_accuracy.py --no-run --curves a.jsonl b.jsonl --plot curves.png
+
+The error (relative L2 on the 256 x 100 grid of burgers_shock.npz, Raissi 2019) is evaluated
+in the training callback every ``log_every`` steps; evaluation time is excluded from the clock,
+compile time included. Prints one JSON line per run: the times at which 4.7e-3 (DeepXDE's
+median), 1e-3 and 1e-4 were first reached, the final error and the trajectory.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import sys
+import time
+import typing
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import pinnkit as pk                      # noqa: E402
+from pinnkit.cli import _convert         # noqa: E402
+
+TARGETS = (4.7e-3, 1e-3, 1e-4)
+
+
+def burgers_grid():
+    d = np.load(ROOT.parent / "shared" / "data" / "burgers_shock.npz")
+    T, X = np.meshgrid(d["t"].ravel(), d["x"].ravel(), indexing="ij")
+    return X, T, d["u"]
+
+
+def run(options: dict, seed: int, budget: float, stop_at: float | None) -> dict:
+    X, T, ref = burgers_grid()
+    ns = runpy.run_path(str(ROOT / "problems" / "burgers.py"))
+    st = {"eval": 0.0, "t0": time.perf_counter(), "traj": [], "hits": {}}
+
+    def cb(phase, step, sol):
+        t0 = time.perf_counter()
+        err = float(np.linalg.norm(sol({"x": X, "t": T})["u"] - ref) / np.linalg.norm(ref))
+        st["eval"] += time.perf_counter() - t0
+        elapsed = time.perf_counter() - st["t0"] - st["eval"]
+        st["traj"].append((round(elapsed, 2), phase, step, err))
+        for tg in TARGETS:
+            if err <= tg and tg not in st["hits"]:
+                st["hits"][tg] = round(elapsed, 2)
+        return elapsed > budget or (stop_at is not None and err <= stop_at)
+    opts = {**ns["options"], **options, "quiet": True, "seed": seed}
+    sol = pk.train(ns["problem"], callback=cb, **opts)
+    ran = time.perf_counter() - st["t0"] - st["eval"]
+    err = float(np.linalg.norm(sol({"x": X, "t": T})["u"] - ref) / np.linalg.norm(ref))
+    return {"seed": seed, "options": options, "ran_s": round(ran, 2), "final_error": err,
+            "reached_s": {f"{k:g}": v for k, v in st["hits"].items()},
+            "messages": sol.messages, "trajectory": st["traj"]}
+
+
+def plot(results: list, path: str) -> None:
+    """Error vs wall time, one line per run, one colour per configuration."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    colours: dict = {}
+    for r in results:
+        label = r.get("label", "?")
+        first = label not in colours
+        c = colours.setdefault(label, f"C{len(colours)}")
+        tr = r["trajectory"]
+        ax.semilogy([p[0] for p in tr], [p[3] for p in tr], color=c, lw=1,
+                    label=label if first else None)
+    for tg in TARGETS:
+        ax.axhline(tg, color="0.6", lw=0.7, ls="--")
+    ax.set_xlabel("wall time (s), one thread, compile time included")
+    ax.set_ylabel("relative L2 error vs exact")
+    ax.set_title("Burgers: error vs wall time")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = Path(path).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--budget", type=float, default=300.0, help="seconds of training per run")
+    ap.add_argument("--stop-at", type=float, default=None, help="stop a run at this error")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--label", default=None, help="name of this configuration in the output")
+    ap.add_argument("--plot", default=None, metavar="PNG",
+                    help="draw error vs wall time of the runs (and of --curves) into PNG")
+    ap.add_argument("--curves", nargs="*", default=[], help="JSON-lines outputs of earlier runs")
+    ap.add_argument("--no-run", action="store_true", help="only plot --curves")
+    a = ap.parse_args()
+    import torch
+    torch.set_num_threads(1)
+    from pinnkit.trainer import TrainOptions
+    types = typing.get_type_hints(TrainOptions)
+    options = {}
+    for kv in a.set:
+        k, v = kv.split("=", 1)
+        options[k] = _convert(k, v, types)
+    results = []
+    for path in a.curves:
+        results += [json.loads(line) for line in Path(path).read_text().splitlines()
+                    if line.startswith("{")]
+    for seed in ([] if a.no_run else [int(s) for s in a.seeds.split(",")]):
+        r = run(options, seed, a.budget, a.stop_at)
+        r["label"] = a.label or " ".join(a.set) or "file defaults"
+        results.append(r)
+        print(json.dumps(r), flush=True)
+    if a.plot:
+        plot(results, a.plot)
+
+
+if __name__ == "__main__":
+    main()

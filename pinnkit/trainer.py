@@ -1086,12 +1086,12 @@ class _Trainer:
         names = [n for n, p in module.named_parameters() if p.requires_grad]
         self._grad_names = names
 
-        def loss(ps: dict, batches: dict) -> tuple:
-            return torch.func.functional_call(module, ps, (batches,))
+        def loss(ps: dict, batches: dict, lam: torch.Tensor) -> tuple:
+            return torch.func.functional_call(module, ps, (batches, lam))
         grad_and_loss = torch.func.grad_and_value(loss, has_aux=True)
 
-        def value_and_grad(ps: dict, batches: dict) -> tuple:
-            grads, (total, _) = grad_and_loss(ps, batches)
+        def value_and_grad(ps: dict, batches: dict, lam: torch.Tensor) -> tuple:
+            grads, (total, _) = grad_and_loss(ps, batches, lam)
             return total.detach(), [grads[n] for n in names]
         return self._compile(value_and_grad)
 
@@ -1103,7 +1103,7 @@ class _Trainer:
             ps = dict(zip(self._grad_names, (p.detach() for p in params)))
             try:
                 with torch.no_grad():
-                    return self._grad_fn(ps, self.batches)
+                    return self._grad_fn(ps, self.batches, self.lam)
             except Exception as exc:  # compilation failed: the loss and autograd from here on
                 self._grad_fn = self._compiled_loss = None    # see _fast_step
                 self._compile_failed("torch.compile of the second phase's loss and gradient",

@@ -370,3 +370,19 @@ def test_compile_auto_compiles_long_runs_only():
     assert decision(steps=10 ** 6, engine="autograd")[:2] == (False, "autograd")
     assert decision(steps=10, compile=True)[0] is True      # forced either way
     assert decision(steps=10 ** 6, compile=False)[0] is False
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "ssbfgs"])
+def test_compiled_second_phase_matches_eager(optimizer):
+    """compile=True: the second phase's loss and gradient run as one compiled torch.func
+    graph (no fallback message) and follow the eager run's iterates."""
+    problem = load_problem("heat1d")["problem"]
+    kw = dict(steps=20, lbfgs_steps=8, width=8, depth=2, interior_points=100, boundary_points=10,
+              initial_points=10, log_every=4, quiet=True, seed=2, engine="taylor",
+              dtype="float64", optimizer=optimizer)
+    compiled = pk.train(problem, compile=True, **kw)
+    eager = pk.train(problem, compile=False, **kw)
+    assert not [m for m in compiled.messages if "failed" in m], compiled.messages
+    assert compiled.history["phase"][-1] == 1
+    assert compiled.final_loss == pytest.approx(eager.final_loss, rel=1e-6)
+    assert compiled.final_loss < 0.9 * compiled.history["loss"][compiled.history["phase"].index(1) - 1]

@@ -75,6 +75,52 @@ def _run_ranks(tmp_path, options, world=2):
         [np.load(tmp_path / f"loss{r}.npy") for r in range(world)]
 
 
+SPIRAL = str(ROOT / "problems" / "spiral_node.py")
+# odd batch (the ranks' shares differ: 4 + 3 sub-trajectories), float64, a few Adam steps; a
+# fixed-step solver (an adaptive one chooses its steps from the error of the whole batch it
+# integrates, so a rank's share takes other steps than the full batch: equal to the tolerance)
+ODE_OPTIONS = dict(method="ode", steps=6, lbfgs_steps=0, batch_time=5, batch_size=7, log_every=3,
+                   dtype="float64", quiet=True, seed=2, ode_solver="rk4")
+
+
+def _ode_worker(rank, world, port, runs, out):
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        problem, _ = load_problem_file(SPIRAL)
+        for i, options in enumerate(runs):
+            try:
+                sol = pk.train(problem, **options)
+            except pk.TrainingError as exc:
+                np.save(os.path.join(out, f"error{i}_{rank}.npy"), np.array(str(exc)))
+            else:
+                flat = torch.cat([p.detach().reshape(-1) for p in sol.func.parameters()]).numpy()
+                np.save(os.path.join(out, f"params{i}_{rank}.npy"), flat)
+                assert (sol.world_size, sol.backend) == (world, "gloo")
+    finally:
+        dist.destroy_process_group()
+    os._exit(0)
+
+
+def test_ode_two_ranks_split_the_batch_and_equal_one_process(tmp_path):
+    """method='ode' with mini-batches: the ranks integrate their shares of each step's
+    sub-trajectories; the all-reduced gradient is the one-process batch's. The whole-trajectory
+    mode has nothing to split: a clear refusal on every rank."""
+    problem, _ = load_problem_file(SPIRAL)
+    torch.set_num_threads(1)
+    single = pk.train(problem, **ODE_OPTIONS)
+    ref = torch.cat([p.detach().reshape(-1) for p in single.func.parameters()]).numpy()
+    runs = [ODE_OPTIONS, {**ODE_OPTIONS, "batch_time": 0}]
+    mp.spawn(_ode_worker, args=(2, _free_port(), runs, str(tmp_path)), nprocs=2, join=True)
+    a, b = (np.load(tmp_path / f"params0_{r}.npy") for r in range(2))
+    assert np.array_equal(a, b)
+    assert np.max(np.abs(a - ref)) <= 1e-12 * max(1.0, np.max(np.abs(ref)))
+    for r in range(2):
+        msg = str(np.load(tmp_path / f"error1_{r}.npy"))
+        assert "batch_time=0 integrates one whole trajectory" in msg
+
+
 def test_shard_rows_and_gather_are_inverse():
     a = np.arange(11 * 2).reshape(11, 2)
     shards = [Shard(3, r, "gloo").rows(a) for r in range(3)]

@@ -254,8 +254,10 @@ def _targets(problem: Problem, system: ODESystem) -> _Targets:
 
 class _ODETrainer:
     def __init__(self, problem: Problem, opts: ODEOptions, callback: Any = None) -> None:
+        from ..distributed import current
         from ..trainer import resolve_device
         self.problem, self.opts, self.callback = problem, opts, callback
+        self.shard = current()
         self.system = ode_system(problem, "method='ode'")
         self.device = resolve_device(opts.device)
         self.dtype = DTYPES[opts.dtype]
@@ -270,6 +272,8 @@ class _ODETrainer:
         self.integrate = _Integrator(problem, self.func, opts, opts.adjoint)
         self.tensors = self._tensors()
         self.batching = self._batching() if opts.batch_time else None
+        if self.shard.active:
+            self._check_data_parallel()
         self.adam = torch.optim.Adam(self.func.parameters(), lr=opts.lr)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
@@ -307,6 +311,20 @@ class _ODETrainer:
         return {"times": times, "values": as_t(vals[:, order]),
                 "tau": as_t(times[:bt] - times[0]), "n": n}
 
+    def _check_data_parallel(self) -> None:
+        """Data parallel (torchrun): the ranks split each Adam step's sub-trajectories; the
+        whole trajectory is one integration that cannot be split."""
+        name, world = self.problem.name, self.shard.world
+        if self.batching is None:
+            raise TrainingError(f"problem {name!r}: data-parallel method='ode' training splits the "
+                                "mini-batches of sub-trajectories between the ranks, and "
+                                "batch_time=0 integrates one whole trajectory; set batch_time > 0 "
+                                "or run one process")
+        if min(self.opts.batch_size, self.batching["n"] - self.opts.batch_time) < world:
+            raise TrainingError(f"problem {name!r}: {world} ranks need at least {world} "
+                                f"sub-trajectories per step; raise batch_size (now "
+                                f"{self.opts.batch_size}) or use fewer ranks")
+
     # -- losses
     def _misfit(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         d = pred - target
@@ -324,6 +342,8 @@ class _ODETrainer:
         rng = np.random.default_rng([o.seed, self.step])
         s = rng.choice(b["n"] - o.batch_time, size=min(o.batch_size, b["n"] - o.batch_time),
                        replace=False)
+        n_global = len(s)
+        s = self.shard.rows(s)     # data parallel: this rank's sub-trajectories of the batch
         idx = torch.as_tensor(s, device=self.device)
         y0 = b["values"][idx]
         target = torch.stack([b["values"][idx + i] for i in range(o.batch_time)])
@@ -333,7 +353,12 @@ class _ODETrainer:
             pred = self.integrate(y0, b["tau"])
         finally:
             self.func.offset = None
-        return self._misfit(pred, target)
+        if not self.shard.active:
+            return self._misfit(pred, target)
+        # this rank's share of the global batch's mean: the sum over the ranks is that mean
+        d = pred - target
+        err = d * d if o.data_loss == "mse" else torch.abs(d)
+        return err.sum() / (err.shape[0] * n_global * err.shape[-1])   # (time, batch, state)
 
     # -- history
     def _record(self, phase: int, step: int, total: torch.Tensor, terms: dict, t0: float) -> float:
@@ -355,8 +380,10 @@ class _ODETrainer:
         return loss
 
     def solution(self, seconds: float) -> ODESolution:
-        return ODESolution(self.problem, self.system, self.func, self.opts, self.history, seconds,
-                           self.messages)
+        sol = ODESolution(self.problem, self.system, self.func, self.opts, self.history, seconds,
+                          self.messages)
+        sol.world_size, sol.backend = self.shard.world, self.shard.backend
+        return sol
 
     def _ask_callback(self, phase: str, step: int, t0: float) -> bool:
         if self.callback is None:
@@ -374,7 +401,7 @@ class _ODETrainer:
                 "elapsed": self.elapsed, "history": self.history, "messages": self.messages}
 
     def save(self, t0: float) -> None:
-        if self.opts.checkpoint:
+        if self.opts.checkpoint and self.shard.main:     # rank 0 writes; the ranks agree
             state = self.state()
             state["elapsed"] = self.elapsed + time.perf_counter() - t0
             save_checkpoint(self.opts.checkpoint, state)
@@ -413,16 +440,24 @@ class _ODETrainer:
     def _adam(self, t0: float) -> bool:
         o = self.opts
         bar = tqdm(total=o.steps, initial=self.step, desc=f"{self.problem.name} ode adam",
-                   disable=True if o.quiet else None, leave=False, dynamic_ncols=True)
+                   disable=True if o.quiet or not self.shard.main else None, leave=False,
+                   dynamic_ncols=True)
         while self.step < o.steps and self.lbfgs_iter == 0:
             self.adam.zero_grad(set_to_none=True)
             if self.batching is not None:
                 total, terms = self.batch_loss(), None
             else:
                 total, terms = self.full_loss()
-            if not math.isfinite(float(total.detach())):
-                self._record(0, self.step + 1, total, terms or {"batch": total}, t0)
+            if self.shard.active:     # every rank sees the same verdict
+                total_check = self.shard.all_reduce(total.detach().clone())
+            else:
+                total_check = total
+            if not math.isfinite(float(total_check.detach())):
+                self._record(0, self.step + 1, total_check, terms or {"batch": total_check}, t0)
             total.backward()
+            if self.shard.active:     # the global batch's gradient on every rank
+                self.shard.all_reduce_many([p.grad for p in self.func.parameters()
+                                            if p.grad is not None])
             self.adam.step()
             self.sched.step()
             self.step += 1

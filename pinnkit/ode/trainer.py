@@ -67,6 +67,8 @@ class ODEOptions:
     max_nfe: int = 50000              # right-hand-side evaluations allowed per integration
     data_loss: str = "mse"            # mse | mae (torchdiffeq's demo)
     lbfgs_history: int = 50
+    lbfgs_loss: str = "trajectory"    # L-BFGS objective: trajectory (the whole one) | windows
+                                      # (every batch_time sub-trajectory from its observed start)
     log_every: int = 10               # history/progress interval (Adam steps)
     checkpoint: str | None = None
     checkpoint_every: int = 100
@@ -104,7 +106,8 @@ class ODEOptions:
                 raise TrainingError(f"option {name} must be a positive number, got {v!r}")
         if not (isinstance(self.step_size, (int, float)) and self.step_size >= 0):
             raise TrainingError(f"option step_size must be a number >= 0, got {self.step_size!r}")
-        choices = {"dtype": tuple(DTYPES), "ode_solver": ODE_SOLVERS, "data_loss": DATA_LOSSES}
+        choices = {"dtype": tuple(DTYPES), "ode_solver": ODE_SOLVERS, "data_loss": DATA_LOSSES,
+                   "lbfgs_loss": ("trajectory", "windows")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise TrainingError(f"option {name} must be one of {', '.join(allowed)}, "
@@ -272,6 +275,9 @@ class _ODETrainer:
         self.integrate = _Integrator(problem, self.func, opts, opts.adjoint)
         self.tensors = self._tensors()
         self.batching = self._batching() if opts.batch_time else None
+        if opts.lbfgs_loss == "windows" and self.batching is None:
+            raise TrainingError(f"problem {problem.name!r}: lbfgs_loss='windows' fits the "
+                                "sub-trajectories of batch_time observations; set batch_time > 0")
         if self.shard.active:
             self._check_data_parallel()
         self.adam = torch.optim.Adam(self.func.parameters(), lr=opts.lr)
@@ -342,6 +348,18 @@ class _ODETrainer:
         rng = np.random.default_rng([o.seed, self.step])
         s = rng.choice(b["n"] - o.batch_time, size=min(o.batch_size, b["n"] - o.batch_time),
                        replace=False)
+        return self._windows_loss(s, o.data_loss)
+
+    def windows_loss(self) -> torch.Tensor:
+        """The second phase's multiple-shooting objective (``lbfgs_loss="windows"``): the mean
+        squared misfit of every sub-trajectory of ``batch_time`` observations, each integrated
+        from its observed start; deterministic, smooth, and free of the whole trajectory's
+        phase-shifted local minima."""
+        return self._windows_loss(np.arange(self.batching["n"] - self.opts.batch_time), "mse")
+
+    def _windows_loss(self, s: np.ndarray, data_loss: str) -> torch.Tensor:
+        """Misfit of the sub-trajectories starting at observations ``s`` (global indices)."""
+        b, o = self.batching, self.opts
         n_global = len(s)
         s = self.shard.rows(s)     # data parallel: this rank's sub-trajectories of the batch
         idx = torch.as_tensor(s, device=self.device)
@@ -353,11 +371,11 @@ class _ODETrainer:
             pred = self.integrate(y0, b["tau"])
         finally:
             self.func.offset = None
-        if not self.shard.active:
-            return self._misfit(pred, target)
-        # this rank's share of the global batch's mean: the sum over the ranks is that mean
         d = pred - target
-        err = d * d if o.data_loss == "mse" else torch.abs(d)
+        err = d * d if data_loss == "mse" else torch.abs(d)
+        if not self.shard.active:
+            return torch.mean(err)
+        # this rank's share of the global batch's mean: the sum over the ranks is that mean
         return err.sum() / (err.shape[0] * n_global * err.shape[-1])   # (time, batch, state)
 
     # -- history
@@ -485,16 +503,34 @@ class _ODETrainer:
                                   tolerance_grad=1e-12, tolerance_change=0.0,
                                   line_search_fn="strong_wolfe")
 
+        windows = o.lbfgs_loss == "windows"
+
+        def objective() -> torch.Tensor:
+            # the whole trajectory is the same on every rank (nothing to reduce); the windows
+            # are split between the ranks
+            return self.windows_loss() if windows else self.full_loss()[0]
+
         def closure():
             lbfgs.zero_grad(set_to_none=True)
-            total, _ = self.full_loss()
+            total = objective()
+            if windows and self.shard.active:   # this rank's windows: reduce loss and gradient
+                total.backward()
+                self.shard.all_reduce_many([p.grad for p in params if p.grad is not None])
+                total = self.shard.all_reduce(total.detach().clone())
+                if not math.isfinite(float(total)):
+                    raise _NonFinite
+                return total
             if not math.isfinite(float(total.detach())):
                 raise _NonFinite
             total.backward()
             return total
 
-        with torch.no_grad():
-            best = float(self.full_loss()[0])
+        def value() -> float:
+            with torch.no_grad():
+                v = objective().detach()
+            return float(self.shard.all_reduce(v.clone()) if windows and self.shard.active else v)
+
+        best = value()
         best_state = copy.deepcopy(self.func.state_dict())
         while self.lbfgs_iter < o.lbfgs_steps:
             chunk = min(o.log_every, o.lbfgs_steps - self.lbfgs_iter)
@@ -509,10 +545,11 @@ class _ODETrainer:
                 break
             done = lbfgs.state[params[0]].get("n_iter", 0) - before
             self.lbfgs_iter += max(done, 1)
-            with torch.no_grad():
-                total, terms = self.full_loss()
-            if float(total) < best:
-                best, best_state = float(total), copy.deepcopy(self.func.state_dict())
+            current = value()
+            if current < best:
+                best, best_state = current, copy.deepcopy(self.func.state_dict())
+                with torch.no_grad():     # the history shows the whole-trajectory misfit
+                    total, terms = self.full_loss()
                 self._record(1, self.lbfgs_iter, total, terms, t0)
                 if self._ask_callback("lbfgs", self.lbfgs_iter, t0):
                     break

@@ -1178,7 +1178,9 @@ class _Trainer:
                 self._interrupt(t0, f"L-BFGS iteration {self.lbfgs_iter}")
             chunk = min(o.log_every, o.lbfgs_steps - self.lbfgs_iter)
             for g in self.lbfgs.param_groups:
-                g["max_iter"] = chunk
+                # torch's default cap of 1.25 evaluations per iteration ends a chunk early
+                # whenever line searches need more, which restarted the history below
+                g["max_iter"], g["max_eval"] = chunk, 5 * chunk
             before = self.lbfgs.state[self.lbfgs._params[0]].get("n_iter", 0)
             mark = (self._snapshot(), copy.deepcopy(self.lbfgs.state_dict()))
             try:

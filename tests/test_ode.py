@@ -236,6 +236,20 @@ def test_subtrajectory_batches_train_the_spiral():
     assert Y["x"].shape == (2, 2) and Y["x"][0, 0] == pytest.approx(2.0, abs=1e-6)
 
 
+def test_windows_second_phase_fits_every_subtrajectory():
+    """lbfgs_loss='windows' (multiple shooting from the observed starts): the rate from a wrong
+    start, with no Adam phase; the whole-trajectory misfit in the history falls too."""
+    sol = pk.train(decay_problem(k_init=0.4), method="ode", steps=0, lbfgs_steps=30,
+                   lbfgs_loss="windows", batch_time=4, dtype="float64", quiet=True, seed=0,
+                   rtol=1e-10, atol=1e-12, log_every=5)
+    assert abs(sol.parameters["k"] - 1.3) < 1e-6
+    assert sol.history["phase"][-1] == 1 and sol.history["loss"][-1] < 1e-10
+    with pytest.raises(pk.TrainingError, match="lbfgs_loss='windows' .* set batch_time > 0"):
+        pk.train(decay_problem(), method="ode", lbfgs_loss="windows", steps=1, quiet=True)
+    with pytest.raises(pk.TrainingError, match="option lbfgs_loss must be one of trajectory, windows"):
+        pk.train(decay_problem(), method="ode", lbfgs_loss="shooting", steps=1, quiet=True)
+
+
 def test_batches_need_equally_spaced_full_observations():
     t = pk.coords("t")
     x, y = pk.fields("x y", t)

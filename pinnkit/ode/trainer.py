@@ -534,7 +534,9 @@ class _ODETrainer:
         best_state = copy.deepcopy(self.func.state_dict())
         while self.lbfgs_iter < o.lbfgs_steps:
             chunk = min(o.log_every, o.lbfgs_steps - self.lbfgs_iter)
-            lbfgs.param_groups[0]["max_iter"] = chunk
+            # torch's default evaluation cap (1.25 per iteration) ends a chunk early whenever
+            # line searches need a second evaluation, which read as "converged" here
+            lbfgs.param_groups[0].update(max_iter=chunk, max_eval=5 * chunk)
             before = lbfgs.state[params[0]].get("n_iter", 0)
             try:
                 lbfgs.step(closure)

@@ -141,6 +141,84 @@ def deepxde_step(case: str):
     return run
 
 
+def jax_step(case: str):
+    """The same Burgers PINN in JAX, written as its users write it: the network on one point,
+    derivatives by per-point ``jax.grad``, ``vmap`` over the points, and the whole Adam step
+    (loss, gradients, update; torch's Adam formulas) under one ``jax.jit``. Same widths,
+    point counts, soft boundary/initial terms and float32 as the pinnkit configurations."""
+    if case != "burgers":
+        raise ValueError("the JAX comparison covers Burgers only")
+    import jax
+    import jax.numpy as jnp
+    c = CASES[case]
+    sizes = [2] + [c["width"]] * c["depth"] + [1]
+    key = jax.random.PRNGKey(0)
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):       # Glorot normal, zero biases
+        key, k = jax.random.split(key)
+        params.append((jax.random.normal(k, (a, b), jnp.float32) * np.sqrt(2.0 / (a + b)),
+                       jnp.zeros((b,), jnp.float32)))
+    rng = np.random.default_rng(0)
+
+    def pts(n, x=None, t=None):
+        xs = rng.uniform(-1, 1, n) if x is None else x
+        ts = rng.uniform(0, 0.99, n) if t is None else t
+        return jnp.asarray(xs, jnp.float32), jnp.asarray(ts, jnp.float32)
+    nb = c["boundary_points"]
+    X, T = pts(c["interior_points"])
+    XB, TB = pts(nb, x=np.where(np.arange(nb) % 2 == 0, -1.0, 1.0))
+    XI, TI = pts(c["initial_points"], t=np.zeros(c["initial_points"]))
+
+    def u(p, x, t):
+        h = jnp.stack([x, t])
+        for W, b in p[:-1]:
+            h = jnp.tanh(h @ W + b)
+        W, b = p[-1]
+        return (h @ W + b)[0]
+    u_x = jax.grad(u, 1)
+    u_t = jax.grad(u, 2)
+    u_xx = jax.grad(u_x, 1)
+
+    def residual(p, x, t):
+        return u_t(p, x, t) + u(p, x, t) * u_x(p, x, t) - 0.01 / np.pi * u_xx(p, x, t)
+
+    def loss(p, X, T, XB, TB, XI, TI):
+        r = jax.vmap(residual, (None, 0, 0))(p, X, T)
+        ub = jax.vmap(u, (None, 0, 0))(p, XB, TB)
+        ui = jax.vmap(u, (None, 0, 0))(p, XI, TI) + jnp.sin(np.pi * XI)
+        return jnp.mean(r * r) + jnp.mean(ub * ub) + jnp.mean(ui * ui)
+
+    @jax.jit
+    def step(p, m, v, k, X, T, XB, TB, XI, TI):
+        g = jax.grad(loss)(p, X, T, XB, TB, XI, TI)
+        b1, b2, lr, eps = 0.9, 0.999, 1e-3, 1e-8
+        m = jax.tree_util.tree_map(lambda m_, g_: b1 * m_ + (1 - b1) * g_, m, g)
+        v = jax.tree_util.tree_map(lambda v_, g_: b2 * v_ + (1 - b2) * g_ * g_, v, g)
+        k = k + 1
+        p = jax.tree_util.tree_map(
+            lambda p_, m_, v_: p_ - lr / (1 - b1 ** k) * m_ / (jnp.sqrt(v_) / jnp.sqrt(1 - b2 ** k) + eps),
+            p, m, v)
+        return p, m, v, k
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = [params, zeros, zeros, jnp.float32(0)]
+
+    def run(n: int) -> None:
+        p, m, v, k = state
+        for _ in range(n):
+            p, m, v, k = step(p, m, v, k, X, T, XB, TB, XI, TI)
+        jax.block_until_ready(p)
+        state[:] = [p, m, v, k]
+    return run
+
+
+def have_jax() -> bool:
+    try:
+        import jax  # noqa: F401
+        return True
+    except Exception:
+        return False
+
+
 def have_deepxde() -> bool:
     try:
         import deepxde  # noqa: F401
@@ -151,7 +229,7 @@ def have_deepxde() -> bool:
 
 # --------------------------------------------------------------------------- (a) + (b)
 
-def per_step(cases: list, rounds: int, steps: dict, with_dde: bool) -> list:
+def per_step(cases: list, rounds: int, steps: dict, with_dde: bool, clock=time.perf_counter) -> list:
     rows = []
     for case in cases:
         configs = {}
@@ -159,6 +237,9 @@ def per_step(cases: list, rounds: int, steps: dict, with_dde: bool) -> list:
             configs[f"pinnkit {label}"] = pinnkit_step(case, o)
         if with_dde:
             configs["DeepXDE 1.15"] = deepxde_step(case)
+        if case == "burgers" and have_jax():
+            import jax
+            configs[f"JAX {jax.__version__} (jit, vmap of per-point grad)"] = jax_step(case)
         n = steps[case]
         for label, fn in configs.items():      # warm-up (compilation happens here)
             t0 = time.perf_counter()
@@ -167,9 +248,9 @@ def per_step(cases: list, rounds: int, steps: dict, with_dde: bool) -> list:
         times: dict = {k: [] for k in configs}
         for r in range(rounds):
             for label, fn in configs.items():
-                t0 = time.perf_counter()
+                t0 = clock()
                 fn(n)
-                times[label].append((time.perf_counter() - t0) / n * 1e3)
+                times[label].append((clock() - t0) / n * 1e3)
             print(f"  [{case}] round {r + 1}/{rounds}: " +
                   ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items()), file=sys.stderr)
         for label, v in times.items():
@@ -359,12 +440,19 @@ def main() -> None:
     p.add_argument("--out", help="write the Markdown here (else stdout)")
     p.add_argument("--autotune", action="store_true",
                    help="also time compile='max-autotune-no-cudagraphs' (part a)")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="part a: wall time, or this process's CPU time (time.process_time: far "
+                        "less sensitive to other jobs on the machine; needs --threads 1)")
     p.add_argument("--memory", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.autotune:
         PINNKIT.update(AUTOTUNE)
     if args.threads:
         torch.set_num_threads(args.threads)
+        if args.threads == 1:      # JAX (XLA's CPU client): one thread too, set before its import
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                       " --xla_cpu_multi_thread_eigen=false"
+                                       " intra_op_parallelism_threads=1").strip()
     if args.memory:
         memory_child(*args.memory)
         return
@@ -375,8 +463,10 @@ def main() -> None:
     if "a" in parts:
         cases = args.cases.split(",")
         steps = {"burgers": 100, "poisson2d": 5, "laplace3d": 5}
-        rows = per_step(cases, args.rounds, steps, with_dde)
-        lines += ["## Per-step training time (float32, Adam)", ""]
+        clock = time.process_time if args.clock == "cpu" else time.perf_counter
+        rows = per_step(cases, args.rounds, steps, with_dde, clock)
+        lines += ["## Per-step training time (float32, Adam)", "",
+                  f"Clock: {'CPU time of the process' if args.clock == 'cpu' else 'wall time'}.", ""]
         if not with_dde:
             lines += ["DeepXDE is not installed (`pip install -e \".[bench]\"`); its rows are missing.", ""]
         lines += per_step_table(rows) + [""]

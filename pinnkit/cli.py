@@ -238,16 +238,28 @@ def build_parser(prog: str | None = "pinnkit") -> argparse.ArgumentParser:
                                                   "default, meaning) and exit")
     a("--method", choices=["pinn", "ode"], help="pinn (default) or ode: a neural/hybrid ODE "
                                                 "integrated by torchdiffeq (time-only problems)")
+    a("--recipe", metavar="NAME", help="a named option set of the problem file's `recipes` "
+                                       "(e.g. accurate), applied over its `options`")
     return p
 
 
-def load_problem_file(path: str) -> tuple[Any, dict]:
-    """(problem, options) from a problem file; `UsageError` with a one-line reason."""
+def load_problem_file(path: str, recipe: str | None = None) -> tuple[Any, dict]:
+    """(problem, options) from a problem file, with the options of its ``recipes[recipe]``
+    over its ``options`` when a recipe is named; `UsageError` with a one-line reason."""
     ns, problem = read_problem_file(path)
     options = ns.get("options", {}) or {}
     if not isinstance(options, dict):
         raise UsageError(f"{path}: `options` must be a dict")
-    return problem, dict(options)
+    options = dict(options)
+    if recipe is not None:
+        recipes = ns.get("recipes", {}) or {}
+        if not (isinstance(recipes, dict) and all(isinstance(v, dict) for v in recipes.values())):
+            raise UsageError(f"{path}: `recipes` must be a dict of name -> options dict")
+        if recipe not in recipes:
+            raise UsageError(f"{path}: no recipe {recipe!r}; the file has "
+                             + (", ".join(sorted(recipes)) if recipes else "no `recipes`"))
+        options.update(recipes[recipe])
+    return problem, options
 
 
 def read_problem_file(path: str) -> tuple[dict, Any]:
@@ -395,7 +407,7 @@ def _run(argv: list[str] | None, held: list, prog: str | None) -> int:
         parser.error("the following arguments are required: problem_file")
     if args.no_reference and args.reference_only:
         raise UsageError("--no-reference and --reference-only exclude each other")
-    problem, file_options = load_problem_file(args.problem_file)
+    problem, file_options = load_problem_file(args.problem_file, args.recipe)
     method = args.method or file_options.pop("method", "pinn")
     if method not in ("pinn", "ode"):
         raise UsageError(f"problem {problem.name!r}: unknown method {method!r} in the file's options; "

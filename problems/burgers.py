@@ -30,9 +30,10 @@ problem = pk.Problem(
 )
 # The first run (about 2 minutes on one CPU core, docs/benchmarks.md): 4x20 tanh, exact
 # boundary/initial values, 1000 Adam steps, then 3000 iterations of self-scaled BFGS
-# (Urbán et al. 2025) in float64, both compiled. The accurate recipe (the previous defaults:
-# 8x20, 10000 points, 3000 Adam + 8000 float64 L-BFGS; median 2.6e-4 over seeds 0-4 in
-# 1053-2850 s, docs/problems.md):
-#   --depth 8 --interior-points 10000 --steps 3000 --lbfgs-steps 8000 --set optimizer=lbfgs
+# (Urbán et al. 2025) in float64, both compiled.
 options = {"steps": 1000, "lbfgs_steps": 3000, "optimizer": "ssbfgs", "width": 20, "depth": 4,
            "interior_points": 6000, "hard_constraints": True}
+# `--recipe accurate`: the previous defaults, 8x20 (Raissi 2019's depth), 10000 points, 3000
+# Adam + 8000 float64 L-BFGS (median 2.6e-4 over seeds 0-4 in 1053-2850 s, docs/problems.md)
+recipes = {"accurate": {"depth": 8, "interior_points": 10000, "steps": 3000, "lbfgs_steps": 8000,
+                        "optimizer": "lbfgs"}}

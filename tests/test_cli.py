@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pinnkit as pk
-from pinnkit.cli import main
+from pinnkit.cli import load_problem_file, main
 
 from conftest import ROOT
 
@@ -119,6 +119,20 @@ def test_bad_input_one_line_exit_2(args, message):
     r = _run(*args, cwd=ROOT)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_recipes_of_a_problem_file():
+    path = ROOT / "problems" / "burgers.py"
+    _, fast = load_problem_file(path)
+    _, accurate = load_problem_file(path, "accurate")
+    assert fast["optimizer"] == "ssbfgs" and fast["depth"] == 4
+    assert accurate == {**fast, "depth": 8, "interior_points": 10000, "steps": 3000,
+                        "lbfgs_steps": 8000, "optimizer": "lbfgs"}
+    r = _run("problems/burgers.py", "--recipe", "fastest", cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "no recipe 'fastest'; the file has accurate" in r.stderr
+    r = _run("problems/heat1d.py", "--recipe", "accurate", cwd=ROOT)
+    assert r.returncode == 2 and "the file has no `recipes`" in r.stderr
 
 
 def test_bad_problem_files(tmp_path):

@@ -50,10 +50,15 @@ def _flat(sol) -> np.ndarray:
     return torch.cat([p.detach().reshape(-1) for p in sol.model.parameters()]).numpy()
 
 
-def _worker(rank, world, port, options, out):
+def _join(rank, world, port):
+    """This spawned process as rank ``rank`` of a local gloo group, one thread."""
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
+
+
+def _worker(rank, world, port, options, out):
+    _join(rank, world, port)
     try:
         problem, _ = load_problem_file(HEAT)
         sol = pk.train(problem, **options)
@@ -84,9 +89,7 @@ ODE_OPTIONS = dict(method="ode", steps=6, lbfgs_steps=0, batch_time=5, batch_siz
 
 
 def _ode_worker(rank, world, port, runs, out):
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    _join(rank, world, port)
     try:
         problem, _ = load_problem_file(SPIRAL)
         for i, options in enumerate(runs):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sympy import Abs, Eq, Rational, atan2, cos, cosh, exp, log, pi, sin, sinh, sqrt, tanh
 
-from .errors import (GeometryError, PinnkitError, ReferenceSolverError, SpecError, TrainingError,
-                     UnsupportedSpecError)
+from .errors import (GeometryError, OptionsError, PinnkitError, ReferenceSolverError, SpecError,
+                     TrainingError, UnsupportedSpecError)
 from .geometry import Box, Disk, Interval, Polygon, Rectangle, SpaceTime, TimeInterval
 from .learned import network, polynomials
 from .mesh import Mesh
@@ -35,7 +35,8 @@ __all__ = [
     # solvers and results
     "train", "Solution", "TrainOptions", "reference", "GridSolution", "compare", "export",
     # errors
-    "PinnkitError", "SpecError", "GeometryError", "TrainingError", "ReferenceSolverError",
+    "PinnkitError", "SpecError", "GeometryError", "TrainingError", "OptionsError",
+    "ReferenceSolverError",
     "UnsupportedSpecError", "SamplerError", "DatasetError",
 ]
 

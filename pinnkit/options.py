@@ -21,7 +21,7 @@ import numpy as np
 from .errors import OptionsError
 
 __all__ = ["DEVICES", "ADAPTIVE_SAMPLING", "POINT_WEIGHTINGS", "option_choices", "check_options",
-           "check_problem_options", "trainable_parameter_count"]
+           "check_problem_options", "check_operator_options", "trainable_parameter_count"]
 
 #: devices the option ``device`` takes (and "cuda:N")
 DEVICES = ("auto", "cpu", "cuda")
@@ -271,3 +271,47 @@ def _check_size(opts: Any, problem: Any) -> None:
                            f"Hessian ({gib:.1f} GiB) for this network's {n} parameters; the limit "
                            f"is {MAX_DENSE_PARAMETERS}: use optimizer='lbfgs' or a smaller network")
 
+
+
+# scripts/operator.py's options (pinnkit.operator.cli.DEFAULTS) by kind; None = the default
+_OPERATOR_POSITIVE = ("n_train", "n_test", "modes", "width", "layers", "epochs", "batch_size",
+                      "subsample")
+_OPERATOR_OPTIONAL_POSITIVE = ("n_val", "workers", "speed_samples")
+_OPERATOR_COUNTS = ("padding", "seed", "plot_samples", "physics_samples")
+
+
+def check_operator_options(opts: dict) -> None:
+    """The options of ``scripts/operator.py`` (a dict over `pinnkit.operator.cli.DEFAULTS`),
+    checked before any dataset is made; `OptionsError` names the option."""
+    from .operator.train import MODELS
+    for name in _OPERATOR_POSITIVE + _OPERATOR_OPTIONAL_POSITIVE:
+        v = opts.get(name)
+        if (v is not None or name in _OPERATOR_POSITIVE) and not (is_int(v) and v >= 1):
+            raise OptionsError(f"option {name} must be a positive integer, got {v!r}")
+    for name in _OPERATOR_COUNTS:
+        v = opts.get(name)
+        if not (is_int(v) and v >= 0):
+            raise OptionsError(f"option {name} must be a non-negative integer, got {v!r}")
+    if opts.get("seed", 0) > MAX_SEED:
+        raise OptionsError(f"option seed must be at most 2**63 - 1, got {opts['seed']!r}")
+    res = opts.get("resolution")
+    if res is not None and not (is_int(res) and res >= 2):
+        raise OptionsError(f"option resolution must be an integer >= 2 (grid points per axis), "
+                           f"got {res!r}")
+    tests = opts.get("test_resolutions")
+    if tests is not None and not (isinstance(tests, (list, tuple)) and tests
+                                  and all(is_int(r) and r >= 2 for r in tests)):
+        raise OptionsError(f"option test_resolutions must be a list of integers >= 2, got {tests!r}")
+    if not (is_number(opts.get("lr")) and opts["lr"] > 0):
+        raise OptionsError(f"option lr must be a positive number, got {opts.get('lr')!r}")
+    if not (is_number(opts.get("physics_weight")) and opts["physics_weight"] >= 0):
+        raise OptionsError(f"option physics_weight must be a number >= 0, got "
+                           f"{opts.get('physics_weight')!r}")
+    if opts.get("model") not in MODELS:
+        raise OptionsError(f"option model: unknown model {opts.get('model')!r}; choose one of "
+                           f"{', '.join(MODELS)}")
+    device = opts.get("device")
+    if not (device in DEVICES or (isinstance(device, str) and device.startswith("cuda:")
+                                  and device[5:].isdigit())):
+        raise OptionsError(f"option device must be one of {', '.join(DEVICES)} (or cuda:N), "
+                           f"got {device!r}")

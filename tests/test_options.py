@@ -152,3 +152,35 @@ def test_cli_bad_option_one_line_exit_2(args, message, tmp_path):
     assert r.stderr.startswith("error: problem 'poisson_robin1d': ") and r.stderr.count("\n") == 1
     assert message in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()      # refused before the output folder is made
+
+
+OPERATOR_PROBLEM = '''
+import pinnkit as pk
+x, t = pk.coords("x t")
+u = pk.field("u", x, t)
+u0 = pk.input_field("u0", x)
+problem = pk.Problem("heat_opts", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 0.01),
+                     [u.diff(t) - u.diff(x, 2)], [pk.Periodic(u, x), pk.Initial(u, u0)])
+samplers = {"u0": pk.GaussianRandomField(sigma=10.0, tau=3.0, alpha=2.0)}
+options = {"n_train": 8, "n_test": 4, "resolution": 32, "epochs": 2, "quiet": True}
+'''
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "unet"], "option model: unknown model 'unet'; choose one of fno"),
+    (["--epochs", "0"], "option epochs must be a positive integer, got 0"),
+    (["--lr", "-1"], "option lr must be a positive number, got -1.0"),
+    (["--device", "tpu"], "option device must be one of auto, cpu, cuda (or cuda:N), got 'tpu'"),
+    (["--n-val", "0"], "option n_val must be a positive integer, got 0"),
+    (["--seed", "-3"], "option seed must be a non-negative integer, got -3"),
+])
+def test_operator_cli_bad_option_before_any_dataset(args, message, tmp_path, capsys):
+    from pinnkit.operator.cli import main
+    f = tmp_path / "heat_opts.py"
+    f.write_text(OPERATOR_PROBLEM)
+    out = tmp_path / "out"
+    assert main([str(f), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: problem 'heat_opts': {message}"
+    assert not out.exists()     # no dataset made
+

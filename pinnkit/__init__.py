@@ -9,10 +9,6 @@ from .errors import (GeometryError, OptionsError, PinnkitError, ReferenceSolverE
 from .geometry import Box, Disk, Interval, Polygon, Rectangle, SpaceTime, TimeInterval
 from .learned import network, polynomials
 from .mesh import Mesh
-# the reference and compare subpackages share their names with the functions below; the
-# from-imports bind the functions (the contract is pk.reference(...), pk.compare(...))
-from .reference import GridSolution, reference  # noqa: E402  (numpy/scipy only)
-from .compare import compare  # noqa: E402
 from .spec import (BoundaryEquation, Data, Dirichlet, Initial, Neumann, Periodic, Problem, Robin,
                    coords, div, field, fields, grad, input_field, laplacian, normal, parameter)
 from .grf import GaussianRandomField, SamplerError
@@ -48,8 +44,13 @@ def __dir__() -> list[str]:
 
 def __getattr__(name: str):
     # The torch-based PINN path loads on first use, so `import pinnkit` for the spec or the
-    # reference solver does not pay for importing torch.
+    # reference solver does not pay for importing torch; the finite-difference reference
+    # (pinnkit.fd) and the metrics load on first use too, so the PINN path never loads them.
     import importlib
+    if name in ("reference", "GridSolution"):
+        return getattr(importlib.import_module(".fd", __name__), name)
+    if name == "compare":
+        return importlib.import_module(".metrics", __name__).compare
     if name in ("train", "Solution", "TrainOptions"):
         return getattr(importlib.import_module(".trainer", __name__), name)
     if name in ("dataset", "Dataset", "DatasetError"):

@@ -496,7 +496,7 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
         return 0
     reason = "--no-reference" if args.no_reference else None
     if not args.no_reference:
-        from .reference import reference
+        from .fd import reference
         say(f"[{problem.name}] finite-difference reference")
         try:
             extra = ({"error_estimate": problem.reference_options.get("error_estimate", True)}
@@ -528,7 +528,7 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
             say(f"[{problem.name}] reference unavailable: {exc}")
             say(f"[{problem.name}] comparing the PINN with "
                 f"{'the exact solution' if has_exact else 'nothing (no exact solution either)'}")
-    from .compare import evaluate, metrics_of
+    from .metrics import evaluate, metrics_of
     from .io import export
     ev = evaluate(problem, sol, ref)      # once: the metrics and the files share it
     metrics = metrics_of(ev)
@@ -543,7 +543,7 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
 
 def _export_partial(out: Path, problem, sol, opts: dict, args, say, why: str) -> str:
     """Export a trained (or partly trained) solution without a reference; says what was kept."""
-    from .compare import compare
+    from .metrics import compare
     from .io import export
     config = dict(opts)
     config.update({"no_reference": True, "reference_only": False, "interrupted": why})

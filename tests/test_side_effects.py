@@ -70,3 +70,29 @@ def test_no_grid_outlives_the_reference(name, resolution):
     gc.collect()
     assert _grids() == before == 0
     assert all(v.size for v in ref.fields.values())
+
+
+LAZY = """
+import sys, runpy
+import pinnkit as pk
+import pinnkit.spec
+assert not [m for m in sys.modules if m.startswith(("pinnkit.fd", "pinnkit.metrics"))], "import"
+p = runpy.run_path("problems/poisson_robin1d.py")["problem"]
+sol = pk.train(p, steps=2, lbfgs_steps=1, width=4, depth=1, interior_points=16,
+               boundary_points=4, quiet=True)
+loaded = sorted(m for m in sys.modules if m.startswith(("pinnkit.fd", "pinnkit.metrics")))
+assert not loaded, loaded
+# the FD package and the metrics module load on first use, and their names do not shadow
+# the functions pk.reference and pk.compare (whichever is imported first)
+import pinnkit.fd.grid, pinnkit.metrics
+ref = pk.reference(p, resolution=17, quiet=True)
+assert callable(pk.reference) and callable(pk.compare) and pk.GridSolution is type(ref)
+assert set(pk.compare(sol, ref)) == {"u"}
+print("ok")
+"""
+
+
+def test_the_pinn_path_loads_no_reference_solver_and_no_metrics():
+    r = subprocess.run([sys.executable, "-c", LAZY], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

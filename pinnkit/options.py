@@ -79,9 +79,9 @@ def is_int(v: Any) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def is_number(v: Any) -> bool:
+def is_number(v: Any, finite: bool = True) -> bool:
     return (isinstance(v, (int, float, np.integer, np.floating))
-            and not isinstance(v, (bool, np.bool_)) and math.isfinite(v))
+            and not isinstance(v, (bool, np.bool_)) and (not finite or math.isfinite(v)))
 
 
 def check_options(opts: Any) -> None:
@@ -102,6 +102,8 @@ def check_options(opts: Any) -> None:
             raise OptionsError(f"option {name} must be true or false, got {v!r}")
     for name, (lo, lo_in, hi, hi_in, what) in _NUMBERS.items():
         v = getattr(opts, name)
+        if is_number(v, finite=False) and not math.isfinite(v):
+            raise OptionsError(f"option {name} must be a finite number, got {v!r}")
         if not is_number(v) or (v < lo if lo_in else v <= lo) or \
                 (hi is not None and (v > hi if hi_in else v >= hi)):
             raise OptionsError(f"option {name} must be {what}, got {v!r}")

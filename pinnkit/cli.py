@@ -474,9 +474,10 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
     if not args.reference_only:
         import pinnkit as pk
         opts.setdefault("checkpoint", str(out / "checkpoint.pt"))
+        second = opts.get("optimizer", getattr(train_opts, "optimizer", "lbfgs"))  # ode: none
         say(f"[{problem.name}] training: {opts.get('steps', train_opts.steps)} Adam steps + "
             f"{opts.get('lbfgs_steps', train_opts.lbfgs_steps)} "
-            f"{_SECOND_PHASE.get(opts.get('optimizer', train_opts.optimizer), 'L-BFGS')} iterations")
+            f"{_SECOND_PHASE.get(second, 'L-BFGS')} iterations")
         try:
             sol = pk.train(problem, method=method, **opts)
         except TrainingInterrupted as exc:

@@ -85,7 +85,8 @@ def is_number(v: Any, finite: bool = True) -> bool:
 
 
 def check_options(opts: Any) -> None:
-    """Every option of ``opts`` (a `TrainOptions`) on its own; `OptionsError` at the first bad one."""
+    """Every option of ``opts`` (a `TrainOptions`) on its own; `OptionsError` at the first
+    bad one."""
     for name in _COUNTS:
         v = getattr(opts, name)
         if not is_int(v) or v < 0:
@@ -113,7 +114,8 @@ def check_options(opts: Any) -> None:
             continue
         if not isinstance(v, str) or v not in allowed:
             extra = " (or cuda:N)" if name == "device" else ""
-            raise OptionsError(f"option {name} must be one of {', '.join(allowed)}{extra}, got {v!r}")
+            raise OptionsError(f"option {name} must be one of {', '.join(allowed)}{extra}, "
+                               f"got {v!r}")
     from .trainer import COMPILE_MODES
     c = opts.compile
     if not (isinstance(c, (bool, np.bool_)) or (isinstance(c, str) and (c in COMPILE_MODES
@@ -129,7 +131,8 @@ def check_options(opts: Any) -> None:
             raise OptionsError(f"option {name}: values must be finite numbers >= 0, got "
                                f"{', '.join(f'{k}={v!r}' for k, v in bad.items())}")
     if opts.checkpoint is not None and not isinstance(opts.checkpoint, (str, os.PathLike)):
-        raise OptionsError(f"option checkpoint must be a file path or None, got {opts.checkpoint!r}")
+        raise OptionsError(f"option checkpoint must be a file path or None, "
+                           f"got {opts.checkpoint!r}")
 
 
 def check_problem_options(opts: Any, problem: Any) -> None:
@@ -139,8 +142,8 @@ def check_problem_options(opts: Any, problem: Any) -> None:
     names = [c.name for c in problem.coords]
     unknown = sorted(set(opts.weights) - {t.name for t in terms})
     if unknown:
-        raise OptionsError(f"option weights gives weights for unknown term(s) {', '.join(unknown)}; "
-                           f"terms: {', '.join(t.name for t in terms)}")
+        raise OptionsError(f"option weights gives weights for unknown term(s) "
+                           f"{', '.join(unknown)}; terms: {', '.join(t.name for t in terms)}")
     periodic = [t for t in terms if t.kind == "periodic"]
     if opts.periodic_embedding and not periodic:
         raise OptionsError(f"option periodic_embedding: problem {name!r} has no Periodic condition")
@@ -153,7 +156,8 @@ def check_problem_options(opts: Any, problem: Any) -> None:
                            "(the embedding changes the inputs); use fourier_scale")
     for option in ("time_windows", "causal_eps"):
         if getattr(opts, option) and problem.time is None:
-            raise OptionsError(f"option {option} needs a time-dependent problem; {name!r} is steady")
+            raise OptionsError(f"option {option} needs a time-dependent problem; "
+                               f"{name!r} is steady")
     if opts.point_weighting == "rba" and not any(t.kind == "pde" for t in terms):
         raise OptionsError("option point_weighting='rba' needs PDE terms (interior points)")
     if opts.mesh_vertices:
@@ -221,7 +225,8 @@ def _parameter_bound(opts: Any, problem: Any) -> int:
 
 
 def _memory_bytes(opts: Any) -> tuple[int | None, str]:
-    """(bytes of memory of the device ``opts.device`` resolves to or None when unknown, its name)."""
+    """(bytes of memory of the device ``opts.device`` resolves to, or None when unknown;
+    the device's name)."""
     from .trainer import resolve_device
     device = resolve_device(opts.device)
     if device.type == "cuda":
@@ -303,7 +308,8 @@ def check_operator_options(opts: dict) -> None:
     tests = opts.get("test_resolutions")
     if tests is not None and not (isinstance(tests, (list, tuple)) and tests
                                   and all(is_int(r) and r >= 2 for r in tests)):
-        raise OptionsError(f"option test_resolutions must be a list of integers >= 2, got {tests!r}")
+        raise OptionsError(f"option test_resolutions must be a list of integers >= 2, "
+                           f"got {tests!r}")
     if not (is_number(opts.get("lr")) and opts["lr"] > 0):
         raise OptionsError(f"option lr must be a positive number, got {opts.get('lr')!r}")
     if not (is_number(opts.get("physics_weight")) and opts["physics_weight"] >= 0):

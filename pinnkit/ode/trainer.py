@@ -111,7 +111,8 @@ class ODEOptions:
             raise OptionsError(f"option step_size must be a number >= 0, got {self.step_size!r}")
         for name in ("adjoint", "resume", "quiet"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise OptionsError(f"option {name} must be true or false, got {getattr(self, name)!r}")
+                raise OptionsError(f"option {name} must be true or false, "
+                                   f"got {getattr(self, name)!r}")
         choices = {"dtype": tuple(DTYPES), "ode_solver": ODE_SOLVERS, "data_loss": DATA_LOSSES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

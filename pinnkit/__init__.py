@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from sympy import Abs, Eq, Rational, atan2, cos, cosh, exp, log, pi, sin, sinh, sqrt, tanh
 
-from .errors import (GeometryError, PinnkitError, ReferenceSolverError, SpecError, TrainingError,
-                     UnsupportedSpecError)
+from .errors import (GeometryError, OptionsError, PinnkitError, ReferenceSolverError, SpecError,
+                     TrainingError, UnsupportedSpecError)
 from .geometry import Box, Disk, Interval, Polygon, Rectangle, SpaceTime, TimeInterval
 from .learned import network, polynomials
 from .mesh import Mesh
-# the reference and compare subpackages share their names with the functions below; the
-# from-imports bind the functions (the contract is pk.reference(...), pk.compare(...))
-from .reference import GridSolution, reference  # noqa: E402  (numpy/scipy only)
-from .compare import compare  # noqa: E402
 from .spec import (BoundaryEquation, Data, Dirichlet, Initial, Neumann, Periodic, Problem, Robin,
                    coords, div, field, fields, grad, input_field, laplacian, normal, parameter)
 from .grf import GaussianRandomField, SamplerError
@@ -35,7 +31,8 @@ __all__ = [
     # solvers and results
     "train", "Solution", "TrainOptions", "reference", "GridSolution", "compare", "export",
     # errors
-    "PinnkitError", "SpecError", "GeometryError", "TrainingError", "ReferenceSolverError",
+    "PinnkitError", "SpecError", "GeometryError", "TrainingError", "OptionsError",
+    "ReferenceSolverError",
     "UnsupportedSpecError", "SamplerError", "DatasetError",
 ]
 
@@ -47,8 +44,13 @@ def __dir__() -> list[str]:
 
 def __getattr__(name: str):
     # The torch-based PINN path loads on first use, so `import pinnkit` for the spec or the
-    # reference solver does not pay for importing torch.
+    # reference solver does not pay for importing torch; the finite-difference reference
+    # (pinnkit.fd) and the metrics load on first use too, so the PINN path never loads them.
     import importlib
+    if name in ("reference", "GridSolution"):
+        return getattr(importlib.import_module(".fd", __name__), name)
+    if name == "compare":
+        return importlib.import_module(".metrics", __name__).compare
     if name in ("train", "Solution", "TrainOptions"):
         return getattr(importlib.import_module(".trainer", __name__), name)
     if name in ("dataset", "Dataset", "DatasetError"):

@@ -197,8 +197,12 @@ class _Parser(argparse.ArgumentParser):
 _FLAGS = ("steps", "lbfgs_steps", "seed", "device", "dtype", "width", "depth", "interior_points",
           "boundary_points", "initial_points", "lr", "engine", "threads")
 _SECOND_PHASE = {"lbfgs": "L-BFGS", "bfgs": "BFGS", "ssbfgs": "SSBFGS", "ssbroyden": "SSBroyden"}
-_CHOICES = {"device": ["auto", "cpu", "cuda"], "dtype": ["float32", "float64"],
-            "engine": ["auto", "taylor", "autograd"]}
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The flags' choices, from the registries (`pinnkit.options.option_choices`)."""
+    from .options import option_choices
+    return {k: v for k, v in option_choices().items() if k in _FLAGS}
 
 
 def build_parser(prog: str | None = "pinnkit") -> argparse.ArgumentParser:
@@ -217,11 +221,12 @@ def build_parser(prog: str | None = "pinnkit") -> argparse.ArgumentParser:
     p.add_argument("problem_file", nargs="?",
                    help="Python file defining `problem` (and optional `options`)")
     a = p.add_argument
+    choices = _choices()
     for name in _FLAGS:
         tp = {"int": int, "float": float}.get(schema[name].type, str)
-        a("--" + name.replace("_", "-"), type=None if name in _CHOICES else tp,
-          choices=_CHOICES.get(name), help=help_of(name),
-          metavar=None if name in _CHOICES else name.split("_")[-1].upper())
+        a("--" + name.replace("_", "-"), type=None if name in choices else tp,
+          choices=choices.get(name), help=help_of(name),
+          metavar=None if name in choices else name.split("_")[-1].upper())
     a("--compile", action="store_true", default=None,
       help="torch.compile the training steps always (default: auto, when the run is long enough "
            "to pay for compiling; --set compile=false: never; --set compile=MODE: a torch.compile mode)")
@@ -236,7 +241,8 @@ def build_parser(prog: str | None = "pinnkit") -> argparse.ArgumentParser:
     a("--quiet", action="store_true", default=None, help="print nothing but errors")
     a("--list-options", action="store_true", help="list every training option (name, type, "
                                                   "default, meaning) and exit")
-    a("--method", choices=["pinn", "ode"], help="pinn (default) or ode: a neural/hybrid ODE "
+    from .trainer import METHODS
+    a("--method", choices=list(METHODS), help="pinn (default) or ode: a neural/hybrid ODE "
                                                 "integrated by torchdiffeq (time-only problems)")
     a("--recipe", metavar="NAME", help="a named option set of the problem file's `recipes` "
                                        "(e.g. accurate), applied over its `options`")
@@ -409,9 +415,10 @@ def _run(argv: list[str] | None, held: list, prog: str | None) -> int:
         raise UsageError("--no-reference and --reference-only exclude each other")
     problem, file_options = load_problem_file(args.problem_file, args.recipe)
     method = args.method or file_options.pop("method", "pinn")
-    if method not in ("pinn", "ode"):
+    from .trainer import METHODS
+    if method not in METHODS:
         raise UsageError(f"problem {problem.name!r}: unknown method {method!r} in the file's options; "
-                         "choose pinn or ode")
+                         f"choose {' or '.join(METHODS)}")
     file_options.pop("method", None)
     if method == "ode":
         from .ode import ode_system
@@ -430,6 +437,8 @@ def _run(argv: list[str] | None, held: list, prog: str | None) -> int:
     try:
         train_opts = _options_class(method).from_kwargs(**opts)
         resolve_device(train_opts.device)
+        if method == "pinn":    # the options that depend on the problem, before any output
+            train_opts.check_problem(problem)
     except TrainingError as exc:
         msg = str(exc)
         raise UsageError(msg if msg.startswith("problem ") else f"problem {problem.name!r}: {msg}") from None
@@ -477,9 +486,10 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
     if not args.reference_only:
         import pinnkit as pk
         opts.setdefault("checkpoint", str(out / "checkpoint.pt"))
+        second = opts.get("optimizer", getattr(train_opts, "optimizer", "lbfgs"))  # ode: none
         say(f"[{problem.name}] training: {opts.get('steps', train_opts.steps)} Adam steps + "
             f"{opts.get('lbfgs_steps', train_opts.lbfgs_steps)} "
-            f"{_SECOND_PHASE.get(opts.get('optimizer', train_opts.optimizer), 'L-BFGS')} iterations")
+            f"{_SECOND_PHASE.get(second, 'L-BFGS')} iterations")
         try:
             sol = pk.train(problem, method=method, **opts)
         except TrainingInterrupted as exc:
@@ -499,7 +509,7 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
         return 0
     reason = "--no-reference" if args.no_reference else None
     if not args.no_reference:
-        from .reference import reference
+        from .fd import reference
         say(f"[{problem.name}] finite-difference reference")
         try:
             extra = ({"error_estimate": problem.reference_options.get("error_estimate", True)}
@@ -531,7 +541,7 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
             say(f"[{problem.name}] reference unavailable: {exc}")
             say(f"[{problem.name}] comparing the PINN with "
                 f"{'the exact solution' if has_exact else 'nothing (no exact solution either)'}")
-    from .compare import evaluate, metrics_of
+    from .metrics import evaluate, metrics_of
     from .io import export
     ev = evaluate(problem, sol, ref)      # once: the metrics and the files share it
     metrics = metrics_of(ev)
@@ -546,7 +556,7 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
 
 def _export_partial(out: Path, problem, sol, opts: dict, args, say, why: str) -> str:
     """Export a trained (or partly trained) solution without a reference; says what was kept."""
-    from .compare import compare
+    from .metrics import compare
     from .io import export
     config = dict(opts)
     config.update({"no_reference": True, "reference_only": False, "interrupted": why})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PinnkitError", "SpecError", "GeometryError", "TrainingError",
+__all__ = ["PinnkitError", "SpecError", "GeometryError", "TrainingError", "OptionsError",
            "ReferenceSolverError", "UnsupportedSpecError", "WriteError", "TrainingInterrupted"]
 
 
@@ -20,6 +20,13 @@ class GeometryError(PinnkitError, ValueError):
 
 class TrainingError(PinnkitError, RuntimeError):
     """Training cannot continue (non-finite loss, bad option, missing device)."""
+
+
+class OptionsError(TrainingError, ValueError):
+    """An option of training (a keyword of `pk.train`, a key of a problem file's ``options``,
+    a CLI flag) has a bad value or does not fit the problem; the message names the option
+    and lists the valid choices. Raised before any work is done. A `TrainingError` (callers
+    that catch those keep working) and a ValueError (a bad argument value)."""
 
 
 class ReferenceSolverError(PinnkitError, RuntimeError):

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from .atomic import atomic_path, write_bytes, write_text
-from .compare import Evaluation, MeshEvaluation, evaluate, metrics_of, reference_errors
+from .metrics import Evaluation, MeshEvaluation, evaluate, metrics_of, reference_errors
 
 __all__ = ["export", "versions", "git_commit"]
 
@@ -85,7 +85,7 @@ def export(out: str | os.PathLike, problem, sol=None, ref=None, metrics: dict | 
     """Write fields.h5, fields.xdmf, report.json and plots/ for a run; returns the report.
 
     ``reference_reason`` says why there is no reference (shown in report.json).
-    ``evaluation``: the run's `pinnkit.compare.evaluate(problem, sol, ref)` when the caller
+    ``evaluation``: the run's `pinnkit.metrics.evaluate(problem, sol, ref)` when the caller
     already has it (the CLI computes it once for the metrics and the files: evaluating the
     PINN and an exact solution on a fine grid can take many seconds)."""
     out = Path(out)

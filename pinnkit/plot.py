@@ -13,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from .compare import Evaluation, MeshEvaluation
+from .metrics import Evaluation, MeshEvaluation
 from .atomic import atomic_path
 
 __all__ = ["plot_all", "plot_fields", "plot_history"]

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, mismatch, problem_fingerprint, save_checkpoint
-from .errors import SpecError, TrainingError, TrainingInterrupted
+from .errors import OptionsError, SpecError, TrainingError, TrainingInterrupted
 from .derivatives import resolve_engine
 from .distributed import current as current_shard
 from .losses import CompiledProblem, hard_constraint, sample_batches, stack_points
@@ -118,84 +118,23 @@ class TrainOptions:
     def from_kwargs(cls, **kwargs: Any) -> "TrainOptions":
         unknown = sorted(set(kwargs) - set(cls.names()))
         if unknown:
-            raise TrainingError(f"unknown option(s) {', '.join(unknown)}; valid options: "
-                                f"{', '.join(cls.names())}")
+            raise OptionsError(f"unknown option(s) {', '.join(unknown)}; valid options: "
+                               f"{', '.join(cls.names())}")
         opts = cls(**kwargs)
         opts.validate()
         return opts
 
     def validate(self) -> None:
-        for name in ("steps", "lbfgs_steps", "interior_points", "boundary_points",
-                     "initial_points", "resample_every", "checkpoint_every", "lbfgs_history",
-                     "time_windows", "threads"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
-                raise TrainingError(f"option {name} must be a non-negative integer, got {v!r}")
-        for name in ("width", "depth", "log_every", "lr_decay_steps", "causal_bins", "weight_every",
-                     "adaptive_every", "ntk_points", "rba_every"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise TrainingError(f"option {name} must be a positive integer, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise TrainingError(f"option lr must be a positive number, got {self.lr!r}")
-        for name in ("lr", "lr_decay", "fourier_scale", "causal_eps", "rba_gamma", "rba_eta",
-                     "weight_momentum", "rad_k", "rad_c"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool) \
-                    or not math.isfinite(v):
-                raise TrainingError(f"option {name} must be a finite number, got {v!r}")
-        if not self.lr_decay > 0:
-            raise TrainingError(f"option lr_decay must be positive, got {self.lr_decay!r}")
-        if not self.fourier_scale > 0:
-            raise TrainingError(f"option fourier_scale must be positive, got {self.fourier_scale!r}")
-        for name in ("fourier_scales", "weights"):
-            d = getattr(self, name)
-            bad = {k: v for k, v in (d.items() if isinstance(d, dict) else ()) if not (
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0)}
-            if bad:
-                raise TrainingError(f"option {name}: values must be finite numbers >= 0, got "
-                                    f"{', '.join(f'{k}={v!r}' for k, v in bad.items())}")
-        for name in ("dtype", "lbfgs_dtype"):
-            if getattr(self, name) not in DTYPES:
-                raise TrainingError(f"option {name} must be one of {', '.join(DTYPES)}, "
-                                    f"got {getattr(self, name)!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
-            raise TrainingError(f"option device must be auto, cpu or cuda, got {self.device!r}")
-        from .weighting import WEIGHTINGS
-        for name, allowed in (("loss_weighting", ("fixed", *WEIGHTINGS)),
-                              ("adaptive", ("none", "rar", "rad")), ("point_weighting", ("none", "rba"))):
-            if getattr(self, name) not in allowed:
-                raise TrainingError(f"option {name} must be one of {', '.join(allowed)}, "
-                                    f"got {getattr(self, name)!r}")
-        if not (isinstance(self.compile, (bool, np.bool_)) or self.compile in COMPILE_MODES
-                or self.compile == "auto"):
-            raise TrainingError(f"option compile must be auto, true, false or one of torch.compile's "
-                                f"modes {', '.join(COMPILE_MODES)}, got {self.compile!r}")
-        from .optim import OPTIMIZERS
-        if self.optimizer not in OPTIMIZERS:
-            raise TrainingError(f"option optimizer must be one of {', '.join(OPTIMIZERS)}, "
-                                f"got {self.optimizer!r}")
-        if not (isinstance(self.causal_eps, (int, float)) and self.causal_eps >= 0):
-            raise TrainingError(f"option causal_eps must be a number >= 0, got {self.causal_eps!r}")
-        if not (isinstance(self.progress_seconds, (int, float)) and self.progress_seconds >= 0):
-            raise TrainingError(f"option progress_seconds must be a number >= 0, "
-                                f"got {self.progress_seconds!r}")
-        if not (0 <= self.rba_gamma < 1 and self.rba_eta > 0):
-            raise TrainingError(f"options rba_gamma must be in [0, 1) and rba_eta > 0, got "
-                                f"{self.rba_gamma!r}, {self.rba_eta!r}")
-        for name in ("relobralo_alpha", "relobralo_saudade"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise TrainingError(f"option {name} must be in [0, 1], got {getattr(self, name)!r}")
-        if not self.relobralo_temperature > 0:
-            raise TrainingError(f"option relobralo_temperature must be > 0, got "
-                                f"{self.relobralo_temperature!r}")
-        if not 0 <= self.weight_momentum < 1:
-            raise TrainingError(f"option weight_momentum must be in [0, 1), got {self.weight_momentum!r}")
-        from .derivatives import ENGINES
-        if self.engine not in ENGINES:
-            raise TrainingError(f"option engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if not isinstance(self.weights, dict):
-            raise TrainingError(f"option weights must be a dict term -> weight, got {self.weights!r}")
+        """Check every option on its own (`pinnkit.options.check_options`); `OptionsError`
+        names the option and lists the valid values."""
+        from .options import check_options
+        check_options(self)
+
+    def check_problem(self, problem: Problem) -> None:
+        """Check the options that depend on ``problem`` (`pinnkit.options.check_problem_options`):
+        `OptionsError` before any work."""
+        from .options import check_problem_options
+        check_problem_options(self, problem)
 
     def result_options(self) -> dict:
         """The options that change the result (resume refuses a checkpoint whose differ), as
@@ -283,8 +222,8 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"device {device!r} requested but CUDA is not available "
-                            "(use --device cpu or auto)")
+        raise OptionsError(f"option device: {device!r} requested but CUDA is not available "
+                           "(use --device cpu or auto)")
     return torch.device(device)
 
 
@@ -392,6 +331,7 @@ class _SignalFlag:
 
 class _Trainer:
     def __init__(self, problem: Problem, opts: TrainOptions, callback: Any = None) -> None:
+        opts.check_problem(problem)         # every option checked before any work
         self.problem, self.opts = problem, opts
         self.callback = callback
         self.stopped = False
@@ -409,18 +349,11 @@ class _Trainer:
         if opts.periodic_embedding:
             names = [c.name for c in problem.coords]
             periodic = [t for t in problem.terms if t.kind == "periodic"]
-            if not periodic:
-                raise TrainingError(f"option periodic_embedding: problem {problem.name!r} has no "
-                                    "Periodic condition")
             periodic_cols = sorted({names.index(t.coord) for t in periodic})
             enforced = tuple(enforced) + tuple(t.name for t in periodic)
         self.compiled = CompiledProblem(problem, engine=opts.engine, skip=enforced)
         self.compiled.shard = self.shard
         self.term_names = [t.name for t in self.compiled.terms]
-        unknown = sorted(set(opts.weights) - {t.name for t in problem.terms})
-        if unknown:
-            raise TrainingError(f"weights for unknown term(s) {', '.join(unknown)}; terms: "
-                                f"{', '.join(t.name for t in problem.terms)}")
         lo, hi = problem.domain.bbox
         self.model = build_model(len(problem.coords), len(problem.fields), lo, hi,
                                  network=opts.network, width=opts.width, depth=opts.depth,
@@ -444,16 +377,8 @@ class _Trainer:
         self.weighting = (WEIGHTINGS[opts.loss_weighting](self.term_names, opts)
                           if opts.loss_weighting != "fixed" else None)
         self.point_lam: torch.Tensor | None = None   # RBA multipliers of the interior points
-        if opts.time_windows and problem.time is None:
-            raise TrainingError(f"option time_windows needs a time-dependent problem; "
-                                f"{problem.name!r} is steady")
         self.window = 1.0          # fraction of the time interval the current points cover
-        if opts.point_weighting == "rba" and not any(t.kind == "pde" for t in self.compiled.terms):
-            raise TrainingError("option point_weighting='rba' needs PDE terms (interior points)")
         if opts.causal_eps > 0:
-            if problem.time is None:
-                raise TrainingError(f"option causal_eps needs a time-dependent problem; "
-                                    f"{problem.name!r} is steady")
             d = problem.domain
             self.compiled.causal = (float(opts.causal_eps), int(opts.causal_bins),
                                     len(problem.coords) - 1, d.t0, d.t1)
@@ -466,7 +391,6 @@ class _Trainer:
         self.lbfgs_done: int | None = None      # L-BFGS budget at which L-BFGS finished
         self.saved_at: str | None = None        # where the last checkpoint was taken
         self._signals = _SignalFlag()           # inactive until run()
-        self._check_counts()
         self._set_batches(seed=opts.seed)
         # everything that determines the run; a checkpoint with a different one is refused
         self.fingerprint = problem_fingerprint(problem, self.np_batches)
@@ -480,32 +404,12 @@ class _Trainer:
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
 
-    def _check_counts(self) -> None:
-        """Each kind of term needs points: 0 interior points with an equation would train
-        the boundary alone and report a meaningless fit."""
-        o = self.opts
-        need = {"pde": ("interior_points", o.interior_points),
-                "boundary": ("boundary_points", o.boundary_points),
-                "periodic": ("boundary_points", o.boundary_points),
-                "initial": ("initial_points", o.initial_points)}
-        for t in self.compiled.terms:
-            if t.kind in need and need[t.kind][1] < 1:
-                raise TrainingError(f"problem {self.problem.name!r}: option {need[t.kind][0]} is 0 "
-                                    f"but term {t.name!r} needs {t.kind} points; give at least 1")
-
     def _fourier_scale(self):
         """σ of the Fourier features: one number, or per input (``fourier_scales`` by name)."""
         o = self.opts
         if not o.fourier_scales:
             return o.fourier_scale
         names = [c.name for c in self.problem.coords]
-        unknown = sorted(set(o.fourier_scales) - set(names))
-        if unknown:
-            raise TrainingError(f"fourier_scales for unknown coordinate(s) {', '.join(unknown)}; "
-                                f"coordinates: {', '.join(names)}")
-        if o.periodic_embedding:
-            raise TrainingError("fourier_scales cannot be combined with periodic_embedding "
-                                "(the embedding changes the inputs); use fourier_scale")
         return [float(o.fourier_scales.get(n, o.fourier_scale)) for n in names]
 
     # -- data
@@ -968,7 +872,7 @@ class _Trainer:
         o = self.opts
         if o.resume:
             if not o.checkpoint:
-                raise TrainingError("option resume needs option checkpoint (the file to resume from)")
+                raise OptionsError("option resume needs option checkpoint (the file to resume from)")
             self.restore(o.checkpoint)      # a missing file is an error, never a silent fresh start
         t0 = time.perf_counter()
         with _SignalFlag() as self._signals:
@@ -1278,7 +1182,7 @@ def train(problem: Problem, callback: Any = None, method: str = "pinn", **option
     neural/hybrid ODE integrated by torchdiffeq, `pinnkit.ode.trainer.ODEOptions`)."""
     import importlib
     if method not in METHODS:
-        raise TrainingError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        raise OptionsError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     module, name = METHODS[method]
     return getattr(importlib.import_module(module), name)(problem, callback, **options)
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pinnkit as pk  # noqa: E402
-from pinnkit.compare import evaluate, metrics_of, reference_errors  # noqa: E402
+from pinnkit.metrics import evaluate, metrics_of, reference_errors  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import pinnkit as pk  # noqa: E402
 from pinnkit.cli import UsageError, parse_set  # noqa: E402
-from pinnkit.compare import evaluate, l2re, metrics_of, reference_errors  # noqa: E402
+from pinnkit.metrics import evaluate, l2re, metrics_of, reference_errors  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 # PINNacle (NeurIPS 2024) published L2RE: vanilla PINN, best method (../shared/BENCHMARKS.md)

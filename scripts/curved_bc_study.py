@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import pinnkit as pk  # noqa: E402
-from pinnkit.compare import evaluate, reference_errors  # noqa: E402
+from pinnkit.metrics import evaluate, reference_errors  # noqa: E402
 from test_reference import _curved  # noqa: E402
 
 

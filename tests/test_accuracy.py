@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pinnkit as pk
-from pinnkit.compare import evaluate, metrics_of
+from pinnkit.metrics import evaluate, metrics_of
 
 from conftest import l2re, load_problem, shared_data
 

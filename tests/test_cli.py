@@ -425,7 +425,7 @@ def test_plots_keep_the_callers_backend_and_figures(tmp_path):
 
 
 def test_plot_panels_error_against_exact_centred_on_zero(holed_run):
-    from pinnkit.compare import Evaluation
+    from pinnkit.metrics import Evaluation
     from pinnkit.plot import _panels, _style
     x, = pk.coords("x,")
     u = pk.field("u", x)

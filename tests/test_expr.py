@@ -20,7 +20,7 @@ from pinnkit.cli import load_problem_file
 from pinnkit.derivatives import DerivativePlan, compute_derivatives
 from pinnkit.expr import check_expr, compile_expr
 from pinnkit.learned import network_calls
-from pinnkit.reference.inputs import conservative_placeholders, input_symbols
+from pinnkit.fd.inputs import conservative_placeholders, input_symbols
 
 x, y, t = sp.symbols("x y t", real=True)
 ARGS = [x, y, t]

@@ -30,7 +30,7 @@ from pinnkit.checkpoint import load_checkpoint, save_checkpoint
 from pinnkit.cli import main
 from pinnkit.errors import TrainingInterrupted, WriteError
 from pinnkit.losses import CompiledProblem
-from pinnkit.reference.guard import ReferenceSizeError
+from pinnkit.fd.guard import ReferenceSizeError
 
 from conftest import ROOT
 
@@ -302,7 +302,7 @@ def test_reference_refusal_in_a_full_run_keeps_the_trained_network(tmp_path, cap
 
 def test_signal_during_the_reference_exports_the_trained_results(tmp_path, capsys, monkeypatch):
     """Finding 5: SIGINT/SIGTERM during the reference lost the finished training's export."""
-    refmod = sys.modules["pinnkit.reference"]     # the package (pk.reference is its function)
+    refmod = sys.modules["pinnkit.fd"]    # the FD package (pk.reference is its function)
 
     def slow_reference(problem, **kw):
         os.kill(os.getpid(), signal.SIGTERM)      # through the CLI's own SIGTERM handler

@@ -4,7 +4,7 @@ import pytest
 import sympy
 
 import pinnkit as pk
-from pinnkit.reference import reference
+from pinnkit.fd import reference
 
 from conftest import l2re, load_problem, shared_data
 
@@ -279,7 +279,7 @@ def test_curved_neumann_robin_second_order(annulus):
 
 
 def test_richardson_error_estimate_within_factor_3():
-    from pinnkit.compare import evaluate, reference_errors
+    from pinnkit.metrics import evaluate, reference_errors
     problem = _curved(True)
     ref = reference(problem, resolution=65, error_estimate=True)
     true = reference_errors(evaluate(problem, None, ref))["u"]
@@ -302,7 +302,7 @@ def test_l_shape_csg_and_polygon_give_the_same_mask_and_errors():
             xx, yy = pts["x"], pts["y"]
             bump = np.where((xx > 1e-9) & (yy < -1e-9), 0.5, 0.0)
             return {"u": sympy.lambdify((x, y), ex)(xx, yy) + 1e-4 * xx + bump}
-    from pinnkit.compare import compare, evaluate, reference_errors
+    from pinnkit.metrics import compare, evaluate, reference_errors
     out = []
     for dom in (csg, poly):
         problem = pk.Problem("L", dom, [pk.laplacian(u) - pk.laplacian(ex)], [pk.Dirichlet(u, ex)],

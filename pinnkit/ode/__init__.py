@@ -1,7 +1,7 @@
 """ODE systems from time-only problems (DESIGN.md §7).
 
 `system` (plain sympy) turns a problem into y' = F(t, y); the SciPy reference
-(`pinnkit.reference.ode`) and the torchdiffeq trainer (`pinnkit.ode.trainer`, loaded on first
+(`pinnkit.fd.ode`) and the torchdiffeq trainer (`pinnkit.ode.trainer`, loaded on first
 use: torch) both start from it.
 """
 

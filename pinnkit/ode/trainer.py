@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..errors import TrainingError
+from ..errors import OptionsError, TrainingError
 from ..spec import Problem
 from .modules import ODEFunc, _BudgetExceeded, build_networks
 from .system import ODESystem, ode_system
@@ -43,6 +44,7 @@ ADAPTIVE_SOLVERS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED_SOLVERS = ("euler", "midpoint", "heun3", "rk4", "explicit_adams", "implicit_adams")
 ODE_SOLVERS = ADAPTIVE_SOLVERS + FIXED_SOLVERS
 DATA_LOSSES = ("mse", "mae")
+LBFGS_LOSSES = ("trajectory", "windows")
 
 
 @dataclass
@@ -83,37 +85,49 @@ class ODEOptions:
     def from_kwargs(cls, **kwargs: Any) -> "ODEOptions":
         unknown = sorted(set(kwargs) - set(cls.names()))
         if unknown:
-            raise TrainingError(f"unknown option(s) {', '.join(unknown)} for method='ode'; valid "
-                                f"options: {', '.join(cls.names())}")
+            raise OptionsError(f"unknown option(s) {', '.join(unknown)} for method='ode'; valid "
+                               f"options: {', '.join(cls.names())}")
         opts = cls(**kwargs)
         opts.validate()
         return opts
 
     def validate(self) -> None:
-        for name in ("steps", "lbfgs_steps", "batch_time", "max_nfe", "checkpoint_every"):
+        """`OptionsError` naming the first bad option and its valid values."""
+        from ..options import MAX_SEED, is_int, is_number
+        for name in ("steps", "lbfgs_steps", "seed", "batch_time", "max_nfe", "checkpoint_every"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
-                raise TrainingError(f"option {name} must be a non-negative integer, got {v!r}")
+            if not is_int(v) or v < 0:
+                raise OptionsError(f"option {name} must be a non-negative integer, got {v!r}")
+        if self.seed > MAX_SEED:
+            raise OptionsError(f"option seed must be at most 2**63 - 1, got {self.seed!r}")
         for name in ("batch_size", "log_every", "lr_decay_steps", "lbfgs_history"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise TrainingError(f"option {name} must be a positive integer, got {v!r}")
+            if not is_int(v) or v < 1:
+                raise OptionsError(f"option {name} must be a positive integer, got {v!r}")
         if self.batch_time == 1:
-            raise TrainingError("option batch_time must be 0 (whole trajectory) or at least 2")
+            raise OptionsError("option batch_time must be 0 (whole trajectory) or at least 2")
         for name in ("lr", "rtol", "atol", "lr_decay"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v > 0):
-                raise TrainingError(f"option {name} must be a positive number, got {v!r}")
-        if not (isinstance(self.step_size, (int, float)) and self.step_size >= 0):
-            raise TrainingError(f"option step_size must be a number >= 0, got {self.step_size!r}")
+            if not (is_number(v) and v > 0):
+                raise OptionsError(f"option {name} must be a positive number, got {v!r}")
+        if not (is_number(self.step_size) and self.step_size >= 0):
+            raise OptionsError(f"option step_size must be a number >= 0, got {self.step_size!r}")
+        for name in ("adjoint", "resume", "quiet"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise OptionsError(f"option {name} must be true or false, "
+                                   f"got {getattr(self, name)!r}")
         choices = {"dtype": tuple(DTYPES), "ode_solver": ODE_SOLVERS, "data_loss": DATA_LOSSES,
-                   "lbfgs_loss": ("trajectory", "windows")}
+                   "lbfgs_loss": LBFGS_LOSSES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise TrainingError(f"option {name} must be one of {', '.join(allowed)}, "
-                                    f"got {getattr(self, name)!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
-            raise TrainingError(f"option device must be auto, cpu or cuda, got {self.device!r}")
+                raise OptionsError(f"option {name} must be one of {', '.join(allowed)}, "
+                                   f"got {getattr(self, name)!r}")
+        if self.device not in ("auto", "cpu", "cuda") and not (
+                isinstance(self.device, str) and self.device.startswith("cuda:")):
+            raise OptionsError(f"option device must be one of auto, cpu, cuda (or cuda:N), "
+                               f"got {self.device!r}")
+        if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike)):
+            raise OptionsError(f"option checkpoint must be a file path or None, got {self.checkpoint!r}")
 
     def fingerprint(self) -> str:
         skip = {"steps", "lbfgs_steps", "checkpoint", "checkpoint_every", "resume", "quiet",
@@ -276,8 +290,8 @@ class _ODETrainer:
         self.tensors = self._tensors()
         self.batching = self._batching() if opts.batch_time else None
         if opts.lbfgs_loss == "windows" and self.batching is None:
-            raise TrainingError(f"problem {problem.name!r}: lbfgs_loss='windows' fits the "
-                                "sub-trajectories of batch_time observations; set batch_time > 0")
+            raise OptionsError(f"problem {problem.name!r}: lbfgs_loss='windows' fits the "
+                               "sub-trajectories of batch_time observations; set batch_time > 0")
         if self.shard.active:
             self._check_data_parallel()
         self.adam = torch.optim.Adam(self.func.parameters(), lr=opts.lr)
@@ -301,17 +315,17 @@ class _ODETrainer:
         sets, sys = self.targets.sets, self.system
         name = self.problem.name
         if len(sets) != 1 or sorted(sets[0][2]) != list(range(len(sys.state))):
-            raise TrainingError(f"problem {name!r}: batch_time needs one Data condition that observes "
-                                f"every state component ({', '.join(sys.state)}); use batch_time=0")
+            raise OptionsError(f"problem {name!r}: batch_time needs one Data condition that observes "
+                               f"every state component ({', '.join(sys.state)}); use batch_time=0")
         _, rows, cols, vals = sets[0]
         times = self.targets.grid[rows]
         dt = np.diff(times)
         if not np.allclose(dt, dt[0], rtol=1e-6, atol=0):
-            raise TrainingError(f"problem {name!r}: batch_time needs equally spaced data times "
-                                "(these are irregular); use batch_time=0 (the whole trajectory)")
+            raise OptionsError(f"problem {name!r}: batch_time needs equally spaced data times "
+                               "(these are irregular); use batch_time=0 (the whole trajectory)")
         n, bt = len(times), self.opts.batch_time
         if bt > n - 1:
-            raise TrainingError(f"problem {name!r}: batch_time {bt} exceeds the {n} observations")
+            raise OptionsError(f"problem {name!r}: batch_time {bt} exceeds the {n} observations")
         order = np.argsort(cols)
         as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
         return {"times": times, "values": as_t(vals[:, order]),
@@ -322,14 +336,14 @@ class _ODETrainer:
         whole trajectory is one integration that cannot be split."""
         name, world = self.problem.name, self.shard.world
         if self.batching is None:
-            raise TrainingError(f"problem {name!r}: data-parallel method='ode' training splits the "
-                                "mini-batches of sub-trajectories between the ranks, and "
-                                "batch_time=0 integrates one whole trajectory; set batch_time > 0 "
-                                "or run one process")
+            raise OptionsError(f"problem {name!r}: data-parallel method='ode' training splits the "
+                               "mini-batches of sub-trajectories between the ranks, and "
+                               "batch_time=0 integrates one whole trajectory; set batch_time > 0 "
+                               "or run one process")
         if min(self.opts.batch_size, self.batching["n"] - self.opts.batch_time) < world:
-            raise TrainingError(f"problem {name!r}: {world} ranks need at least {world} "
-                                f"sub-trajectories per step; raise batch_size (now "
-                                f"{self.opts.batch_size}) or use fewer ranks")
+            raise OptionsError(f"problem {name!r}: {world} ranks need at least {world} "
+                               f"sub-trajectories per step; raise batch_size (now "
+                               f"{self.opts.batch_size}) or use fewer ranks")
 
     # -- losses
     def _misfit(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

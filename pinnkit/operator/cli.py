@@ -121,6 +121,11 @@ def run(argv: list[str] | None = None) -> int:
     problem, samplers, file_opts = load(args.problem_file)
     opts = {**DEFAULTS, **file_opts}
     opts.update({k: v for k, v in vars(args).items() if k != "problem_file" and v is not None})
+    from ..options import check_operator_options
+    try:    # every option, before any dataset is made
+        check_operator_options(opts)
+    except PinnkitError as exc:
+        raise UsageError(f"problem {problem.name!r}: {exc}") from None
     axes, _ = grid_axes(problem, opts["resolution"])
     res = len(next(iter(axes.values())))
     if any(len(v) != res for v in axes.values()):

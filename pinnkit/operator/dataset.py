@@ -100,7 +100,7 @@ def spec_text(problem: Problem) -> str:
 def grid_axes(problem: Problem, resolution: int | Mapping | None) -> tuple[dict, dict]:
     """({spatial coordinate: 1-D nodes}, {coordinate: (lo, hi)}) of the reference grid at
     ``resolution`` (periodic axes without their right end, as `pinnkit.reference` makes)."""
-    from ..reference import default_resolution
+    from ..fd import default_resolution
     res = default_resolution(problem)
     given = problem.reference_options.get("resolution") if resolution is None else resolution
     if isinstance(given, int):
@@ -154,7 +154,7 @@ def _init_worker(problem: Problem, resolution: Any, options: dict) -> None:
 
 
 def _solve(i: int, inputs: dict) -> tuple[int, dict, float]:
-    from ..reference import reference
+    from ..fd import reference
     t0 = _time.perf_counter()
     opts = {k: v for k, v in _WORK["options"].items() if not k.startswith("_")}
     ref = reference(_WORK["problem"], resolution=_WORK["resolution"], inputs=inputs, quiet=True,

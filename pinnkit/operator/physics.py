@@ -16,8 +16,8 @@ import torch
 
 from ..errors import TrainingError
 from ..expr import compile_expr
-from ..reference.discretize import Discretization
-from ..reference.inputs import conservative_placeholders, input_symbols
+from ..fd.discretize import Discretization
+from ..fd.inputs import conservative_placeholders, input_symbols
 
 __all__ = ["GridResidual"]
 

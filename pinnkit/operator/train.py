@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import TrainingError
+from ..errors import OptionsError, TrainingError
 from .dataset import Dataset, DatasetError
 from .fno import FNO
 
@@ -208,23 +208,23 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     """
     data = _as_dataset(data)
     if model not in MODELS:
-        raise TrainingError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+        raise OptionsError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     for name, v in (("modes", modes), ("width", width), ("layers", layers), ("epochs", epochs),
                     ("batch_size", batch_size)):
         if not isinstance(v, (int, np.integer)) or v < 1:
-            raise TrainingError(f"{name} must be a positive int, got {v!r}")
+            raise OptionsError(f"{name} must be a positive int, got {v!r}")
     if not lr > 0:
-        raise TrainingError(f"lr must be positive, got {lr!r}")
+        raise OptionsError(f"lr must be positive, got {lr!r}")
     n = data.n
     n_test = max(1, n // 6) if n_test is None else int(n_test)
     n_train = n - n_test if n_train is None else int(n_train)
     if n_test < 1 or n_train < 1 or n_train + n_test > n:
-        raise TrainingError(f"n_train={n_train} + n_test={n_test} must be positive and at most "
-                            f"the {n} samples of {data.path}")
+        raise OptionsError(f"n_train={n_train} + n_test={n_test} must be positive and at most "
+                           f"the {n} samples of {data.path}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("device 'cuda' requested but no CUDA device is available")
+        raise OptionsError("device 'cuda' requested but no CUDA device is available")
     config = {"model": model, "modes": int(modes), "width": int(width), "layers": int(layers),
               "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
               "weight_decay": float(weight_decay),
@@ -234,9 +234,9 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
               "physics_weight": float(physics_weight),
               "dataset": str(data.path)}
     if not physics_weight >= 0:
-        raise TrainingError(f"physics_weight must be >= 0, got {physics_weight!r}")
+        raise OptionsError(f"physics_weight must be >= 0, got {physics_weight!r}")
     if physics_weight > 0 and problem is None:
-        raise TrainingError("physics_weight > 0 needs problem= (the spec whose residual is used)")
+        raise OptionsError("physics_weight > 0 needs problem= (the spec whose residual is used)")
     if physics_weight > 0 and problem.name != data.attrs.get("problem"):
         raise TrainingError(f"problem {problem.name!r} is not the dataset's problem "
                             f"{data.attrs.get('problem')!r}")
@@ -247,7 +247,7 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
         net = _build(config, layout).to(device)
     om = OperatorModel(net, layout, config)
     if not isinstance(subsample, (int, np.integer)) or subsample < 1:
-        raise TrainingError(f"subsample must be a positive int, got {subsample!r}")
+        raise OptionsError(f"subsample must be a positive int, got {subsample!r}")
     cut = (slice(None), slice(None)) + tuple(
         slice(None, None, int(subsample)) for _ in layout.axes)
     for a, n_a in zip(layout.axes, next(iter(data.inputs.values())).shape[1:]):

@@ -98,7 +98,7 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
     estimate the error (Richardson; `GridSolution.error_estimate`).
 
     A problem whose only coordinate is time is an ODE system, integrated by `solve_ivp`
-    (`pinnkit.reference.ode`); its learned terms come from ``terms`` (a trained solution).
+    (`pinnkit.fd.ode`); its learned terms come from ``terms`` (a trained solution).
     """
     if not isinstance(problem, Problem):
         raise UnsupportedSpecError(f"reference() needs a pinnkit Problem, got {type(problem).__name__}")

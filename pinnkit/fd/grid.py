@@ -12,8 +12,8 @@ order. Derivative operators are sparse (points x points) matrices.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +25,19 @@ from ..geometry import Shape, _AxisBox, boundary_info
 from .stencils import fornberg, stencil_indices
 
 __all__ = ["Grid"]
+
+
+def _per_grid_cache(method):
+    """Memoize an operator of a grid in the grid itself: the cache goes with its grid (an
+    ``lru_cache`` on the method would be one cache for the class, keeping every grid alive)."""
+    @functools.wraps(method)
+    def cached(self, *args):
+        cache = self.__dict__.setdefault("_operators", {})
+        key = (method.__name__, args)
+        if key not in cache:
+            cache[key] = method(self, *args)
+        return cache[key]
+    return cached
 
 
 class Grid:
@@ -131,7 +144,7 @@ class Grid:
         return n_nodes + len(extra) - 1
 
     # -- operators
-    @lru_cache(maxsize=None)
+    @_per_grid_cache
     def diff1d(self, k: int, m: int, order: int) -> sp.csr_matrix:
         """d^m/dx_k^m on every point that lies on a line along axis k (other rows empty).
 
@@ -202,7 +215,7 @@ class Grid:
             self._kdtree = cKDTree(self.points / self.h)
         return self._kdtree
 
-    @lru_cache(maxsize=None)
+    @_per_grid_cache
     def derivative(self, orders: tuple, order: int) -> sp.csr_matrix:
         """Operator of the mixed derivative with ``orders`` per axis (identity for all zeros)."""
         D = sp.identity(self.n_points, format="csr")

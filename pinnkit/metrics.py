@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .mesh import Mesh
-from .reference import GridSolution, TensorGridMixin, default_resolution
+from .fd import GridSolution, TensorGridMixin, default_resolution
 from .spec import Problem
 
 __all__ = ["compare", "evaluate", "evaluation_grid", "l2re", "reference_errors", "Evaluation",

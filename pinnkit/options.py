@@ -315,6 +315,10 @@ def check_operator_options(opts: dict) -> None:
     if not (is_number(opts.get("physics_weight")) and opts["physics_weight"] >= 0):
         raise OptionsError(f"option physics_weight must be a number >= 0, got "
                            f"{opts.get('physics_weight')!r}")
+    from .operator.normalize import NORMALIZERS
+    if opts.get("normalize", "scalar") not in NORMALIZERS:
+        raise OptionsError(f"option normalize: unknown normalize {opts.get('normalize')!r}; "
+                           f"choose one of {', '.join(NORMALIZERS)}")
     if opts.get("model") not in MODELS:
         raise OptionsError(f"option model: unknown model {opts.get('model')!r}; choose one of "
                            f"{', '.join(MODELS)}")

@@ -193,6 +193,12 @@ def _traced_all_reduce(grads: dict) -> dict:
     return out
 
 
+def _own_code(fn):
+    """``fn`` with a copy of its code object: a function dynamo caches on its own."""
+    return types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__,
+                              fn.__defaults__, fn.__closure__)
+
+
 class _LossModule(torch.nn.Module):
     """The network and the problem's unknown parameters under one module whose forward is the
     weighted loss, so that torch.func.functional_call can swap in the tensors it
@@ -564,7 +570,9 @@ class _Trainer:
                                  "mode); running eagerly")
             return None
         mode = self.compile if isinstance(self.compile, str) else None
-        return torch.compile(self._loss_eager, mode=mode)
+        # this trainer's own code object (see _compile): with the shared one, the ninth
+        # pk.train of a process hit dynamo's recompile limit and ran its loss eagerly
+        return torch.compile(types.MethodType(_own_code(self._loss_eager.__func__), self), mode=mode)
 
     def _make_step(self):
         """The whole Adam step as one compiled graph: loss, gradients (torch.func) and the
@@ -612,8 +620,7 @@ class _Trainer:
         graphs per code object, so each run gets its own cache (and recompile budget) instead
         of piling guarded variants onto one shared entry until the recompile limit turns it
         eager."""
-        fn = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__,
-                                fn.__defaults__, fn.__closure__)
+        fn = _own_code(fn)
         if isinstance(self.compile, str):
             return torch.compile(fn, mode=self.compile)
         options = dict(STEP_COMPILE_OPTIONS) if self.device.type == "cpu" else {}

@@ -63,6 +63,8 @@ def test_bad_inputs(tmp_path, capsys):
     _one_line_error(capsys, [str(_file(tmp_path, eq="u.diff(t)**2 - u.diff(x, 2)"))] + out,
                     "not linear in the highest time derivative")
     _one_line_error(capsys, [str(f), "--model", "unet"] + out, "unknown model 'unet'")
+    _one_line_error(capsys, [str(f), "--normalize", "minmax"] + out,
+                    "unknown normalize 'minmax'; choose one of scalar, pointwise")
     bad = tmp_path / "run" / "data"
     bad.mkdir(parents=True, exist_ok=True)
     (bad / "train_32.h5").write_bytes(b"garbage")

@@ -30,9 +30,9 @@ __all__ = ["main", "DEFAULTS"]
 DEFAULTS: dict = {"n_train": 1000, "n_val": None, "n_test": 200, "resolution": None,
                   "test_resolutions": None, "model": "fno", "modes": 16, "width": 64, "layers": 4,
                   "epochs": 500, "batch_size": 20, "lr": 1e-3, "subsample": 1, "padding": 0,
-                  "seed": 0, "workers": None, "device": "cpu", "out": None, "resume": False,
-                  "quiet": False, "speed_samples": None, "plot_samples": 3,
-                  "physics_weight": 0.0, "physics_samples": 0}
+                  "normalize": "scalar", "seed": 0, "workers": None, "device": "cpu",
+                  "out": None, "resume": False, "quiet": False, "speed_samples": None,
+                  "plot_samples": 3, "physics_weight": 0.0, "physics_samples": 0}
 
 
 class UsageError(Exception):
@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     a("--lr", type=float)
     a("--subsample", type=int, help="train on every k-th grid point")
     a("--padding", type=int)
+    a("--normalize", help="input/output normalisation: scalar (per channel) or pointwise "
+      "(per channel and grid point)")
     a("--seed", type=int)
     a("--workers", type=int, help="dataset processes (default min(2, CPUs))")
     a("--device")
@@ -165,7 +167,8 @@ def run(argv: list[str] | None = None) -> int:
     model = pk.train_operator(train, model=opts["model"], modes=opts["modes"],
                               width=opts["width"], layers=opts["layers"], epochs=opts["epochs"],
                               batch_size=opts["batch_size"], lr=opts["lr"], n_test=n_val,
-                              subsample=opts["subsample"], padding=opts["padding"], seed=seed,
+                              subsample=opts["subsample"], padding=opts["padding"],
+                              normalize=opts["normalize"], seed=seed,
                               device=opts["device"], checkpoint=out / "checkpoint.pt",
                               resume=bool(opts["resume"]) and (out / "checkpoint.pt").exists(),
                               physics_weight=float(opts["physics_weight"]), problem=problem,

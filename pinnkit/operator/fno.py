@@ -60,7 +60,10 @@ class FNO(nn.Module):
 
     The grid coordinates (scaled to [0, 1] over the box) are appended to the input channels.
     ``padding``: points of zero padding per axis before the Fourier layers (for non-periodic
-    boxes; Li et al. pad the Darcy problem), cropped again before the projection."""
+    boxes; Li et al. pad the Darcy problem), cropped again before the projection. The
+    padded box must have the same physical size on every grid for the learned modes to mean
+    the same frequencies, so `forward` takes the padding per axis for the grid at hand
+    (`OperatorModel` scales it with the resolution)."""
 
     def __init__(self, channels_in: int, channels_out: int, modes: int | Sequence[int],
                  width: int = 32, layers: int = 4, dim: int = 1, padding: int = 0,
@@ -77,18 +80,20 @@ class FNO(nn.Module):
         self.project = nn.Sequential(conv(width, hidden, 1), nn.GELU(),
                                      conv(hidden, channels_out, 1))
 
-    def forward(self, a: torch.Tensor, grid: Sequence[torch.Tensor]) -> torch.Tensor:
-        """a: (batch, channels_in, *grid); grid: per axis, node positions scaled to [0, 1]."""
+    def forward(self, a: torch.Tensor, grid: Sequence[torch.Tensor],
+                padding: Sequence[int] | None = None) -> torch.Tensor:
+        """a: (batch, channels_in, *grid); grid: per axis, node positions scaled to [0, 1];
+        padding: points per axis (default ``self.padding`` on every axis)."""
         mesh = torch.meshgrid(*grid, indexing="ij")
         coords = torch.stack(mesh).to(a.dtype).unsqueeze(0).expand(a.shape[0], -1, *mesh[0].shape)
         x = self.lift(torch.cat([a, coords], dim=1))
-        p = self.padding
-        if p:
-            x = nn.functional.pad(x, [0, p] * self.dim)
+        pads = [self.padding] * self.dim if padding is None else [int(p) for p in padding]
+        if any(pads):
+            x = nn.functional.pad(x, [v for p in reversed(pads) for v in (0, p)])
         for k, (K, W) in enumerate(zip(self.spectral, self.pointwise)):
             x = K(x) + W(x)
             if k < len(self.spectral) - 1:
                 x = nn.functional.gelu(x)
-        if p:
-            x = x[(..., slice(0, -p)) if self.dim == 1 else (..., slice(0, -p), slice(0, -p))]
+        if any(pads):
+            x = x[(...,) + tuple(slice(0, n) for n in a.shape[2:])]
         return self.project(x)

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ..errors import OptionsError, TrainingError
 from .dataset import Dataset, DatasetError
 from .fno import FNO
+from .normalize import NORMALIZERS
 
 __all__ = ["train_operator", "OperatorModel", "MODELS", "relative_l2"]
 
@@ -41,7 +42,8 @@ def relative_l2(pred: np.ndarray | torch.Tensor, true: np.ndarray | torch.Tensor
 
 @dataclass
 class _Layout:
-    """What the network needs to know about the data: channel names, grid, normalisation."""
+    """What the network needs to know about the data: channel names, grid, normalisation
+    (``normalize``: a `NORMALIZERS` name; the means and stds are that normaliser's state)."""
 
     inputs: list
     outputs: list
@@ -52,6 +54,21 @@ class _Layout:
     in_std: list
     out_mean: list
     out_std: list
+    normalize: str = "scalar"
+    train_shape: list | None = None   # the training grid (padding scales from it)
+
+    def padding(self, pad: int, shape: tuple) -> list | None:
+        """Points of padding per axis on a grid of ``shape`` that pad the same length of the
+        box as ``pad`` points on the training grid (None: ``pad`` as it is)."""
+        if not pad or self.train_shape is None:
+            return None
+        cells = [n if self.periodic[a] else n - 1 for a, n in zip(self.axes, shape)]
+        train = [n if self.periodic[a] else n - 1 for a, n in zip(self.axes, self.train_shape)]
+        return [int(round(pad * c / t)) for c, t in zip(cells, train)]
+
+    def normalizers(self) -> tuple:
+        cls = NORMALIZERS[self.normalize]
+        return cls(self.in_mean, self.in_std), cls(self.out_mean, self.out_std)
 
     def grid(self, shape: tuple) -> list:
         """Per axis, node positions scaled to [0, 1] for a grid of ``shape`` on the box."""
@@ -73,20 +90,24 @@ class OperatorModel:
         self.net, self.layout, self.config = net, layout, dict(config)
         self.history = history or {"epoch": [], "train": [], "test": [], "lr": [], "time": []}
         self.info = dict(info or {})
+        self._norms = layout.normalizers()
+        self._stats: dict = {}   # (grid shape, device) -> normalisation tensors on that grid
 
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
     def _forward(self, a: torch.Tensor) -> torch.Tensor:
-        L = self.layout
         dev, shape = a.device, tuple(a.shape[2:])
-        mi = torch.tensor(L.in_mean, device=dev).view(1, -1, *[1] * len(shape))
-        si = torch.tensor(L.in_std, device=dev).view(1, -1, *[1] * len(shape))
-        mo = torch.tensor(L.out_mean, device=dev).view(1, -1, *[1] * len(shape))
-        so = torch.tensor(L.out_std, device=dev).view(1, -1, *[1] * len(shape))
-        grid = [g.to(dev) for g in L.grid(shape)]
-        return self.net((a - mi) / si, grid) * so + mo
+        key = (shape, str(dev))
+        if key not in self._stats:
+            per = [self.layout.periodic[ax] for ax in self.layout.axes]
+            stats = [*self._norms[0].on_grid(shape, per), *self._norms[1].on_grid(shape, per)]
+            self._stats[key] = [torch.from_numpy(v).to(dev) for v in stats]
+        mi, si, mo, so = self._stats[key]
+        grid = [g.to(dev) for g in self.layout.grid(shape)]
+        pad = self.layout.padding(self.config["padding"], shape)
+        return self.net((a - mi) / si, grid, pad) * so + mo
 
     def __call__(self, inputs: Mapping[str, Any], batch_size: int = 100) -> dict:
         """Predict: input name -> array (batch, *grid) -> field -> array (batch, *grid)."""
@@ -148,7 +169,7 @@ def _build(config: dict, layout: _Layout) -> torch.nn.Module:
                layers=config["layers"], dim=len(layout.axes), padding=config["padding"])
 
 
-def _layout(data: Dataset, n_train: int) -> _Layout:
+def _layout(data: Dataset, n_train: int, normalize: str = "scalar") -> _Layout:
     attrs = data.attrs
     try:
         in_axes = json.loads(attrs["input_axes"])
@@ -165,11 +186,10 @@ def _layout(data: Dataset, n_train: int) -> _Layout:
     if len(out_axes) not in (1, 2):
         raise TrainingError(f"the FNO takes 1-D or 2-D grids; the outputs have axes {out_axes}")
     ins, outs = sorted(data.inputs), sorted(data.outputs)
-    def st(d, k):
-        return float(np.mean(d[k][:n_train])), float(np.std(d[k][:n_train])) or 1.0
-    im, isd = zip(*[st(data.inputs, k) for k in ins])
-    om, osd = zip(*[st(data.outputs, k) for k in outs])
-    return _Layout(ins, outs, out_axes, box, periodic, list(im), list(isd), list(om), list(osd))
+    cls = NORMALIZERS[normalize]
+    im, isd = cls.fit(np.stack([data.inputs[k][:n_train] for k in ins], 1)).state()
+    om, osd = cls.fit(np.stack([data.outputs[k][:n_train] for k in outs], 1)).state()
+    return _Layout(ins, outs, out_axes, box, periodic, im, isd, om, osd, normalize)
 
 
 def _as_dataset(data: Any) -> Dataset:
@@ -185,7 +205,8 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
                    width: int = 64, layers: int = 4, epochs: int = 500, batch_size: int = 20,
                    lr: float = 1e-3, weight_decay: float = 1e-4, step_size: int | None = None,
                    gamma: float = 0.5, n_train: int | None = None, n_test: int | None = None,
-                   padding: int = 0, subsample: int = 1, seed: int = 0, device: str = "cpu",
+                   padding: int = 0, subsample: int = 1, normalize: str = "scalar",
+                   seed: int = 0, device: str = "cpu",
                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
                    resume: bool = False, eval_every: int = 1, quiet: bool = False,
                    physics_weight: float = 0.0, problem: Any = None,
@@ -196,7 +217,10 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     The first ``n_train`` samples train (default: all but ``n_test``), the last ``n_test``
     (default n // 6) are the held-out test set. subsample: train on every subsample-th grid
     point per axis (a coarser grid of the same box; the final test error in ``info`` is at
-    the data's resolution: zero-shot when subsample > 1). step_size: epochs between halvings of the
+    the data's resolution: zero-shot when subsample > 1). normalize: "scalar" (a mean and std
+    per channel) or "pointwise" (per channel and grid point, Li et al.'s
+    UnitGaussianNormalizer; see `pinnkit.operator.normalize`), fitted on the training samples
+    and stored with the model. step_size: epochs between halvings of the
     learning rate (default epochs // 5). checkpoint: a file written every ``checkpoint_every``
     epochs; resume=True continues from it. callback(epoch, model) after each epoch; returning
     True stops. physics_weight > 0 adds that multiple of the squared relative residual
@@ -215,6 +239,9 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
             raise OptionsError(f"{name} must be a positive int, got {v!r}")
     if not lr > 0:
         raise OptionsError(f"lr must be positive, got {lr!r}")
+    if normalize not in NORMALIZERS:
+        raise OptionsError(f"unknown normalize={normalize!r}; choose one of "
+                           f"{', '.join(NORMALIZERS)}")
     n = data.n
     n_test = max(1, n // 6) if n_test is None else int(n_test)
     n_train = n - n_test if n_train is None else int(n_train)
@@ -230,7 +257,8 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
               "weight_decay": float(weight_decay),
               "step_size": int(step_size or max(1, epochs // 5)),
               "gamma": float(gamma), "n_train": n_train, "n_test": n_test,
-              "padding": int(padding), "subsample": int(subsample), "seed": int(seed),
+              "padding": int(padding), "subsample": int(subsample), "normalize": normalize,
+              "seed": int(seed),
               "physics_weight": float(physics_weight),
               "dataset": str(data.path)}
     if not physics_weight >= 0:
@@ -240,7 +268,7 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     if physics_weight > 0 and problem.name != data.attrs.get("problem"):
         raise TrainingError(f"problem {problem.name!r} is not the dataset's problem "
                             f"{data.attrs.get('problem')!r}")
-    layout = _layout(data, n_train)
+    layout = _layout(data, n_train, normalize)
     gen = torch.Generator().manual_seed(int(seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -259,6 +287,7 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
                          .astype(np.float32))
     Y = torch.from_numpy(np.stack([data.outputs[k] for k in layout.outputs], 1)[cut]
                          .astype(np.float32))
+    layout.train_shape = list(X.shape[2:])
     Xtr, Ytr = X[:n_train].to(device), Y[:n_train].to(device)
     physics, Xph = None, None
     if physics_weight > 0:

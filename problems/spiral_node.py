@@ -40,3 +40,9 @@ problem = pk.Problem(
 # batch steps measured worse (docs/ode.md)
 options = {"method": "ode", "steps": 2000, "batch_time": 10, "batch_size": 20, "lr": 1e-3,
            "data_loss": "mae", "log_every": 100}
+# `--recipe accurate` (docs/ode.md): 500 batch steps in float64, then L-BFGS on every
+# sub-trajectory of 20 observations from its observed start (multiple shooting), then on the
+# whole trajectory from there; the whole-trajectory fit alone, from the batch-trained start,
+# falls into a phase-shifted minimum
+recipes = {"accurate": {"steps": 500, "batch_time": 20, "dtype": "float64", "lbfgs_steps": 400,
+                        "lbfgs_loss": "windows,trajectory"}}

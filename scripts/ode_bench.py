@@ -78,6 +78,8 @@ def demo_loop(true_y: torch.Tensor, t: torch.Tensor, iters: int, batch_time: int
 def spiral(args) -> None:
     ns = load("spiral_node")
     problem, opts = ns["problem"], dict(ns["options"])
+    if args.recipe:
+        opts.update(ns["recipes"][args.recipe])
     opts.pop("method")
     ts = ns["ts"]
     t_ex = np.linspace(25.0, 35.0, 401)
@@ -91,22 +93,10 @@ def spiral(args) -> None:
     # 1. time per iteration: same network, solver (dopri5 at torchdiffeq's default tolerances),
     #    loss (mean absolute error), batches and iterations as torchdiffeq's ode_demo
     iters = args.iters
-    obs = torch.tensor(ns["observations"], dtype=torch.float32)
-    sec_demo, demo_func = demo_loop(obs[:, None, :], torch.tensor(ts, dtype=torch.float32), iters)
-    same = dict(steps=iters, batch_time=10, batch_size=20, lr=1e-3, data_loss="mae", rtol=1e-7,
-                atol=1e-9, log_every=10 ** 9, quiet=True)
-    t0 = time.perf_counter()
-    pk.train(problem, method="ode", **same)
-    sec_pk = time.perf_counter() - t0
-    from torchdiffeq import odeint
-    with torch.no_grad():
-        y_demo = odeint(demo_func, torch.tensor([[2.0, 0.0]]), torch.tensor(ts, dtype=torch.float32))
-    e_demo = l2re(y_demo[:, 0].numpy().T, true_in)
-    print(f"spiral, {iters} iterations each (batch_time 10, batch_size 20, dopri5 rtol 1e-7 atol 1e-9, MAE):")
-    print(f"  torchdiffeq ode_demo loop (RMSprop): {1e3 * sec_demo / iters:.2f} ms/iteration, "
-          f"{sec_demo:.1f} s, trajectory L2RE on [0, 25] {e_demo:.3e}")
-    print(f"  pinnkit method='ode' (Adam):         {1e3 * sec_pk / iters:.2f} ms/iteration "
-          f"(ratio {sec_pk / sec_demo:.3f})", flush=True)
+    if args.skip_demo:
+        sec_demo = float("inf")
+    else:
+        sec_demo = _spiral_speed(ns, problem, ts, true_in, iters)
     # 2. the problem file's recipe; its error when it has used the demo loop's wall time
     run = dict(opts, quiet=True)
     at_demo_time: list = []
@@ -126,6 +116,27 @@ def spiral(args) -> None:
         print(f"  after {s_:.1f} s (the demo loop's time; {ph} step {st}): L2RE [0, 25] {a:.3e}, [25, 35] {b:.3e}")
     print(f"  final trajectory relative L2 on [0, 25]: {e_in:.3e}; extrapolated on [25, 35]: {e_ex:.3e}",
           flush=True)
+
+
+def _spiral_speed(ns, problem, ts, true_in, iters: int) -> float:
+    """Time per iteration against torchdiffeq's demo loop; returns the demo loop's seconds."""
+    obs = torch.tensor(ns["observations"], dtype=torch.float32)
+    sec_demo, demo_func = demo_loop(obs[:, None, :], torch.tensor(ts, dtype=torch.float32), iters)
+    same = dict(steps=iters, batch_time=10, batch_size=20, lr=1e-3, data_loss="mae", rtol=1e-7,
+                atol=1e-9, log_every=10 ** 9, quiet=True)
+    t0 = time.perf_counter()
+    pk.train(problem, method="ode", **same)
+    sec_pk = time.perf_counter() - t0
+    from torchdiffeq import odeint
+    with torch.no_grad():
+        y_demo = odeint(demo_func, torch.tensor([[2.0, 0.0]]), torch.tensor(ts, dtype=torch.float32))
+    e_demo = l2re(y_demo[:, 0].numpy().T, true_in)
+    print(f"spiral, {iters} iterations each (batch_time 10, batch_size 20, dopri5 rtol 1e-7 atol 1e-9, MAE):")
+    print(f"  torchdiffeq ode_demo loop (RMSprop): {1e3 * sec_demo / iters:.2f} ms/iteration, "
+          f"{sec_demo:.1f} s, trajectory L2RE on [0, 25] {e_demo:.3e}")
+    print(f"  pinnkit method='ode' (Adam):         {1e3 * sec_pk / iters:.2f} ms/iteration "
+          f"(ratio {sec_pk / sec_demo:.3f})", flush=True)
+    return sec_demo
 
 
 def adjoint(args) -> None:
@@ -248,6 +259,8 @@ def main() -> None:
     p.add_argument("--lbfgs-steps", type=int, default=200, help="lv: L-BFGS iterations")
     p.add_argument("--threshold", type=float, default=0.1)
     p.add_argument("--max-seconds", type=float, default=180.0, help="cap per training run")
+    p.add_argument("--recipe", default=None, help="spiral: a recipe of the problem file (accurate)")
+    p.add_argument("--skip-demo", action="store_true", help="spiral: no demo-loop speed comparison")
     args = p.parse_args()
     runs = {"robertson": robertson, "adjoint": adjoint, "spiral": spiral, "lv": lv}
     for name, fn in runs.items():

@@ -244,6 +244,12 @@ def test_windows_second_phase_fits_every_subtrajectory():
                    rtol=1e-10, atol=1e-12, log_every=5)
     assert abs(sol.parameters["k"] - 1.3) < 1e-6
     assert sol.history["phase"][-1] == 1 and sol.history["loss"][-1] < 1e-10
+    # stages: multiple shooting, then the whole trajectory from there (each up to lbfgs_steps)
+    staged = pk.train(decay_problem(k_init=0.4), method="ode", steps=0, lbfgs_steps=30,
+                      lbfgs_loss="windows,trajectory", batch_time=4, dtype="float64", quiet=True,
+                      seed=0, rtol=1e-10, atol=1e-12, log_every=5)
+    assert abs(staged.parameters["k"] - 1.3) < 1e-8
+    assert [m.split(")")[0] for m in staged.messages] == ["L-BFGS (windows", "L-BFGS (trajectory"]
     with pytest.raises(pk.TrainingError, match="lbfgs_loss='windows' .* set batch_time > 0"):
         pk.train(decay_problem(), method="ode", lbfgs_loss="windows", steps=1, quiet=True)
     with pytest.raises(pk.TrainingError, match="option lbfgs_loss must be one of trajectory, windows"):

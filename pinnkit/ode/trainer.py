@@ -71,6 +71,7 @@ class ODEOptions:
     lbfgs_history: int = 50
     lbfgs_loss: str = "trajectory"    # L-BFGS objective: trajectory (the whole one) | windows
                                       # (every batch_time sub-trajectory from its observed start)
+                                      # | stages, lbfgs_steps each: windows,trajectory
     log_every: int = 10               # history/progress interval (Adam steps)
     checkpoint: str | None = None
     checkpoint_every: int = 100
@@ -116,12 +117,16 @@ class ODEOptions:
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise OptionsError(f"option {name} must be true or false, "
                                    f"got {getattr(self, name)!r}")
-        choices = {"dtype": tuple(DTYPES), "ode_solver": ODE_SOLVERS, "data_loss": DATA_LOSSES,
-                   "lbfgs_loss": LBFGS_LOSSES}
+        choices = {"dtype": tuple(DTYPES), "ode_solver": ODE_SOLVERS, "data_loss": DATA_LOSSES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise OptionsError(f"option {name} must be one of {', '.join(allowed)}, "
                                    f"got {getattr(self, name)!r}")
+        stages = self.lbfgs_loss.split(",") if isinstance(self.lbfgs_loss, str) else [None]
+        if not all(st in LBFGS_LOSSES for st in stages):
+            raise OptionsError(f"option lbfgs_loss must be one of {', '.join(LBFGS_LOSSES)}, or "
+                               f"stages separated by commas (windows,trajectory), got "
+                               f"{self.lbfgs_loss!r}")
         if self.device not in ("auto", "cpu", "cuda") and not (
                 isinstance(self.device, str) and self.device.startswith("cuda:")):
             raise OptionsError(f"option device must be one of auto, cpu, cuda (or cuda:N), "
@@ -289,7 +294,7 @@ class _ODETrainer:
         self.integrate = _Integrator(problem, self.func, opts, opts.adjoint)
         self.tensors = self._tensors()
         self.batching = self._batching() if opts.batch_time else None
-        if opts.lbfgs_loss == "windows" and self.batching is None:
+        if "windows" in opts.lbfgs_loss.split(",") and self.batching is None:
             raise OptionsError(f"problem {problem.name!r}: lbfgs_loss='windows' fits the "
                                "sub-trajectories of batch_time observations; set batch_time > 0")
         if self.shard.active:
@@ -509,15 +514,26 @@ class _ODETrainer:
         return False
 
     def _lbfgs(self, t0: float) -> None:
+        """L-BFGS in the stages of ``lbfgs_loss`` ("windows,trajectory": multiple shooting on
+        the data, then the whole trajectory from there), ``lbfgs_steps`` iterations each; a
+        stage that converges early hands over to the next (its budget counts as spent)."""
         o = self.opts
-        if self.lbfgs_iter >= o.lbfgs_steps:
-            return
+        stages = o.lbfgs_loss.split(",")
+        while self.lbfgs_iter < o.lbfgs_steps * len(stages):
+            k = self.lbfgs_iter // o.lbfgs_steps
+            if self._lbfgs_stage(t0, stages[k] == "windows", (k + 1) * o.lbfgs_steps):
+                return       # stopped by the callback or a non-finite loss
+            self.lbfgs_iter = max(self.lbfgs_iter, (k + 1) * o.lbfgs_steps)
+
+    def _lbfgs_stage(self, t0: float, windows: bool, end: int) -> bool:
+        """L-BFGS on one objective until iteration ``end`` or convergence; True if training
+        must stop (callback, non-finite loss)."""
+        o = self.opts
         params = list(self.func.parameters())
         lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=o.log_every, history_size=o.lbfgs_history,
                                   tolerance_grad=1e-12, tolerance_change=0.0,
                                   line_search_fn="strong_wolfe")
-
-        windows = o.lbfgs_loss == "windows"
+        name = "windows" if windows else "trajectory"
 
         def objective() -> torch.Tensor:
             # the whole trajectory is the same on every rank (nothing to reduce); the windows
@@ -546,8 +562,9 @@ class _ODETrainer:
 
         best = value()
         best_state = copy.deepcopy(self.func.state_dict())
-        while self.lbfgs_iter < o.lbfgs_steps:
-            chunk = min(o.log_every, o.lbfgs_steps - self.lbfgs_iter)
+        stop = False
+        while self.lbfgs_iter < end:
+            chunk = min(o.log_every, end - self.lbfgs_iter)
             # torch's default evaluation cap (1.25 per iteration) ends a chunk early whenever
             # line searches need a second evaluation, which read as "converged" here
             lbfgs.param_groups[0].update(max_iter=chunk, max_eval=5 * chunk)
@@ -556,8 +573,9 @@ class _ODETrainer:
                 lbfgs.step(closure)
             except _NonFinite:
                 self.func.load_state_dict(best_state)
-                self.messages.append(f"L-BFGS reached a non-finite loss at iteration "
+                self.messages.append(f"L-BFGS ({name}) reached a non-finite loss at iteration "
                                      f"{self.lbfgs_iter}; kept the best state")
+                stop = True
                 break
             done = lbfgs.state[params[0]].get("n_iter", 0) - before
             self.lbfgs_iter += max(done, 1)
@@ -568,12 +586,14 @@ class _ODETrainer:
                     total, terms = self.full_loss()
                 self._record(1, self.lbfgs_iter, total, terms, t0)
                 if self._ask_callback("lbfgs", self.lbfgs_iter, t0):
+                    stop = True
                     break
             if done < chunk:   # converged or no progress
-                self.messages.append(f"L-BFGS stopped at iteration {self.lbfgs_iter} (no further "
-                                     f"decrease; loss {best:.3e})")
+                self.messages.append(f"L-BFGS ({name}) stopped at iteration {self.lbfgs_iter} (no "
+                                     f"further decrease; loss {best:.3e})")
                 break
         self.func.load_state_dict(best_state)
+        return stop
 
 
 class _NonFinite(Exception):

@@ -76,10 +76,12 @@ class Shard:
         """Sum-reduce several tensors (e.g. gradients) through one flat buffer: one collective."""
         if not self.active or not tensors:
             return
-        flat = torch.cat([t.reshape(-1) for t in tensors])
+        # complex tensors (an FNO's spectral weights) travel as their real and imaginary parts
+        views = [torch.view_as_real(t) if t.is_complex() else t for t in tensors]
+        flat = torch.cat([t.reshape(-1) for t in views])
         self.all_reduce(flat)
         i = 0
-        for t in tensors:
+        for t in views:
             n = t.numel()
             t.copy_(flat[i:i + n].view_as(t))
             i += n

@@ -327,7 +327,13 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
                     for i in range(0, n_test, 100)]
         return float(torch.cat(errs).mean())
 
-    bar = tqdm(total=epochs, initial=start, disable=True if quiet else None,
+    # data parallel (torchrun, DESIGN §9): every rank draws the same permutation and takes the
+    # samples rank::world of each batch; gradients and loss sums are all-reduced, so every rank
+    # takes the one-process step on the whole batch
+    from ..distributed import current
+    shard = current()
+    params = list(net.parameters())
+    bar = tqdm(total=epochs, initial=start, disable=True if quiet or not shard.main else None,
                desc=f"FNO {data.attrs.get('problem', '')}", unit="epoch")
     t0 = _time.perf_counter() - elapsed
     for epoch in range(start, epochs):
@@ -335,20 +341,34 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
         perm = torch.randperm(n_train, generator=gen).to(device)
         total = 0.0
         for i in range(0, n_train, batch_size):
-            idx = perm[i:i + batch_size]
-            pred = om._forward(Xtr[idx])
-            loss = relative_l2(pred, Ytr[idx]).mean()
-            if physics is not None:
-                loss = loss + physics_weight * physics_loss(Xtr[idx], pred)
-                if Xph is not None:
-                    j = torch.randint(len(Xph), (len(idx),), generator=gen).to(device)
-                    loss = loss + physics_weight * physics_loss(Xph[j], om._forward(Xph[j]))
-            if not torch.isfinite(loss):
-                raise TrainingError(f"non-finite loss at epoch {epoch + 1}; lower lr ({lr})")
+            batch = perm[i:i + batch_size]
+            idx = batch[shard.rank::shard.world]      # all of it in one process
+            # this rank's share of the batch mean: the sum over the ranks is that mean
+            share = len(idx) / len(batch)
             opt.zero_grad()
-            loss.backward()
+            if len(idx):
+                pred = om._forward(Xtr[idx])
+                loss = relative_l2(pred, Ytr[idx]).mean() * share
+                if physics is not None:
+                    loss = loss + physics_weight * share * physics_loss(Xtr[idx], pred)
+            if physics is not None and Xph is not None:
+                j = torch.randint(len(Xph), (len(batch),), generator=gen).to(device)
+                j = j[shard.rank::shard.world]
+                if len(j):
+                    loss = loss + physics_weight * share * physics_loss(Xph[j], om._forward(Xph[j]))
+            if len(idx):
+                loss.backward()
+                value = loss.detach().reshape(1).clone()
+            else:       # a last batch smaller than the ranks: nothing here, zeros to the sum
+                for p in params:
+                    p.grad = torch.zeros_like(p)
+                value = torch.zeros(1, device=device)
+            if shard.active:
+                shard.all_reduce_many([p.grad for p in params if p.grad is not None] + [value])
+            if not torch.isfinite(value).all():
+                raise TrainingError(f"non-finite loss at epoch {epoch + 1}; lower lr ({lr})")
             opt.step()
-            total += float(loss.detach()) * len(idx)
+            total += float(value) * len(batch)
         sched.step()
         h = om.history
         h["epoch"].append(epoch + 1)
@@ -360,7 +380,7 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
         bar.update(1)
         bar.set_postfix(train=f"{h['train'][-1]:.3e}", test=f"{h['test'][-1]:.3e}")
         last = epoch + 1 == epochs
-        if ckpt is not None and ((epoch + 1) % checkpoint_every == 0 or last):
+        if ckpt is not None and shard.main and ((epoch + 1) % checkpoint_every == 0 or last):
             _atomic_save({"net": net.state_dict(), "opt": opt.state_dict(),
                           "sched": sched.state_dict(), "gen": gen.get_state(), "config": config,
                           "history": h, "epoch": epoch + 1, "elapsed": h["time"][-1]}, ckpt)

@@ -372,7 +372,7 @@ def test_compile_auto_compiles_long_runs_only():
     assert decision(steps=10 ** 6, compile=False)[0] is False
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "ssbfgs"])
+@pytest.mark.parametrize("optimizer", [pytest.param("lbfgs", marks=pytest.mark.slow), "ssbfgs"])
 def test_compiled_second_phase_matches_eager(optimizer):
     """compile=True: the second phase's loss and gradient run as one compiled torch.func
     graph (no fallback message) and follow the eager run's iterates."""

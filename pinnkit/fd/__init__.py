@@ -74,6 +74,24 @@ class GridSolution(TensorGridMixin):
         return f"GridSolution({self.problem!r}, {dims}, fields={list(self.fields)})"
 
 
+
+def resolution_per_axis(problem: Problem, resolution: Any, error: type = UnsupportedSpecError) -> dict:
+    """{coordinate: points} from ``resolution`` (an int for every axis, a dict for some, or
+    None: the defaults); ``error`` names a bad value or an unknown coordinate."""
+    res = default_resolution(problem)
+    if isinstance(resolution, (int, np.integer)) and not isinstance(resolution, bool):
+        return {k: int(resolution) for k in res}
+    if isinstance(resolution, dict):
+        unknown = sorted(set(resolution) - set(res))
+        if unknown:
+            raise error(f"resolution for unknown coordinate(s) {', '.join(unknown)}; "
+                        f"coordinates: {', '.join(res)}")
+        res.update({k: int(v) for k, v in resolution.items()})
+    elif resolution is not None:
+        raise error(f"resolution must be an int or a dict, got {resolution!r}")
+    return res
+
+
 def reference(problem: Problem, resolution: int | dict | None = None, quiet: bool = True,
               inputs: dict | None = None, terms: Any = None, **options: Any) -> GridSolution:
     """Solve ``problem`` by finite differences on a tensor grid.
@@ -130,17 +148,7 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
             raise UnsupportedSpecError(f"unknown reference option(s) {', '.join(unknown)}; "
                                        f"valid: resolution, {', '.join(opts)}")
         opts.update(source)
-    res = default_resolution(problem)
-    if isinstance(resolution, int):
-        res = {k: resolution for k in res}
-    elif isinstance(resolution, dict):
-        unknown = sorted(set(resolution) - set(res))
-        if unknown:
-            raise UnsupportedSpecError(f"resolution for unknown coordinate(s) {', '.join(unknown)}; "
-                                       f"coordinates: {', '.join(res)}")
-        res.update({k: int(v) for k, v in resolution.items()})
-    elif resolution is not None:
-        raise UnsupportedSpecError(f"resolution must be an int or a dict, got {resolution!r}")
+    res = resolution_per_axis(problem, resolution)
     for k, v in res.items():
         if v < 3:
             raise UnsupportedSpecError(f"resolution of {k} must be at least 3, got {v}")

@@ -100,19 +100,10 @@ def spec_text(problem: Problem) -> str:
 def grid_axes(problem: Problem, resolution: int | Mapping | None) -> tuple[dict, dict]:
     """({spatial coordinate: 1-D nodes}, {coordinate: (lo, hi)}) of the reference grid at
     ``resolution`` (periodic axes without their right end, as `pinnkit.reference` makes)."""
-    from ..fd import default_resolution
-    res = default_resolution(problem)
+    from ..fd import resolution_per_axis
     given = problem.reference_options.get("resolution") if resolution is None else resolution
-    if isinstance(given, int):
-        res = {k: int(given) for k in res}
-    elif isinstance(given, Mapping):
-        unknown = sorted(set(given) - set(res))
-        if unknown:
-            raise DatasetError(f"resolution for unknown coordinate(s) {', '.join(unknown)}; "
-                               f"coordinates: {', '.join(res)}")
-        res.update({k: int(v) for k, v in given.items()})
-    elif given is not None:
-        raise DatasetError(f"resolution must be an int or a dict, got {given!r}")
+    res = resolution_per_axis(problem, dict(given) if isinstance(given, Mapping) else given,
+                              DatasetError)
     space = getattr(problem.domain, "space", problem.domain)
     lo, hi = space.bbox
     periodic = {t.coord for t in problem.terms if t.kind == "periodic"}

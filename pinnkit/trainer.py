@@ -563,8 +563,7 @@ class _Trainer:
     def _make_compiled(self):
         """torch.compile of the loss. Nested autograd cannot be compiled (torch.compile does
         not support double backward), so compile needs the Taylor engine."""
-        from .taylor import supports
-        if self.engine == "autograd" or not supports(self.model):
+        if not self._compilable():
             self.messages.append("compile=True needs the taylor engine (nested autograd's double "
                                  "backward cannot be compiled; this network or engine has no Taylor "
                                  "mode); running eagerly")
@@ -633,10 +632,14 @@ class _Trainer:
         o = self.opts
         if o.compile != "auto":
             return o.compile
+        return (self._compilable()
+                and o.steps + SECOND_PHASE_WEIGHT * o.lbfgs_steps >= AUTO_COMPILE_MIN_STEPS)
+
+    def _compilable(self) -> bool:
+        """Whether the loss can be compiled: the derivatives in Taylor mode (torch.compile does
+        not support nested autograd's double backward), which this network must have."""
         from .taylor import supports
-        if o.engine == "autograd" or not supports(self.model):
-            return False
-        return o.steps + SECOND_PHASE_WEIGHT * o.lbfgs_steps >= AUTO_COMPILE_MIN_STEPS
+        return self.opts.engine != "autograd" and supports(self.model)
 
     def _adam_state(self, p: torch.Tensor) -> tuple:
         """(step, exp_avg, exp_avg_sq) of ``p`` in ``self.adam``, created as torch's Adam

@@ -352,8 +352,7 @@ class _ODETrainer:
 
     # -- losses
     def _misfit(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        d = pred - target
-        return torch.mean(d * d) if self.opts.data_loss == "mse" else torch.mean(torch.abs(d))
+        return torch.mean(_pointwise_misfit(pred - target, self.opts.data_loss))
 
     def full_loss(self) -> tuple[torch.Tensor, dict]:
         y0 = self.func.y0(self.dtype, self.device)
@@ -390,8 +389,7 @@ class _ODETrainer:
             pred = self.integrate(y0, b["tau"])
         finally:
             self.func.offset = None
-        d = pred - target
-        err = d * d if data_loss == "mse" else torch.abs(d)
+        err = _pointwise_misfit(pred - target, data_loss)
         if not self.shard.active:
             return torch.mean(err)
         # this rank's share of the global batch's mean: the sum over the ranks is that mean
@@ -594,6 +592,11 @@ class _ODETrainer:
                 break
         self.func.load_state_dict(best_state)
         return stop
+
+
+def _pointwise_misfit(d: torch.Tensor, data_loss: str) -> torch.Tensor:
+    """Squared (``mse``) or absolute (``mae``) differences, before the mean."""
+    return d * d if data_loss == "mse" else torch.abs(d)
 
 
 class _NonFinite(Exception):

@@ -46,9 +46,16 @@ class _Expr:
 class CompiledProblem:
     """Residual functions of every term of ``problem`` (except those in ``skip``)."""
 
-    def __init__(self, problem: Problem, engine: str = "autograd", skip: tuple = ()) -> None:
+    def __init__(self, problem: Problem, engine: str = "autograd", skip: tuple = (),
+                 causal: Any = None, shard: Shard | None = None, networks: Any = None) -> None:
         self.problem = problem
         self.engine = engine
+        #: causal training of the PDE terms (a `pinnkit.pinn.points.CausalWeighting`) or None
+        self.causal = causal
+        #: the data-parallel shard (its reductions make causal weights global)
+        self.shard = shard if shard is not None else Shard()
+        #: torch modules of the problem's learned terms {network name: module}
+        self.networks = networks
         self.fields = list(problem.fields)
         self.coord_names = [c.name for c in problem.coords]
         self.param_names = [p.name for p in problem.parameters]
@@ -190,37 +197,28 @@ class CompiledProblem:
         return {t.name: {k: Yt[:, self.fields.index(k[0])] for k in self.plans[t.name].requested}
                 for t, Yt in zip(terms, Y.split([len(X) for X in Xs]))}
 
-    #: causal training of the PDE terms: (eps, bins, time column, t0, t1), set by the trainer
-    causal: tuple | None = None
-    #: the data-parallel shard (its reductions make causal weights global), set by the trainer
-    shard: Shard = Shard()
-    #: torch modules of the problem's learned terms {network name: module}, set by the trainer
-    networks: Any = None
-
-    def losses(self, model: Callable, params: dict, batches: dict) -> dict:
+    def losses(self, model: Callable, params: dict, batches: dict,
+               point_weights: torch.Tensor | None = None) -> dict:
         """Mean squared residual per term name (a 0-dim tensor each); PDE terms of a
         time-dependent problem are causally weighted when ``causal`` is set, and their
-        residuals multiplied by ``batches["__interior__"]["W"]`` when given (RBA)."""
+        residuals multiplied by ``point_weights`` (one per interior point, RBA) when given."""
         res = self.residuals(model, params, batches)
-        W = batches.get("__interior__", {}).get("W")
-        if W is not None:   # RBA point multipliers of the PDE residuals (not differentiated)
+        if point_weights is not None:   # point multipliers of the PDE residuals (not differentiated)
             for term in self.terms:
                 if term.kind == "pde":
-                    res[term.name] = [W * r for r in res[term.name]]
+                    res[term.name] = [point_weights * r for r in res[term.name]]
         out = {name: sum(torch.mean(r ** 2) for r in rs) for name, rs in res.items()}
         for t in self.terms:   # data-parallel shard: its share of the global mean
             S = batches.get("__interior__" if t.kind == "pde" else t.name, {}).get("S")
             if S is not None:
                 out[t.name] = out[t.name] * S
         if self.causal is not None:
-            from .recipes import causal_loss
-            eps, bins, col, t0, t1 = self.causal
-            t = batches["__interior__"]["X"][:, col]
+            X = batches["__interior__"]["X"]
             reduce = self.shard.all_reduce if self.shard.active else None
             for term in self.terms:
                 if term.kind == "pde":
                     r2 = sum(r ** 2 for r in res[term.name])
-                    out[term.name] = causal_loss(r2, t, t0, t1, bins, eps, reduce)[0]
+                    out[term.name] = self.causal.loss(r2, X, reduce)
         return out
 
     def pde_residual(self, model: Callable, params: dict, X: torch.Tensor) -> torch.Tensor:

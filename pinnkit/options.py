@@ -20,15 +20,11 @@ import numpy as np
 
 from .errors import OptionsError
 
-__all__ = ["DEVICES", "ADAPTIVE_SAMPLING", "POINT_WEIGHTINGS", "option_choices", "check_options",
+__all__ = ["DEVICES", "option_choices", "check_options",
            "check_problem_options", "check_operator_options", "trainable_parameter_count"]
 
 #: devices the option ``device`` takes (and "cuda:N")
 DEVICES = ("auto", "cpu", "cuda")
-#: residual-based adaptive sampling (option ``adaptive``): RAR adds points, RAD redraws them
-ADAPTIVE_SAMPLING = ("none", "rar", "rad")
-#: point weighting of the PDE residuals (option ``point_weighting``): residual-based attention
-POINT_WEIGHTINGS = ("none", "rba")
 #: seeds go to torch.manual_seed, numpy's default_rng and torch.Generator (all take these)
 MAX_SEED = 2**63 - 1
 
@@ -65,13 +61,14 @@ def option_choices() -> dict[str, tuple[str, ...]]:
     from .derivatives import ENGINES
     from .geometry import SAMPLERS
     from .nn import ACTIVATIONS, NETWORKS
-    from .optim import OPTIMIZERS
-    from .trainer import DTYPES
+    from .pinn.points import ADAPTIVE_SAMPLING, POINT_WEIGHTINGS
+    from .pinn.second_phase import SECOND_PHASES
+    from .pinn.train_options import DTYPES
     from .weighting import WEIGHTINGS
     return {"network": tuple(NETWORKS), "activation": tuple(ACTIVATIONS),
             "sampling": tuple(SAMPLERS), "engine": tuple(ENGINES),
-            "optimizer": tuple(OPTIMIZERS), "loss_weighting": ("fixed", *WEIGHTINGS),
-            "point_weighting": POINT_WEIGHTINGS, "adaptive": ADAPTIVE_SAMPLING,
+            "optimizer": tuple(SECOND_PHASES), "loss_weighting": ("fixed", *WEIGHTINGS),
+            "point_weighting": ("none", *POINT_WEIGHTINGS), "adaptive": ("none", *ADAPTIVE_SAMPLING),
             "dtype": tuple(DTYPES), "lbfgs_dtype": tuple(DTYPES), "device": DEVICES}
 
 
@@ -116,7 +113,7 @@ def check_options(opts: Any) -> None:
             extra = " (or cuda:N)" if name == "device" else ""
             raise OptionsError(f"option {name} must be one of {', '.join(allowed)}{extra}, "
                                f"got {v!r}")
-    from .trainer import COMPILE_MODES
+    from .pinn.train_options import COMPILE_MODES
     c = opts.compile
     if not (isinstance(c, (bool, np.bool_)) or (isinstance(c, str) and (c in COMPILE_MODES
                                                                         or c == "auto"))):
@@ -227,7 +224,7 @@ def _parameter_bound(opts: Any, problem: Any) -> int:
 def _memory_bytes(opts: Any) -> tuple[int | None, str]:
     """(bytes of memory of the device ``opts.device`` resolves to, or None when unknown;
     the device's name)."""
-    from .trainer import resolve_device
+    from .pinn.train_options import resolve_device
     device = resolve_device(opts.device)
     if device.type == "cuda":
         import torch
@@ -243,8 +240,9 @@ def _check_size(opts: Any, problem: Any) -> None:
     memory (a huge ``width`` would otherwise end in an allocation failure or in swapping),
     and a dense quasi-Newton method on more parameters than it can hold."""
     import torch
-    from .optim import MAX_DENSE_PARAMETERS, OPTIMIZERS
-    from .trainer import DTYPES
+    from .optim import MAX_DENSE_PARAMETERS
+    from .pinn.second_phase import SECOND_PHASES
+    from .pinn.train_options import DTYPES
     dtypes = [opts.dtype] + ([opts.lbfgs_dtype] if opts.lbfgs_steps else [])
     itemsize = max(torch.empty((), dtype=DTYPES[d]).element_size() for d in dtypes)
     memory, where = _memory_bytes(opts)
@@ -257,7 +255,7 @@ def _check_size(opts: Any, problem: Any) -> None:
                            f"need more than the {memory / 2**30:.3g} GiB of memory of {where}; "
                            "choose a smaller width or depth")
     bound = _parameter_bound(opts, problem)
-    dense = bool(opts.lbfgs_steps) and OPTIMIZERS[opts.optimizer] is not None
+    dense = bool(opts.lbfgs_steps) and SECOND_PHASES[opts.optimizer].dense
     if (memory is None or bound * itemsize * _ADAM_COPIES <= memory) and \
             not (dense and bound > MAX_DENSE_PARAMETERS):
         return      # small enough by the bound: no need to count (torch's meta init costs ~1 s)

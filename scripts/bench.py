@@ -87,13 +87,13 @@ def problem_of(case: str):
 
 
 def pinnkit_step(case: str, options: dict):
-    from pinnkit.trainer import TrainOptions, _Trainer
+    from pinnkit.trainer import TrainOptions, Trainer
     opts = TrainOptions.from_kwargs(**CASES[case], **options, quiet=True, seed=0)
-    tr = _Trainer(problem_of(case), opts)
+    tr = Trainer(problem_of(case), opts)
 
     def run(n: int) -> None:
         for _ in range(n):
-            tr._adam_step()
+            tr.adam_step()
     return run
 
 

@@ -47,8 +47,8 @@ def _worker(rank, world, port, problem_file, options, out, whole_step=True):
     torch.set_num_threads(1)
     import pinnkit as pk
     if not whole_step:   # A/B: compiled loss, eager all-reduce and fused Adam
-        from pinnkit.trainer import _Trainer
-        _Trainer._make_step = lambda self: None
+        from pinnkit.trainer import Trainer
+        Trainer._make_step = lambda self: None
     from pinnkit.cli import load_problem_file
     from pinnkit.distributed import current
     if world > 1:

@@ -100,13 +100,13 @@ def test_taylor_matches_nested_autograd_to_order_4_with_mixed(network, activatio
 
 def test_taylor_with_hard_constraint_matches_autograd():
     from conftest import load_problem
-    from pinnkit.trainer import TrainOptions, _Trainer
+    from pinnkit.trainer import TrainOptions, Trainer
     ns = load_problem("burgers")
     res = {}
     for engine in ("autograd", "taylor"):
         opts = TrainOptions.from_kwargs(**{**ns["options"], "interior_points": 500, "engine": engine,
                                            "dtype": "float64", "quiet": True})
-        tr = _Trainer(ns["problem"], opts)
+        tr = Trainer(ns["problem"], opts)
         assert tr.model.constraint is not None
         res[engine] = tr.compiled.residuals(tr.model, dict(tr.params), tr.batches)
     for name, rs in res["autograd"].items():
@@ -173,9 +173,9 @@ def test_constraint_jets_match_nested_autograd(name, S, lap):
     from conftest import load_problem
     from pinnkit.derivatives import DerivativePlan, NestedAutograd
     from pinnkit.taylor import _constraint_jets, _tables
-    from pinnkit.trainer import TrainOptions, _Trainer
+    from pinnkit.trainer import TrainOptions, Trainer
     ns = load_problem(name)
-    tr = _Trainer(ns["problem"], TrainOptions.from_kwargs(**{**ns["options"], "dtype": "float64",
+    tr = Trainer(ns["problem"], TrainOptions.from_kwargs(**{**ns["options"], "dtype": "float64",
                                                             "hard_constraints": True, "quiet": True,
                                                             "interior_points": 300}))
     constraint = tr.model.constraint

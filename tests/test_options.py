@@ -61,13 +61,16 @@ def test_choices_come_from_the_registries():
     from pinnkit.derivatives import ENGINES
     from pinnkit.geometry import SAMPLERS
     from pinnkit.nn import ACTIVATIONS, NETWORKS
-    from pinnkit.optim import OPTIMIZERS
+    from pinnkit.pinn.points import ADAPTIVE_SAMPLING, POINT_WEIGHTINGS
+    from pinnkit.pinn.second_phase import SECOND_PHASES
     from pinnkit.weighting import WEIGHTINGS
     c = option_choices()
     assert c["network"] == tuple(NETWORKS) and c["activation"] == tuple(ACTIVATIONS)
     assert c["engine"] == tuple(ENGINES) and c["sampling"] == tuple(SAMPLERS)
-    assert c["optimizer"] == tuple(OPTIMIZERS)
+    assert c["optimizer"] == tuple(SECOND_PHASES)
     assert c["loss_weighting"] == ("fixed", *WEIGHTINGS)
+    assert c["adaptive"] == ("none", *ADAPTIVE_SAMPLING)
+    assert c["point_weighting"] == ("none", *POINT_WEIGHTINGS)
 
 
 def test_unknown_option_and_method():

@@ -6,7 +6,8 @@ import torch
 import pinnkit as pk
 from pinnkit.recipes import (causal_loss, causal_weights, gradnorm_weights, ntk_traces, ntk_weights,
                              rad_select, rar_select, rba_update)
-from pinnkit.trainer import TrainOptions, _Trainer
+from pinnkit.pinn.points import RAR
+from pinnkit.trainer import TrainOptions, Trainer
 
 from conftest import load_problem
 
@@ -87,26 +88,34 @@ def test_ntk_traces_match_the_jacobian_and_weights_equalize_them():
 
 
 def test_ntk_option_equalizes_the_terms_kernel_traces():
+    from pinnkit.losses import CompiledProblem, sample_batches
+    from pinnkit.weighting import WEIGHTINGS, WeightingInputs
     ns = load_problem("poisson2d")
-    opts = TrainOptions.from_kwargs(steps=40, lbfgs_steps=0, width=8, depth=2, interior_points=200,
-                                    boundary_points=40, loss_weighting="ntk", weight_every=20,
-                                    weight_momentum=0.0, ntk_points=16, log_every=20, quiet=True,
-                                    dtype="float64")
-    tr = _Trainer(ns["problem"], opts)
-    sol = tr.run()
+    kw = dict(steps=40, lbfgs_steps=0, width=8, depth=2, interior_points=200, boundary_points=40,
+              loss_weighting="ntk", weight_every=20, weight_momentum=0.0, ntk_points=16,
+              log_every=20, quiet=True, dtype="float64")
+    sol = pk.train(ns["problem"], **kw)
+    comp = CompiledProblem(ns["problem"])
+    names = [t.name for t in comp.terms]
     cols = [c for c in sol.history if c.startswith("weight_")]
-    assert cols == [f"weight_{k}" for k in tr.term_names] and len(cols) == 4
+    assert cols == [f"weight_{k}" for k in names] and len(cols) == 4
     assert all(len(sol.history[c]) == 2 for c in cols)
-    # the weights make every term's weighted kernel trace equal
-    tr.step = 20
-    residuals = tr._subset_residuals()
-    traces = ntk_traces(residuals, tr._trainable())
-    lam = ntk_weights(residuals, tr._trainable(), None, 0.0)
-    weighted = [lam[k] * traces[k] for k in tr.term_names]
+    # the scheme's weights make every term's weighted kernel trace equal, on the trained network
+    pts = sample_batches(ns["problem"], comp.terms, 16, 16, 16, seed=1)
+    batches = {k: {n: torch.as_tensor(a) for n, a in b.items()} for k, b in pts.items()}
+    residuals = {k: torch.cat(v) for k, v in
+                 comp.residuals(sol.model, {}, batches, create_graph=True).items()}
+    params = list(sol.model.parameters())
+    traces = ntk_traces(residuals, params)
+    scheme = WEIGHTINGS["ntk"](names, TrainOptions.from_kwargs(**kw))
+    lam = scheme.update(WeightingInputs({}, params, lambda: residuals, None, 40, None))
+    weighted = [lam[k] * traces[k] for k in names]
     assert max(weighted) / min(weighted) == pytest.approx(1.0, abs=1e-9)
     assert max(traces.values()) > 10 * min(traces.values())   # unequal before weighting
-    boundary = [k for k in tr.term_names if k != "pde"]
+    boundary = [k for k in names if k != "pde"]
     assert all(lam[k] > lam["pde"] for k in boundary)   # Laplacian residuals move fastest
+    # and the trained run's last weights say the same
+    assert all(sol.history[f"weight_{k}"][-1] > sol.history["weight_pde"][-1] for k in boundary)
 
 
 def test_rba_multipliers_follow_the_residual():
@@ -120,39 +129,40 @@ def test_rba_multipliers_follow_the_residual():
     opts = TrainOptions.from_kwargs(steps=60, lbfgs_steps=5, width=8, depth=2, interior_points=300,
                                     boundary_points=40, point_weighting="rba", rba_every=10,
                                     quiet=True)
-    tr = _Trainer(ns["problem"], opts)
+    tr = Trainer(ns["problem"], opts)
     tr.run()
-    W = tr.batches["__interior__"]["W"]
-    assert W is tr.point_lam and len(W) == 300 and float(W.std()) > 0
+    W = tr.point_weights
+    assert len(W) == 300 and float(W.std()) > 0
     # the largest multiplier sits where the residual was largest
     r = tr.compiled.pde_residual(tr.model, {}, tr.batches["__interior__"]["X"])
     assert float(r[int(torch.argmax(W))]) >= float(torch.quantile(r, 0.8))
     # the PDE loss is the mean of (λ r)²
-    terms = tr.compiled.losses(tr.model, {}, tr.batches)
+    terms = tr.compiled.losses(tr.model, {}, tr.batches, W)
     assert float(terms["pde"].detach()) == pytest.approx(float(torch.mean(W ** 2 * r)), rel=1e-5)
     with pytest.raises(pk.TrainingError, match="point_weighting must be one of"):
         TrainOptions.from_kwargs(point_weighting="sa")
 
 
 def test_rar_adds_points_where_the_residual_is_largest():
+    from pinnkit.losses import CompiledProblem
     r = np.array([0.1, -5.0, 0.3, 2.0, -0.2, 4.0])
     assert set(rar_select(r, 3)) == {1, 3, 5}
     ns = load_problem("poisson2d")
-    opts = TrainOptions.from_kwargs(steps=0, lbfgs_steps=0, width=8, depth=2, interior_points=300,
-                                    boundary_points=40, adaptive="rar", adaptive_points=25,
-                                    adaptive_candidates=2000, quiet=True)
-    tr = _Trainer(ns["problem"], opts)
-    before = tr.np_batches["__interior__"]["X"].copy()
-    tr._adapt()
-    after = tr.np_batches["__interior__"]["X"]
-    assert len(after) == len(before) + 25 and np.array_equal(after[:300], before)
-    added = torch.as_tensor(after[300:], dtype=tr.dtype)
+    kw = dict(steps=30, lbfgs_steps=0, width=8, depth=2, interior_points=300, boundary_points=40,
+              adaptive="rar", adaptive_points=25, adaptive_candidates=2000, adaptive_every=10,
+              quiet=True)
+    sol = pk.train(ns["problem"], **kw)
+    assert np.isfinite(sol.final_loss)
+    # the strategy on the trained network: the 25 added points are the top 25 of 2000 candidates
+    comp = CompiledProblem(ns["problem"])
+    cur = np.random.default_rng(0).uniform(0, 1, (300, 2))
     cand = ns["problem"].domain.sample_interior(2000, "uniform", seed=0)
-    C = torch.as_tensor(np.stack([cand["x"], cand["y"]], axis=1), dtype=tr.dtype)
-    r_added = tr.compiled.pde_residual(tr.model, {}, added)
-    r_cand = tr.compiled.pde_residual(tr.model, {}, C)
-    # the 25 added points are the top 25 of their 2000 candidates: above the 98th percentile
-    assert float(r_added.min()) >= float(torch.quantile(r_cand, 0.98)) * 0.9
+    C = np.stack([cand["x"], cand["y"]], axis=1)
+    r_cand = comp.pde_residual(sol.model, {}, torch.as_tensor(C, dtype=torch.float32)).numpy() ** 0.5
+    after = RAR(TrainOptions.from_kwargs(**kw)).select(cur, C, r_cand, 10)
+    assert len(after) == 325 and np.array_equal(after[:300], cur)
+    r_added = comp.pde_residual(sol.model, {}, torch.as_tensor(after[300:], dtype=torch.float32))
+    assert float(r_added.min()) >= float(np.quantile(r_cand ** 2, 0.98)) * 0.9
 
 
 def test_rad_samples_proportionally_to_the_residual():
@@ -171,7 +181,7 @@ def test_periodic_embedding_is_exactly_periodic_and_drops_the_periodic_term():
     ns = load_problem("allen_cahn")
     opts = TrainOptions.from_kwargs(steps=0, lbfgs_steps=0, width=16, depth=2, interior_points=100,
                                     periodic_embedding=True, dtype="float64", quiet=True)
-    tr = _Trainer(ns["problem"], opts)
+    tr = Trainer(ns["problem"], opts)
     assert not any(t.kind == "periodic" for t in tr.compiled.terms)
     t = torch.linspace(0, 1, 7, dtype=torch.float64)
     lo, hi = ns["problem"].domain.bbox
@@ -179,8 +189,7 @@ def test_periodic_embedding_is_exactly_periodic_and_drops_the_periodic_term():
     right = torch.stack([torch.full_like(t, hi[0]), t], 1)
     assert torch.allclose(tr.model(left), tr.model(right), atol=1e-14)
     with pytest.raises(pk.TrainingError, match="has no Periodic condition"):
-        _Trainer(load_problem("heat1d")["problem"],
-                 TrainOptions.from_kwargs(periodic_embedding=True, quiet=True))
+        pk.train(load_problem("heat1d")["problem"], periodic_embedding=True, quiet=True)
 
 
 def test_weight_factorization_keeps_the_initial_map_and_trains():
@@ -208,11 +217,9 @@ def test_anisotropic_fourier_scales():
     assert torch.allclose(std, torch.tensor([5.0, 0.5, 1.0]), rtol=0.05)
     ns = load_problem("heat1d")
     opts = TrainOptions.from_kwargs(fourier_features=8, fourier_scales={"x": 3.0}, quiet=True)
-    tr = _Trainer(ns["problem"], opts)
-    assert tr._fourier_scale() == [3.0, 1.0]
+    assert opts.fourier_scale_of(["x", "t"]) == [3.0, 1.0]
     with pytest.raises(pk.TrainingError, match="fourier_scales for unknown coordinate"):
-        _Trainer(ns["problem"], TrainOptions.from_kwargs(fourier_features=8, fourier_scales={"z": 1.0},
-                                                         quiet=True))
+        pk.train(ns["problem"], fourier_features=8, fourier_scales={"z": 1.0}, quiet=True)
 
 
 def test_time_windows_march_the_points_through_time():
@@ -222,7 +229,7 @@ def test_time_windows_march_the_points_through_time():
     opts = TrainOptions.from_kwargs(steps=8, lbfgs_steps=2, width=8, depth=2, interior_points=256,
                                     boundary_points=32, initial_points=32, time_windows=4,
                                     log_every=1, quiet=True)
-    tr = _Trainer(problem, opts)
+    tr = Trainer(problem, opts)
     seen = []
     tr.callback = lambda phase, step, sol: seen.append(
         (phase, tr.window, float(tr.np_batches["__interior__"]["X"][:, 1].max()))) and False

@@ -124,9 +124,9 @@ def test_weights_change_the_loss():
 
 
 def test_resampling_changes_points():
-    from pinnkit.trainer import TrainOptions, _Trainer
+    from pinnkit.trainer import TrainOptions, Trainer
     problem = _tiny()[0]
-    tr = _Trainer(problem, TrainOptions.from_kwargs(steps=20, lbfgs_steps=0, resample_every=10,
+    tr = Trainer(problem, TrainOptions.from_kwargs(steps=20, lbfgs_steps=0, resample_every=10,
                                                     **TINY))
     before = tr.np_batches["__interior__"]["X"].copy()
     tr.run()
@@ -197,28 +197,25 @@ def test_whole_step_compile_is_torch_adam(name, extra):
     (eager) in between, RBA, causal weights and resampling; and it really ran (Adam's step counters were advanced by it)."""
     import torch
     from conftest import load_problem
-    from pinnkit.trainer import TrainOptions, _Trainer
+    from pinnkit.trainer import TrainOptions, Trainer
     problem = load_problem(name)["problem"]
     kw = dict(steps=25, lbfgs_steps=0, width=12, depth=2, interior_points=150, boundary_points=20,
               initial_points=20, quiet=True, seed=5, dtype="float64", lr=1e-2, **extra)
     runs = {}
     for compile_ in (False, True):
-        tr = _Trainer(problem, TrainOptions.from_kwargs(engine="taylor", compile=compile_, **kw))
-        if compile_:
-            assert tr._step_fn is not None
-            fast = []
-            real = tr._fast_step
-            tr._fast_step = lambda: fast.append(1) or real()
+        tr = Trainer(problem, TrainOptions.from_kwargs(engine="taylor", compile=compile_, **kw))
+        assert (tr.whole_step is not None) == compile_
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            tr._adam(0.0)
+            sol = tr.run()
         assert not [w for w in caught if "lr_scheduler" in str(w.message)]
-        assert not tr.messages
-        runs[compile_] = torch.cat([p.detach().flatten() for p in tr._trainable()])
-        states = [tr.adam.state[p]["step"] for p in tr._trainable()]
+        assert not sol.messages
+        runs[compile_] = torch.cat([p.detach().flatten() for p in tr.parameters()])
+        states = [tr.adam.state[p]["step"] for p in tr.parameters()]
         assert all(float(t) == 25 for t in states)
+        fast = tr.compiled_steps
     every = extra.get("weight_every")
-    assert len(fast) == (25 - len(range(0, 25, every)) if every else 25)
+    assert fast == (25 - len(range(0, 25, every)) if every else 25)
     scale = float(runs[False].abs().max())
     assert float((runs[True] - runs[False]).abs().max()) <= 1e-10 * scale
 
@@ -353,14 +350,14 @@ def test_compile_auto_compiles_long_runs_only():
     """compile="auto" (the default): eager below AUTO_COMPILE_MIN_STEPS loss evaluations, the
     whole-step compile from there on; never for nested autograd (no double backward under
     torch.compile). Only the decision: nothing is trained or compiled here."""
-    from pinnkit.trainer import AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, TrainOptions, _Trainer
+    from pinnkit.trainer import AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, TrainOptions, Trainer
     problem = load_problem("heat1d")["problem"]
     base = dict(width=8, depth=2, interior_points=50, boundary_points=10, initial_points=10, quiet=True)
     assert TrainOptions().compile == "auto"
 
     def decision(**kw):
-        tr = _Trainer(problem, TrainOptions.from_kwargs(**base, **kw))
-        return tr.compile, tr.engine, tr._step_fn is not None
+        tr = Trainer(problem, TrainOptions.from_kwargs(**base, **kw))
+        return tr.compile, tr.engine, tr.whole_step is not None
     assert decision(steps=100, lbfgs_steps=100) == (False, "autograd", False)
     assert decision(steps=AUTO_COMPILE_MIN_STEPS - 1, lbfgs_steps=0)[0] is False
     long_run = decision(steps=AUTO_COMPILE_MIN_STEPS, lbfgs_steps=0)

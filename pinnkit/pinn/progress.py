@@ -1,0 +1,63 @@
+"""Progress of a training phase: a tqdm bar on a terminal; elsewhere (CI, nohup, a scheduler's
+log, where no bar is drawn) a line to `logging` (logger "pinnkit.train") every
+``progress_seconds``, with the rate and an ETA counted from the phase's start."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from typing import Any
+
+from tqdm.auto import tqdm
+
+__all__ = ["Progress"]
+
+_log = logging.getLogger("pinnkit.train")
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):     # no isatty, or a closed stream
+        return False
+
+
+class Progress:
+    """One phase (``what``: "Adam step", "L-BFGS iteration", ...) of ``total`` steps starting
+    at ``start``; silent when ``quiet`` or on a data-parallel rank other than 0."""
+
+    def __init__(self, problem: str, tag: str, what: str, unit: str, start: int, total: int,
+                 quiet: bool, main: bool, every_seconds: float) -> None:
+        self.problem, self.what, self.unit, self.total = problem, what, unit, total
+        self.every = every_seconds
+        self.bar = tqdm(total=total, initial=start, desc=f"{problem} {tag}",
+                        disable=True if quiet or not main else None, leave=False,
+                        dynamic_ncols=True)
+        self.start = (start, time.perf_counter())
+        self.last = -math.inf
+        self.lines = not quiet and main and not _is_tty(sys.stderr)
+
+    def show(self, step: int, loss: float) -> None:
+        """Move the bar to ``step`` with ``loss`` beside it."""
+        self.bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
+        self.bar.update(min(step, self.total) - self.bar.n)
+
+    def log(self, step: int, loss: float, values: dict) -> None:
+        """A progress line (not on a terminal), at most every ``every_seconds`` and at the end."""
+        if not self.lines:
+            return
+        now = time.perf_counter()
+        if now - self.last < self.every and step < self.total:
+            return
+        self.last = now
+        step0, t_start = self.start
+        rate = (step - step0) / max(now - t_start, 1e-9)
+        eta = f"{(self.total - step) / rate:.0f} s" if rate > 0 else "?"
+        terms = ", ".join(f"{k} {v:.3e}" for k, v in values.items())
+        _log.info("%s %s %d/%d: loss %.3e (%s); %.1f %s/s, ETA %s", self.problem, self.what,
+                  step, self.total, loss, terms, rate, self.unit, eta)
+
+    def close(self) -> None:
+        self.bar.close()

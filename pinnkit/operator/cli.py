@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
 import sys
-import tempfile
 import time as _time
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path, write_text
 from ..errors import PinnkitError
 
 __all__ = ["main", "DEFAULTS"]
@@ -251,43 +250,32 @@ def _speed(problem, model, arrays, opts, say) -> dict:
 
 
 def _write_report(path: Path, report: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(report, f, indent=2, default=str)
-    os.replace(tmp, path)
+    write_text(path, json.dumps(report, indent=2, default=str))
 
 
 def _write_h5(path: Path, problem, arrays: dict, model, report: dict) -> None:
     import h5py
     from .dataset import _versions, spec_text
-    fd, tmp = tempfile.mkstemp(prefix=".fields.", suffix=".h5", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs["problem"] = problem.name
-            h5.attrs["spec"] = spec_text(problem)
-            h5.attrs["axes"] = json.dumps(model.layout.axes)
-            h5.attrs["config"] = json.dumps(report["config"], default=str)
-            h5.attrs["metrics"] = json.dumps(report["metrics"])
-            h5.attrs["versions"] = json.dumps(_versions())
-            h5.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            for r, (ins, truth, pred, coords) in arrays.items():
-                g = h5.create_group(f"test/{r}")
-                for k, v in coords.items():
-                    g[f"coords/{k}"] = v
-                for k, v in ins.items():
-                    g[f"inputs/{k}"] = v
-                for f in pred:
-                    g[f"truth/{f}"] = truth[f]
-                    g[f"prediction/{f}"] = pred[f]
-                    g[f"error/{f}"] = pred[f] - truth[f]
-            for k, v in model.history.items():
-                h5[f"history/{k}"] = np.asarray(v, dtype=float)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs["problem"] = problem.name
+        h5.attrs["spec"] = spec_text(problem)
+        h5.attrs["axes"] = json.dumps(model.layout.axes)
+        h5.attrs["config"] = json.dumps(report["config"], default=str)
+        h5.attrs["metrics"] = json.dumps(report["metrics"])
+        h5.attrs["versions"] = json.dumps(_versions())
+        h5.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        for r, (ins, truth, pred, coords) in arrays.items():
+            g = h5.create_group(f"test/{r}")
+            for k, v in coords.items():
+                g[f"coords/{k}"] = v
+            for k, v in ins.items():
+                g[f"inputs/{k}"] = v
+            for f in pred:
+                g[f"truth/{f}"] = truth[f]
+                g[f"prediction/{f}"] = pred[f]
+                g[f"error/{f}"] = pred[f] - truth[f]
+        for k, v in model.history.items():
+            h5[f"history/{k}"] = np.asarray(v, dtype=float)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field as dc_field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, get_args
 
 import numpy as np
 import sympy
@@ -189,27 +189,54 @@ def _on_list(on: str | Sequence[str]) -> tuple[str, ...]:
 class _Condition:
     name: str | None = dc_field(default=None, kw_only=True)
 
+    def term(self, problem: "Problem") -> "Term":
+        """This condition's loss term / discrete equations in ``problem`` (checked against
+        it: boundary names, fields, coordinates; `SpecError` naming the condition)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
-class Dirichlet(_Condition):
+class _OnBoundary(_Condition):
+    """A condition on the boundary part(s) ``on`` whose residual is `residual` of the field u."""
+
+    def residual(self, problem: "Problem") -> sympy.Expr:
+        raise NotImplementedError
+
+    def term(self, problem: "Problem") -> "Term":
+        kind = type(self).__name__
+        fname = _field_name(self.u, kind)
+        on = _on_list(self.on)
+        label = self.name or f"{kind.lower()}_{fname}_{'_'.join(on)}"
+        problem._check_on(on, f"condition {label!r}")
+        return Term(label, "boundary", [self.residual(problem)], on=on, condition=self)
+
+
+@dataclass(frozen=True)
+class Dirichlet(_OnBoundary):
     """u = g on the boundary part(s) ``on``."""
 
     u: Any
     g: Any = 0
     on: str | Sequence[str] = "boundary"
 
+    def residual(self, problem):
+        return self.u - _sym(self.g, "Dirichlet g")
+
 
 @dataclass(frozen=True)
-class Neumann(_Condition):
+class Neumann(_OnBoundary):
     """du/dn = g (n the outward unit normal) on ``on``."""
 
     u: Any
     g: Any = 0
     on: str | Sequence[str] = "boundary"
 
+    def residual(self, problem):
+        return problem._normal_derivative(self.u) - _sym(self.g, "Neumann g")
+
 
 @dataclass(frozen=True)
-class Robin(_Condition):
+class Robin(_OnBoundary):
     """a*u + b*du/dn = g on ``on``."""
 
     u: Any
@@ -217,6 +244,10 @@ class Robin(_Condition):
     b: Any
     g: Any = 0
     on: str | Sequence[str] = "boundary"
+
+    def residual(self, problem):
+        return (_sym(self.a, "Robin a") * self.u + _sym(self.b, "Robin b")
+                * problem._normal_derivative(self.u) - _sym(self.g, "Robin g"))
 
 
 @dataclass(frozen=True)
@@ -227,6 +258,21 @@ class Periodic(_Condition):
     x: Any
     derivatives: int = 1
 
+    def term(self, problem):
+        fname = _field_name(self.u, "Periodic")
+        x = self.x
+        label = self.name or f"periodic_{fname}_{getattr(x, 'name', x)}"
+        if x not in problem.spatial_coords:
+            raise SpecError(f"condition {label!r}: {x} is not a spatial coordinate "
+                            f"({', '.join(map(str, problem.spatial_coords))})")
+        missing = [n for n in (f"{x.name}_min", f"{x.name}_max")
+                   if n not in problem.domain.boundary_names]
+        if missing:
+            raise SpecError(f"condition {label!r}: the domain has no face {missing[0]!r}; "
+                            "Periodic needs an axis-aligned box in that coordinate")
+        exprs = [sympy.diff(self.u, x, k) for k in range(self.derivatives + 1)]
+        return Term(label, "periodic", exprs, coord=x.name, condition=self)
+
 
 @dataclass(frozen=True)
 class Initial(_Condition):
@@ -235,6 +281,18 @@ class Initial(_Condition):
     u: Any
     g: Any = 0
     order: int = 0
+
+    def term(self, problem):
+        fname = _field_name(self.u, "Initial")
+        label = self.name or (f"initial_{fname}" if self.order == 0
+                              else f"initial_{fname}_t{self.order}")
+        if problem.time is None:
+            raise SpecError(f"condition {label!r}: Initial needs a time interval; make the "
+                            "domain with space * pk.TimeInterval(t, t0, t1)")
+        if not isinstance(self.order, int) or self.order < 0:
+            raise SpecError(f"condition {label!r}: order must be a non-negative int")
+        expr = sympy.diff(self.u, problem.time, self.order) - _sym(self.g, "Initial g")
+        return Term(label, "initial", [expr], condition=self)
 
 
 @dataclass(frozen=True)
@@ -249,6 +307,17 @@ class BoundaryEquation(_Condition):
     on: str | Sequence[str] = "boundary"
     field: Any = None
 
+    def term(self, problem):
+        on = _on_list(self.on)
+        label = self.name or f"boundary_eq_{'_'.join(on)}"
+        problem._check_on(on, f"condition {label!r}")
+        fname = self.field if isinstance(self.field, str) or self.field is None else \
+            _field_name(self.field, f"condition {label!r} field")
+        if fname is not None and fname not in problem.fields:
+            raise SpecError(f"condition {label!r}: field {self.field!r} is not a field of the "
+                            f"problem ({', '.join(problem.fields)})")
+        return Term(label, "boundary", [_as_residual(self.expr, label)], on=on, condition=self)
+
 
 @dataclass(frozen=True, eq=False)
 class Data(_Condition):
@@ -260,8 +329,21 @@ class Data(_Condition):
     points: Mapping[str, Any]
     values: Any
 
+    def term(self, problem):
+        us = list(self.u) if isinstance(self.u, (list, tuple)) else [self.u]
+        fnames = [_field_name(u, "Data") for u in us]
+        label = self.name or f"data_{'_'.join(fnames)}"
+        pts, vals = problem._check_data(self, label,
+                                        len(us) if isinstance(self.u, (list, tuple)) else 0)
+        return Term(label, "data", us, condition=self, data_points=pts, data_values=vals)
+
 
 # --------------------------------------------------------------------------- terms
+
+#: what a term's expressions hold on (`Term.kind`)
+TermKind = Literal["pde", "boundary", "initial", "periodic", "data"]
+TERM_KINDS: tuple[str, ...] = get_args(TermKind)
+
 
 @dataclass
 class Term:
@@ -272,13 +354,18 @@ class Term:
     """
 
     name: str
-    kind: str
+    kind: TermKind
     exprs: list
     on: tuple[str, ...] = ()
     coord: str | None = None
     condition: Any = None
     data_points: dict | None = None
     data_values: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in TERM_KINDS:
+            raise ValueError(f"term {self.name!r}: kind {self.kind!r} is not one of "
+                             f"{', '.join(TERM_KINDS)}")
 
 
 def _sym(v: Any, what: str) -> sympy.Expr:
@@ -577,61 +664,8 @@ class Problem:
                 raise SpecError(f"{what}: {ambiguous[n]}")
 
     def _condition_term(self, c: Any) -> Term:
-        kind = type(c).__name__
-        if isinstance(c, (Dirichlet, Neumann, Robin)):
-            fname = _field_name(c.u, kind)
-            on = _on_list(c.on)
-            label = c.name or f"{kind.lower()}_{fname}_{'_'.join(on)}"
-            self._check_on(on, f"condition {label!r}")
-            g = _sym(c.g, f"{kind} g")
-            if isinstance(c, Dirichlet):
-                expr = c.u - g
-            elif isinstance(c, Neumann):
-                expr = self._normal_derivative(c.u) - g
-            else:
-                expr = _sym(c.a, "Robin a") * c.u + _sym(c.b, "Robin b") * \
-                    self._normal_derivative(c.u) - g
-            return Term(label, "boundary", [expr], on=on, condition=c)
-        if isinstance(c, BoundaryEquation):
-            on = _on_list(c.on)
-            label = c.name or f"boundary_eq_{'_'.join(on)}"
-            self._check_on(on, f"condition {label!r}")
-            fname = c.field if isinstance(c.field, str) or c.field is None else \
-                _field_name(c.field, f"condition {label!r} field")
-            if fname is not None and fname not in self.fields:
-                raise SpecError(f"condition {label!r}: field {c.field!r} is not a field of the "
-                                f"problem ({', '.join(self.fields)})")
-            return Term(label, "boundary", [_as_residual(c.expr, label)], on=on, condition=c)
-        if isinstance(c, Initial):
-            fname = _field_name(c.u, kind)
-            label = c.name or (f"initial_{fname}" if c.order == 0 else f"initial_{fname}_t{c.order}")
-            if self.time is None:
-                raise SpecError(f"condition {label!r}: Initial needs a time interval; make the "
-                                "domain with space * pk.TimeInterval(t, t0, t1)")
-            if not isinstance(c.order, int) or c.order < 0:
-                raise SpecError(f"condition {label!r}: order must be a non-negative int")
-            expr = sympy.diff(c.u, self.time, c.order) - _sym(c.g, "Initial g")
-            return Term(label, "initial", [expr], condition=c)
-        if isinstance(c, Periodic):
-            fname = _field_name(c.u, kind)
-            x = c.x
-            label = c.name or f"periodic_{fname}_{getattr(x, 'name', x)}"
-            if x not in self.spatial_coords:
-                raise SpecError(f"condition {label!r}: {x} is not a spatial coordinate "
-                                f"({', '.join(map(str, self.spatial_coords))})")
-            missing = [n for n in (f"{x.name}_min", f"{x.name}_max")
-                       if n not in self.domain.boundary_names]
-            if missing:
-                raise SpecError(f"condition {label!r}: the domain has no face {missing[0]!r}; "
-                                "Periodic needs an axis-aligned box in that coordinate")
-            exprs = [sympy.diff(c.u, x, k) for k in range(c.derivatives + 1)]
-            return Term(label, "periodic", exprs, coord=x.name, condition=c)
-        if isinstance(c, Data):
-            us = list(c.u) if isinstance(c.u, (list, tuple)) else [c.u]
-            fnames = [_field_name(u, kind) for u in us]
-            label = c.name or f"data_{'_'.join(fnames)}"
-            pts, vals = self._check_data(c, label, len(us) if isinstance(c.u, (list, tuple)) else 0)
-            return Term(label, "data", us, condition=c, data_points=pts, data_values=vals)
+        if isinstance(c, _Condition):
+            return c.term(self)
         raise SpecError(f"unknown condition {c!r}; expected one of Dirichlet, Neumann, Robin, "
                         "Periodic, Initial, BoundaryEquation, Data")
 

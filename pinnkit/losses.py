@@ -57,7 +57,7 @@ class CompiledProblem:
         #: torch modules of the problem's learned terms {network name: module}
         self.networks = networks
         self.fields = list(problem.fields)
-        self.coord_names = [c.name for c in problem.coords]
+        self.coord_names = problem.coord_names
         self.param_names = [p.name for p in problem.parameters]
         self.terms: list[Term] = [t for t in problem.terms if t.name not in skip]
         self.exprs = {t.name: [self._compile(e) for e in t.exprs] for t in self.terms}
@@ -238,7 +238,7 @@ def mesh_vertex_points(problem: Problem, seed: int) -> dict:
     """The interior vertices of the problem's mesh as collocation points (space-time: each
     vertex at one time drawn uniformly, fixed by ``seed``)."""
     domain = problem.domain
-    space = getattr(domain, "space", domain)
+    space = problem.space
     if not isinstance(space, Mesh):
         raise TrainingError(f"option mesh_vertices needs a domain on a pk.Mesh; problem "
                             f"{problem.name!r} is on {space!r}")
@@ -256,7 +256,7 @@ def sample_batches(problem: Problem, terms: list[Term], interior_points: int,
 
     mesh_vertices: add the mesh's interior vertices (fixed) to the sampled interior points."""
     domain: Domain = problem.domain
-    names = [c.name for c in problem.coords]
+    names = problem.coord_names
     stack = lambda pts: stack_points(pts, names)  # noqa: E731
     out: dict = {}
     if any(t.kind == "pde" for t in terms):
@@ -293,7 +293,7 @@ def hard_constraint(problem: Problem) -> tuple[Callable | None, tuple[str, ...]]
     there. Returns (transform or None, names of the terms it enforces exactly).
     """
     domain = problem.domain
-    space = getattr(domain, "space", domain)
+    space = problem.space
     if not isinstance(space, _AxisBox) or space.name is not None:
         return None, ()
     faces = set(space.boundary_names)

@@ -85,14 +85,14 @@ def evaluation_grid(problem: Problem, ref: GridSolution | None = None) -> Evalua
         return Evaluation(problem, ref.axes, ref.coords, ref.mask)
     res = _resolution(problem)
     domain = problem.domain
-    space = getattr(domain, "space", domain)
+    space = problem.space
     if isinstance(space, Mesh):
         times = np.linspace(domain.t0, domain.t1, res[problem.time.name]) if problem.time else None
         return MeshEvaluation(problem, space, times)
     lo, hi = domain.bbox
-    names = [c.name for c in problem.coords]
+    names = problem.coord_names
     coords = {n: np.linspace(lo[i], hi[i], res[n]) for i, n in enumerate(names)}
-    space = [c.name for c in problem.spatial_coords]
+    space = problem.space_names
     axes = ([problem.time.name] if problem.time is not None else []) + space
     grids = np.meshgrid(*[coords[n] for n in space], indexing="ij")
     pts = dict(zip(space, grids))

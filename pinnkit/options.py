@@ -136,7 +136,7 @@ def check_problem_options(opts: Any, problem: Any) -> None:
     """The options of ``opts`` that depend on ``problem``; `OptionsError` names the option."""
     name = problem.name
     terms = list(problem.terms)
-    names = [c.name for c in problem.coords]
+    names = problem.coord_names
     unknown = sorted(set(opts.weights) - {t.name for t in terms})
     if unknown:
         raise OptionsError(f"option weights gives weights for unknown term(s) "
@@ -159,7 +159,7 @@ def check_problem_options(opts: Any, problem: Any) -> None:
         raise OptionsError("option point_weighting='rba' needs PDE terms (interior points)")
     if opts.mesh_vertices:
         from .mesh import Mesh
-        space = getattr(problem.domain, "space", problem.domain)
+        space = problem.space
         if not isinstance(space, Mesh):
             raise OptionsError(f"option mesh_vertices needs a domain on a pk.Mesh; problem "
                                f"{name!r} is on {space!r}")
@@ -193,7 +193,7 @@ def trainable_parameter_count(opts: Any, problem: Any) -> int:
     import torch
     from .nn import build_model
     from .ode.modules import build_networks
-    periodic = ([[c.name for c in problem.coords].index(t.coord) for t in problem.terms
+    periodic = ([problem.coord_names.index(t.coord) for t in problem.terms
                  if t.kind == "periodic"] if opts.periodic_embedding else [])
     lo, hi = problem.domain.bbox
     with torch.device("meta"):

@@ -487,7 +487,7 @@ class Problem:
                     if isinstance(s, Parameter):
                         params[s.name] = s
                     elif isinstance(s, NormalSymbol) and term.kind == "boundary":
-                        if s.coord_name not in [c.name for c in self.spatial_coords]:
+                        if s.coord_name not in self.space_names:
                             raise SpecError(f"{where}: normal component {s} along a non-spatial "
                                             "coordinate")
                     elif isinstance(s, NormalSymbol):
@@ -646,6 +646,21 @@ class Problem:
 
     # -- conditions -> terms
     @property
+    def coord_names(self) -> list[str]:
+        """The coordinates' names, in the order of `coords` (the columns of point arrays)."""
+        return [c.name for c in self.coords]
+
+    @property
+    def space_names(self) -> list[str]:
+        """The spatial coordinates' names (all but time)."""
+        return [c.name for c in self.spatial_coords]
+
+    @property
+    def space(self) -> Any:
+        """The spatial domain: the space factor of a space-time domain, else the domain."""
+        return getattr(self.domain, "space", self.domain)
+
+    @property
     def spatial_coords(self) -> tuple:
         return tuple(c for c in self.coords if c != self.time)
 
@@ -671,7 +686,7 @@ class Problem:
 
     def _check_data(self, c: Data, label: str, n_fields: int = 0) -> tuple[dict, np.ndarray]:
         """(points, values): values (n,) for one field, (n, n_fields) for a list of fields."""
-        names = [s.name for s in self.coords]
+        names = self.coord_names
         keys = set(map(str, c.points))
         if keys != set(names):
             raise SpecError(f"condition {label!r}: points must give every coordinate "
@@ -746,7 +761,7 @@ class Problem:
         e = self.exact.get(fname)
         if e is None:
             return None
-        names = [c.name for c in self.coords]
+        names = self.coord_names
         if isinstance(e, sympy.Basic):
             fn = compile_expr(list(self.coords), e, "numpy", where=f"exact[{fname!r}]")
 

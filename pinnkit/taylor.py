@@ -36,6 +36,7 @@ import math
 import torch
 
 from .derivatives import unit_index
+from .nn import MLP, FourierFeatures, ModifiedMLP, PeriodicEmbedding, PINNModel, PirateNet
 
 __all__ = ["TaylorMode", "supports", "multi_index_closure"]
 
@@ -268,29 +269,38 @@ def _product(A: list, B: list, tab: _Tables) -> list:
 
 # --------------------------------------------------------------------------- networks
 
+def _fourier_jet(emb, J: list, tab: _Tables) -> tuple[list, list]:
+    Bt = (2 * math.pi) * emb.B.to(J[0].dtype).t()
+    Z = [None if c is None else torch.matmul(Bt, c) for c in J]
+    return [_act(Z, tab, "cos"), _act(Z, tab, "sin")], [Bt.shape[0]] * 2
+
+
+def _periodic_jet(emb, J: list, tab: _Tables) -> tuple[list, list]:
+    k = emb.k.to(J[0].dtype).unsqueeze(1)
+    widths = [len(emb.keep)]
+    parts = [[None if c is None else c[emb.keep] for c in J]]
+    for col in emb.columns:
+        Z = [None if c is None else c[col:col + 1] * k for c in J]
+        widths += [k.numel()] * 2
+        parts += [_act(Z, tab, "cos"), _act(Z, tab, "sin")]
+    return parts, widths
+
+
+#: input embeddings with a Taylor mode: class -> jet(embedding, J, tables) -> (parts, widths)
+EMBEDDING_JETS = {FourierFeatures: _fourier_jet, PeriodicEmbedding: _periodic_jet}
+
+
 def _embed_jet(emb, J: list, tab: _Tables) -> list:
-    """Jet through an input embedding (Fourier features, periodic embedding, or a chain)."""
-    from .nn import FourierFeatures, PeriodicEmbedding
+    """Jet through an input embedding (one of `EMBEDDING_JETS`, or a chain of them)."""
     if isinstance(emb, torch.nn.Sequential):
         for m in emb:
             J = _embed_jet(m, J, tab)
         return J
-    n = J[0].shape[1]
-    if isinstance(emb, FourierFeatures):
-        Bt = (2 * math.pi) * emb.B.to(J[0].dtype).t()
-        Z = [None if c is None else torch.matmul(Bt, c) for c in J]
-        widths = [Bt.shape[0]] * 2
-        parts = [_act(Z, tab, "cos"), _act(Z, tab, "sin")]
-    elif isinstance(emb, PeriodicEmbedding):
-        k = emb.k.to(J[0].dtype).unsqueeze(1)
-        widths = [len(emb.keep)]
-        parts = [[None if c is None else c[emb.keep] for c in J]]
-        for col in emb.columns:
-            Z = [None if c is None else c[col:col + 1] * k for c in J]
-            widths += [k.numel()] * 2
-            parts += [_act(Z, tab, "cos"), _act(Z, tab, "sin")]
-    else:
+    jet = EMBEDDING_JETS.get(type(emb))
+    if jet is None:
         raise NotImplementedError(type(emb).__name__)
+    parts, widths = jet(emb, J, tab)
+    n = J[0].shape[1]
     return [_cat([p[i] for p in parts], widths, n) for i in range(len(J))]
 
 
@@ -299,48 +309,58 @@ def _act_kind(module) -> str | None:
     return {"Tanh": "tanh", "Sine": "sin"}.get(name)
 
 
+def _mlp_jet(core, J: list, tab: _Tables, kind: str) -> list:
+    h = J
+    for layer in core.hidden:
+        h = _act(_linear(h, layer), tab, kind)
+    return _linear(h, core.out)
+
+
+def _modified_mlp_jet(core, J: list, tab: _Tables, kind: str) -> list:
+    U = _act(_linear(J, core.enc_u), tab, kind)
+    V = _act(_linear(J, core.enc_v), tab, kind)
+    D = [_sub(v, u) for u, v in zip(U, V)]
+    h = J
+    for layer in core.hidden:
+        Z = _act(_linear(h, layer), tab, kind)
+        h = [_add(u, p) for u, p in zip(U, _product(Z, D, tab))]
+    return _linear(h, core.out)
+
+
+def _pirate_jet(core, J: list, tab: _Tables, kind: str) -> list:
+    U = _act(_linear(J, core.enc_u), tab, kind)
+    V = _act(_linear(J, core.enc_v), tab, kind)
+    D = [_sub(u, v) for u, v in zip(U, V)]
+    h = J if core.lift is None else _linear(J, core.lift)
+    for (l1, l2, l3), a in zip(core.blocks, core.alpha):
+        z = [_add(v, p) for v, p in zip(V, _product(_act(_linear(h, l1), tab, kind), D, tab))]
+        z = [_add(v, p) for v, p in zip(V, _product(_act(_linear(z, l2), tab, kind), D, tab))]
+        h = [_add(_mul(a, g), _mul(1 - a, q)) for g, q in zip(_act(_linear(z, l3), tab, kind), h)]
+    return _linear(h, core.out)
+
+
+#: networks with a Taylor mode: class -> jet(core, J, tables, activation kind); a new network
+#: gets its Taylor-mode forward here, beside the others (its plain forward is in `pinnkit.nn`)
+NETWORK_JETS = {MLP: _mlp_jet, ModifiedMLP: _modified_mlp_jet, PirateNet: _pirate_jet}
+
+
 def supports(model) -> bool:
     """Whether the Taylor engine can propagate through ``model`` (a `PINNModel`)."""
-    from .nn import MLP, FourierFeatures, ModifiedMLP, PeriodicEmbedding, PINNModel, PirateNet
     if not isinstance(model, PINNModel):
         return False
     emb = model.embedding
     parts = list(emb) if isinstance(emb, torch.nn.Sequential) else ([] if emb is None else [emb])
-    if not all(isinstance(m, (FourierFeatures, PeriodicEmbedding)) for m in parts):
+    if not all(type(m) in EMBEDDING_JETS for m in parts):
         return False
     core = model.core
-    if not isinstance(core, (MLP, ModifiedMLP, PirateNet)) or _act_kind(core.act) is None:
+    if type(core) not in NETWORK_JETS or _act_kind(core.act) is None:
         return False
     c = model.constraint
     return c is None or hasattr(c, "derivatives")
 
 
 def _core_jet(core, J: torch.Tensor, tab: _Tables) -> torch.Tensor:
-    from .nn import ModifiedMLP, PirateNet
-    kind = _act_kind(core.act)
-    if isinstance(core, PirateNet):
-        U = _act(_linear(J, core.enc_u), tab, kind)
-        V = _act(_linear(J, core.enc_v), tab, kind)
-        D = [_sub(u, v) for u, v in zip(U, V)]
-        h = J if core.lift is None else _linear(J, core.lift)
-        for (l1, l2, l3), a in zip(core.blocks, core.alpha):
-            z = [_add(v, p) for v, p in zip(V, _product(_act(_linear(h, l1), tab, kind), D, tab))]
-            z = [_add(v, p) for v, p in zip(V, _product(_act(_linear(z, l2), tab, kind), D, tab))]
-            h = [_add(_mul(a, g), _mul(1 - a, q)) for g, q in zip(_act(_linear(z, l3), tab, kind), h)]
-        return _linear(h, core.out)
-    if isinstance(core, ModifiedMLP):
-        U = _act(_linear(J, core.enc_u), tab, kind)
-        V = _act(_linear(J, core.enc_v), tab, kind)
-        D = [_sub(v, u) for u, v in zip(U, V)]
-        h = J
-        for layer in core.hidden:
-            Z = _act(_linear(h, layer), tab, kind)
-            h = [_add(u, p) for u, p in zip(U, _product(Z, D, tab))]
-        return _linear(h, core.out)
-    h = J
-    for layer in core.hidden:
-        h = _act(_linear(h, layer), tab, kind)
-    return _linear(h, core.out)
+    return NETWORK_JETS[type(core)](core, J, tab, _act_kind(core.act))
 
 
 def model_jet(model, X: torch.Tensor, S: tuple, raw: bool = False, lap_axes: tuple = ()) -> list:

@@ -97,7 +97,7 @@ class Trainer:
         constraint, enforced = (hard_constraint(problem) if opts.hard_constraints else (None, ()))
         periodic_cols: list = []
         if opts.periodic_embedding:
-            names = [c.name for c in problem.coords]
+            names = problem.coord_names
             periodic = [t for t in problem.terms if t.kind == "periodic"]
             periodic_cols = sorted({names.index(t.coord) for t in periodic})
             enforced = tuple(enforced) + tuple(t.name for t in periodic)
@@ -105,7 +105,7 @@ class Trainer:
         self.model = build_model(len(problem.coords), len(problem.fields), lo, hi,
                                  network=opts.network, width=opts.width, depth=opts.depth,
                                  activation=opts.activation, fourier_features=opts.fourier_features,
-                                 fourier_scale=opts.fourier_scale_of([c.name for c in problem.coords]),
+                                 fourier_scale=opts.fourier_scale_of(problem.coord_names),
                                  seed=opts.seed,
                                  constraint=constraint, periodic=periodic_cols,
                                  factorized=opts.weight_factorization).to(self.device, self.dtype)
@@ -148,8 +148,11 @@ class Trainer:
         # everything that determines the run; a checkpoint with a different one is refused
         self.fingerprint = problem_fingerprint(problem, self.np_batches)
         self.result_options = opts.result_options()
-        self.compile = decide_compile(opts.compile, opts.steps, opts.lbfgs_steps,
-                                      self._compilable())
+        # each phase compiles when it is long enough to pay for its own graph (compile="auto")
+        compilable = self._compilable()
+        self.compile = decide_compile(opts.compile, opts.steps, 0, compilable)
+        self.compile_second = decide_compile(opts.compile, 0, opts.lbfgs_steps, compilable)
+        self._compile_broken = False     # a compile failed: the rest of the run is eager
         self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, bool(self.compile))
         self.adam = _adam(self.parameters(), opts.lr)
         self._compiled_loss = self._make_compiled() if self.compile else None
@@ -252,7 +255,7 @@ class Trainer:
         s = self.sampling
         pts = self.problem.domain.sample_interior(s.candidates, "uniform",
                                                   seed=s.candidate_seed(self.step))
-        C = stack_points(pts, [c.name for c in self.problem.coords])
+        C = stack_points(pts, self.problem.coord_names)
         X = torch.as_tensor(C, dtype=self.dtype, device=self.device)
         r = self.compiled.pde_residual(self.model, dict(self.params), X).cpu().numpy() ** 0.5
         new = s.select(self.np_batches["__interior__"]["X"], C, r, self.step)
@@ -276,6 +279,7 @@ class Trainer:
     def _compile_failed(self, what: str, exc: Exception, then: str) -> None:
         """Record (and unless quiet, print) that a compilation failed and what happens instead."""
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        self._compile_broken = True
         self.messages.append(f"{what} failed ({type(exc).__name__}: {first}); {then}")
         if not self.opts.quiet and self.shard.main:
             print(f"pinnkit: {self.messages[-1]}", file=sys.stderr)
@@ -600,9 +604,12 @@ class Trainer:
         self.second = SECOND_PHASES[self.opts.optimizer](_Objective(self), self.opts)
         self._to_tensors()
         # the second phase's loss and gradient as one compiled torch.func graph, like the Adam
-        # whole step (a compiled loss + autograd backward otherwise)
-        self._grad_fn = (ValueAndGrad(self._loss_module(), self.compile, self.device)
-                         if self._compiled_loss is not None else None)
+        # whole step (eagerly: the loss and autograd)
+        self._grad_fn = None
+        if self.compile_second and not self._compile_broken and self._compilable():
+            if self._compiled_loss is None:    # Adam ran eagerly: Taylor mode from here on
+                self.engine = self.compiled.engine = resolve_engine(self.opts.engine, self.model, True)
+            self._grad_fn = ValueAndGrad(self._loss_module(), self.compile_second, self.device)
 
     def _value_and_grad(self) -> tuple:
         """(this rank's loss, its gradients) at the current parameters, through the compiled

@@ -25,3 +25,18 @@ def test_readme_commands_are_what_ci_runs():
     assert all(c.startswith(cpu) for c in commands)
     assert commands[0].endswith("python scripts/solve.py problems/burgers.py")
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_architecture_lists_every_module_and_registry():
+    import importlib
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    tree = text.split("```")[1]
+    missing = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "pinnkit").rglob("*.py"))
+               if p.name not in tree]
+    assert not missing, f"docs/architecture.md does not list {missing}"
+    # every registry of the "adding a part" table exists where the table says
+    rows = re.findall(r"^\| [^|]+ \| `(pinnkit/[\w/]+)\.py`[^|]* \| `(\w+)`", text, re.M)
+    assert len(rows) >= 7
+    for path, name in rows:
+        module = importlib.import_module(path.replace("/", "."))
+        assert isinstance(getattr(module, name), dict), (path, name)

@@ -346,10 +346,11 @@ def test_second_compiled_training_in_a_process_uses_its_own_loss():
         assert compiled.final_loss == pytest.approx(eager.final_loss, rel=1e-9), extra
 
 
-def test_compile_auto_compiles_long_runs_only():
-    """compile="auto" (the default): eager below AUTO_COMPILE_MIN_STEPS loss evaluations, the
-    whole-step compile from there on; never for nested autograd (no double backward under
-    torch.compile). Only the decision: nothing is trained or compiled here."""
+def test_compile_auto_compiles_long_phases_only():
+    """compile="auto" (the default): each phase compiles its own graph when it is long enough
+    to pay for it: Adam from AUTO_COMPILE_MIN_STEPS steps, the second phase from
+    AUTO_COMPILE_MIN_STEPS / SECOND_PHASE_WEIGHT iterations; never for nested autograd (no
+    double backward under torch.compile). Only the decision: nothing is trained here."""
     from pinnkit.trainer import AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, TrainOptions, Trainer
     problem = load_problem("heat1d")["problem"]
     base = dict(width=8, depth=2, interior_points=50, boundary_points=10, initial_points=10, quiet=True)
@@ -357,16 +358,37 @@ def test_compile_auto_compiles_long_runs_only():
 
     def decision(**kw):
         tr = Trainer(problem, TrainOptions.from_kwargs(**base, **kw))
-        return tr.compile, tr.engine, tr.whole_step is not None
-    assert decision(steps=100, lbfgs_steps=100) == (False, "autograd", False)
+        return tr.compile, tr.compile_second, tr.engine, tr.whole_step is not None
+    assert decision(steps=100, lbfgs_steps=100) == (False, False, "autograd", False)
     assert decision(steps=AUTO_COMPILE_MIN_STEPS - 1, lbfgs_steps=0)[0] is False
-    long_run = decision(steps=AUTO_COMPILE_MIN_STEPS, lbfgs_steps=0)
-    assert long_run == (True, "taylor", True)
+    assert decision(steps=AUTO_COMPILE_MIN_STEPS, lbfgs_steps=0) == (True, False, "taylor", True)
     n = math.ceil(AUTO_COMPILE_MIN_STEPS / SECOND_PHASE_WEIGHT)
-    assert decision(steps=0, lbfgs_steps=n)[0] is True
-    assert decision(steps=10 ** 6, engine="autograd")[:2] == (False, "autograd")
-    assert decision(steps=10, compile=True)[0] is True      # forced either way
-    assert decision(steps=10 ** 6, compile=False)[0] is False
+    # a short Adam phase stays eager (nested autograd) before a long second phase compiles
+    assert decision(steps=1000, lbfgs_steps=n) == (False, True, "autograd", False)
+    assert decision(steps=1000, lbfgs_steps=n - 1)[1] is False
+    assert decision(steps=10 ** 6, lbfgs_steps=10 ** 6, engine="autograd")[:3] == (False, False, "autograd")
+    assert decision(steps=10, compile=True)[:2] == (True, True)     # forced either way
+    assert decision(steps=10 ** 6, lbfgs_steps=10 ** 6, compile=False)[:2] == (False, False)
+
+
+def test_auto_compiles_the_second_phase_after_an_eager_adam(monkeypatch):
+    """With compile="auto", an eager Adam phase (nested autograd) then a compiled second phase
+    (Taylor mode from there on) follows the all-eager run's iterates."""
+    import pinnkit.pinn.compiled as compiled
+    from pinnkit.trainer import TrainOptions, Trainer
+    monkeypatch.setattr(compiled, "AUTO_COMPILE_MIN_STEPS", 20)
+    problem = load_problem("heat1d")["problem"]
+    kw = dict(steps=10, lbfgs_steps=8, width=8, depth=2, interior_points=100, boundary_points=10,
+              initial_points=10, log_every=4, quiet=True, seed=2, dtype="float64",
+              optimizer="ssbfgs")
+    tr = Trainer(problem, TrainOptions.from_kwargs(**kw))
+    assert (tr.compile, tr.compile_second, tr.engine) == (False, True, "autograd")
+    mixed = tr.run()
+    assert tr.engine == "taylor" and tr._grad_fn is not None and tr.compiled_steps == 0
+    assert not [m for m in mixed.messages if "failed" in m], mixed.messages
+    eager = pk.train(problem, compile=False, **kw)
+    assert mixed.history["loss"][:3] == eager.history["loss"][:3]      # the same Adam phase
+    assert mixed.final_loss == pytest.approx(eager.final_loss, rel=1e-6)
 
 
 @pytest.mark.parametrize("optimizer", [pytest.param("lbfgs", marks=pytest.mark.slow), "ssbfgs"])

@@ -128,7 +128,7 @@ def reference(problem: Problem, resolution: int | dict | None = None, quiet: boo
             f"problem {problem.name!r}: the finite-difference reference cannot evaluate the learned "
             f"term(s) {', '.join(problem.networks)} of a PDE; replace them first "
             "(problem.substitute({output: expression}))")
-    space = getattr(problem.domain, "space", problem.domain)
+    space = problem.space
     if not isinstance(space, Shape):
         raise UnsupportedSpecError(
             f"problem {problem.name!r}: the finite-difference reference needs a shape domain "
@@ -242,7 +242,7 @@ def richardson_estimate(problem: Problem, sol: GridSolution, periodic: list, opt
     ``sol.error_estimate`` and ``sol.info["error_estimate"]``; when the grid does not
     halve (an even number of intervals is needed) it adds a note instead. Time-integration
     error (controlled by rtol/atol) is assumed smaller than the spatial error."""
-    space = [c.name for c in problem.spatial_coords]
+    space = problem.space_names
     coarse, slices = {}, []
     for name, per in zip(space, periodic):
         n = len(sol.coords[name])

@@ -91,8 +91,7 @@ class Discretization:
                 f"problem {problem.name!r} has unknown parameters "
                 f"({', '.join(p.name for p in problem.parameters)}): an inverse problem has no "
                 "finite-difference reference (its value is what training finds)")
-        domain = problem.domain
-        space = getattr(domain, "space", domain)
+        space = problem.space
         if not isinstance(space, Shape):
             raise UnsupportedSpecError(f"the finite-difference reference needs a shape domain "
                                        f"(box, disk, polygon, CSG), not {type(space).__name__}")

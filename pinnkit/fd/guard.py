@@ -41,7 +41,7 @@ def default_memory_limit() -> float:
 def estimate(problem, res: dict) -> dict:
     """{"points", "unknowns", "bytes", "seconds"} of the reference at resolution ``res``
     (upper bounds for masked grids: the full box is counted)."""
-    space = [c.name for c in problem.spatial_coords]
+    space = problem.space_names
     d = len(space)
     points = math.prod(int(res[n]) for n in space)
     nf = len(problem.fields)
@@ -72,7 +72,7 @@ def check_size(problem, res: dict, limit: float | None) -> dict:
     est = estimate(problem, res)
     if limit is None or est["bytes"] <= limit:
         return est
-    space = [c.name for c in problem.spatial_coords]
+    space = problem.space_names
     lo, hi = 0.0, 1.0      # the largest uniform scaling of the spatial resolution that fits
     for _ in range(40):
         mid = (lo + hi) / 2

@@ -60,88 +60,102 @@ def _isolate(disc: Discretization) -> tuple[dict, dict]:
     return time_orders, {f: sympy.simplify(sol[i]) for i, f in enumerate(disc.fields)}
 
 
-def solve_mol(disc: Discretization, times: np.ndarray, method: str = "BDF", rtol: float = 1e-8,
-              atol: float = 1e-10, advection: str = "central", progress=None) -> tuple[dict, dict]:
-    """Integrate in time; returns ({field: array (nt, P)}, info)."""
-    problem = disc.problem
-    domain = problem.domain
-    q, rhs_exprs = _isolate(disc)
-    G = {f: compile_residual(problem, e) for f, e in rhs_exprs.items()}
-    nf, P = len(disc.fields), disc.P
-    I, B = disc.interior, disc.bpoints
-    nI = len(I)
-    full_I = np.concatenate([k * P + I for k in range(nf)])
-    full_B = disc.boundary_unknowns()
-    if len(full_B) != nf * len(B):
-        raise UnsupportedSpecError("boundary conditions overlap or leave boundary points free")
-    # state layout: per field, values at interior points, then (q == 2) velocities there
-    offsets, n = {}, 0
-    for f in disc.fields:
-        offsets[f] = n
-        n += nI * q[f]
+class _Boundary:
+    """The linear boundary conditions A u = g(t), solved for the boundary unknowns: the
+    factorized A_BB and M = −A_BB⁻¹ A_BI, refreshed only when the conditions depend on t."""
 
-    # linear boundary conditions: A u = g(t) with A independent of u
-    for grp in disc.bc_groups:
-        for d in grp["residual"].dsym:
-            if any(isinstance(s, sympy.Dummy) for s in d.free_symbols):
-                raise UnsupportedSpecError(f"condition {grp['term'].name!r} is nonlinear in the "
-                                           "fields: the method of lines needs linear boundary "
-                                           "conditions")
-    bc_time_dependent = any(problem.time in d.free_symbols for grp in disc.bc_groups
-                            for d in grp["residual"].dsym)
+    def __init__(self, disc: Discretization, full_I: np.ndarray, full_B: np.ndarray) -> None:
+        problem = disc.problem
+        for grp in disc.bc_groups:
+            for d in grp["residual"].dsym:
+                if any(isinstance(s, sympy.Dummy) for s in d.free_symbols):
+                    raise UnsupportedSpecError(f"condition {grp['term'].name!r} is nonlinear in "
+                                               "the fields: the method of lines needs linear "
+                                               "boundary conditions")
+        self.time_dependent = any(problem.time in d.free_symbols for grp in disc.bc_groups
+                                  for d in grp["residual"].dsym)
+        self.disc, self.full_I, self.full_B = disc, full_I, full_B
+        self.t: float | None = None
+        self.lu = self.M = None
 
-    def bc_matrices(t):
-        _, A = disc.boundary_system(None, t)
-        A_BB = A[:, full_B].tocsc()
-        A_BI = A[:, full_I].tocsc()
-        lu = spla.splu(A_BB)
-        M = -sp.csr_matrix(lu.solve(A_BI.toarray())) if A_BI.nnz else sp.csr_matrix((len(full_B), len(full_I)))
-        return lu, M
+    def _factorize(self, t: float) -> None:
+        _, A = self.disc.boundary_system(None, t)
+        A_BB = A[:, self.full_B].tocsc()
+        A_BI = A[:, self.full_I].tocsc()
+        self.lu = spla.splu(A_BB)
+        self.M = (-sp.csr_matrix(self.lu.solve(A_BI.toarray())) if A_BI.nnz
+                  else sp.csr_matrix((len(self.full_B), len(self.full_I))))
+        self.t = t
 
-    cache = {"t": None}
+    def at(self, t: float) -> tuple:
+        """(lu of A_BB, M, g(t))."""
+        if self.t is None or (self.time_dependent and self.t != t):
+            self._factorize(t)
+        g = -self.disc.boundary_system(None, t, jacobian=False)[0]   # residual at u = 0 is -g
+        return self.lu, self.M, g
 
-    def boundary(t):
-        """Factorized A_BB, M = -A_BB^-1 A_BI (refreshed only for time-dependent BCs), g(t)."""
-        if cache["t"] is None or (bc_time_dependent and cache["t"] != t):
-            cache["lu"], cache["M"] = bc_matrices(t)
-            cache["t"] = t
-        g = -disc.boundary_system(None, t, jacobian=False)[0]   # residual at u = 0 is -g
-        return cache["lu"], cache["M"], g
 
-    def full_state(t, y):
-        u = np.zeros(nf * P)
-        uI = np.concatenate([y[offsets[f]:offsets[f] + nI] for f in disc.fields])
-        u[full_I] = uI
-        lu, M, g = boundary(t)
-        if len(full_B):
-            u[full_B] = M @ uI + lu.solve(g)
+class _MOLSystem:
+    """The semi-discrete system dy/dt = F(t, y) of the method of lines. The state y holds,
+    per field, its values at the interior points, then (second order in time) their
+    velocities; the boundary values follow from the boundary conditions (`_Boundary`)."""
+
+    def __init__(self, disc: Discretization, advection: str) -> None:
+        problem = disc.problem
+        self.disc = disc
+        self.q, rhs_exprs = _isolate(disc)
+        self.G = {f: compile_residual(problem, e) for f, e in rhs_exprs.items()}
+        self.nf, self.P = len(disc.fields), disc.P
+        self.I = disc.interior
+        self.nI = nI = len(self.I)
+        self.full_I = np.concatenate([k * self.P + self.I for k in range(self.nf)])
+        self.full_B = disc.boundary_unknowns()
+        if len(self.full_B) != self.nf * len(disc.bpoints):
+            raise UnsupportedSpecError("boundary conditions overlap or leave boundary points free")
+        self.offsets, self.n = {}, 0
+        for f in disc.fields:
+            self.offsets[f] = self.n
+            self.n += nI * self.q[f]
+        self.boundary = _Boundary(disc, self.full_I, self.full_B)
+        self.upwind = {}
+        if advection == "upwind":
+            for k in range(len(disc.grid.names)):
+                self.upwind[k] = (disc.grid.upwind1d(k, -1)[self.I], disc.grid.upwind1d(k, +1)[self.I])
+        elif advection != "central":
+            raise UnsupportedSpecError(f"advection must be 'central' or 'upwind', got {advection!r}")
+        self._coords: tuple = (None, None)       # (t, interior coordinates at t)
+
+    def full_state(self, t: float, y: np.ndarray) -> tuple:
+        """(every unknown at every point, M) for the state y at time t."""
+        u = np.zeros(self.nf * self.P)
+        uI = np.concatenate([y[self.offsets[f]:self.offsets[f] + self.nI] for f in self.disc.fields])
+        u[self.full_I] = uI
+        lu, M, g = self.boundary.at(t)
+        if len(self.full_B):
+            u[self.full_B] = M @ uI + lu.solve(g)
         return u, M
 
-    upwind = {}
-    if advection == "upwind":
-        for k in range(len(disc.grid.names)):
-            upwind[k] = (disc.grid.upwind1d(k, -1)[I], disc.grid.upwind1d(k, +1)[I])
-    elif advection != "central":
-        raise UnsupportedSpecError(f"advection must be 'central' or 'upwind', got {advection!r}")
-    coords_cache = {}
+    def _coords_at(self, t: float):
+        if self._coords[0] != t:
+            self._coords = (t, self.disc.coords_at(self.I, t))
+        return self._coords[1]
 
-    def evaluate(t, y, want_jac):
-        u, M = full_state(t, y)
-        if t not in coords_cache:
-            coords_cache.clear()
-            coords_cache[t] = disc.coords_at(I, t)
-        coords = coords_cache[t]
+    def evaluate(self, t: float, y: np.ndarray, want_jac: bool):
+        """F(t, y), or (``want_jac``) its sparse Jacobian."""
+        disc, q, offsets, nI = self.disc, self.q, self.offsets, self.nI
+        u, M = self.full_state(t, y)
+        coords = self._coords_at(t)
         dy = np.empty_like(y)
         blocks = []
         for f in disc.fields:
-            r = G[f]
+            r = self.G[f]
             extra, chosen = {}, {}
             for k in r.keys:
                 if disc.time_order(k) == 1 and q[k[0]] == 2:
                     extra[k] = y[offsets[k[0]] + nI: offsets[k[0]] + 2 * nI]
-            vals = disc.key_values(r.keys, u, I, extra)
-            if upwind:
-                vals, chosen = _apply_upwind(disc, r, coords, vals, u, upwind)
+            vals = disc.key_values(r.keys, u, self.I, extra)
+            if self.upwind:
+                vals, chosen = _apply_upwind(disc, r, coords, vals, u, self.upwind)
             o = offsets[f]
             gval = np.broadcast_to(np.asarray(r(coords, [], vals), float), (nI,))
             if q[f] == 1:
@@ -153,32 +167,45 @@ def solve_mol(disc: Discretization, times: np.ndarray, method: str = "BDF", rtol
                 blocks.append((f, r, r.partials(coords, [], vals), extra, chosen))
         if not want_jac:
             return dy
-        return _jacobian(disc, blocks, M, q, offsets, nI, full_I, full_B, n)
+        return _jacobian(disc, blocks, M, q, offsets, nI, self.full_I, self.full_B, self.n)
 
-    progress_state = {"last": domain.t0}
+    def initial_state(self) -> np.ndarray:
+        y0 = _initial_state(self.disc, self.q, self.offsets, self.n, self.nI)
+        if not np.all(np.isfinite(y0)):
+            raise ReferenceSolverError("initial condition is not finite on the grid")
+        return y0
+
+    def fields(self, t: float, y: np.ndarray) -> dict:
+        """{field: values at every point (P,)} of the state y at t."""
+        u, _ = self.full_state(t, y)
+        return {f: u[i * self.P:(i + 1) * self.P] for i, f in enumerate(self.disc.fields)}
+
+
+def solve_mol(disc: Discretization, times: np.ndarray, method: str = "BDF", rtol: float = 1e-8,
+              atol: float = 1e-10, advection: str = "central", progress=None) -> tuple[dict, dict]:
+    """Integrate in time; returns ({field: array (nt, P)}, info). ``progress(t)`` is called
+    with each new time the integrator reaches."""
+    domain = disc.problem.domain
+    system = _MOLSystem(disc, advection)
+    reached = [domain.t0]
 
     def rhs(t, y):
-        if progress is not None and t > progress_state["last"]:
-            progress_state["last"] = t
+        if progress is not None and t > reached[0]:
+            reached[0] = t
             progress(t)
-        return evaluate(t, y, False)
+        return system.evaluate(t, y, False)
 
-    def jac(t, y):
-        return evaluate(t, y, True)
-
-    y0 = _initial_state(disc, q, offsets, n, nI)
-    if not np.all(np.isfinite(y0)):
-        raise ReferenceSolverError("initial condition is not finite on the grid")
-    sol = solve_ivp(rhs, (domain.t0, domain.t1), y0, method=method, t_eval=times, rtol=rtol,
-                    atol=atol, jac=jac if method in ("BDF", "Radau", "LSODA") else None)
+    sol = solve_ivp(rhs, (domain.t0, domain.t1), system.initial_state(), method=method,
+                    t_eval=times, rtol=rtol, atol=atol,
+                    jac=((lambda t, y: system.evaluate(t, y, True))
+                         if method in ("BDF", "Radau", "LSODA") else None))
     if not sol.success:
         raise ReferenceSolverError(f"time integration ({method}) failed at t = {sol.t[-1]:.6g}: "
                                    f"{sol.message}")
-    out = {f: np.empty((len(times), P)) for f in disc.fields}
+    out = {f: np.empty((len(times), disc.P)) for f in disc.fields}
     for j, t in enumerate(sol.t):
-        u, _ = full_state(t, sol.y[:, j])
-        for i, f in enumerate(disc.fields):
-            out[f][j] = u[i * P:(i + 1) * P]
+        for f, values in system.fields(t, sol.y[:, j]).items():
+            out[f][j] = values
     return out, {"method": method, "nfev": int(sol.nfev), "njev": int(sol.njev),
                  "nlu": int(sol.nlu), "rtol": rtol, "atol": atol, "advection": advection}
 

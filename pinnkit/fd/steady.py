@@ -50,92 +50,110 @@ def stabilization(disc: Discretization, stabilize: dict | None) -> dict:
     return {eq: S}
 
 
-def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
-                 progress=None, stabilize: dict | None = None) -> tuple[np.ndarray, dict]:
-    """Full unknown vector and info (iterations, residual norm). Raises on non-convergence."""
-    problem = disc.problem
-    if len(problem.equations) != len(disc.fields):
-        raise UnsupportedSpecError(
-            f"{len(problem.equations)} equation(s) for {len(disc.fields)} field(s) "
-            f"({', '.join(disc.fields)}): the steady reference needs a square system")
-    pdes = [(name, compile_residual(problem, e)) for name, e in problem.equations.items()]
-    extra = stabilization(disc, stabilize)
-    rows = disc.interior
-    coords = disc.coords_at(rows, None)
+class _SteadySystem:
+    """The discrete steady system R(w) = 0 and its sparse Jacobian: every equation at the
+    interior points, every condition at its boundary points, and with a gauge (one field
+    value fixed at a point) one more unknown, the multiplier that absorbs the system's
+    compatibility defect."""
 
-    gauges = disc.gauges
-    if len(gauges) > 1:
-        raise UnsupportedSpecError(f"{len(gauges)} field values at boundary grid nodes; the steady "
-                                   "reference takes one (a level such as p(0, 0) = 0)")
-    n = len(disc.fields) * disc.P
-    if gauges:
-        # the gauge row fixes the free constant; its multiplier, one unknown constant added to
-        # the stabilised (or every) equation, absorbs the discrete system's compatibility
-        # defect and is reported (it tends to 0 with the grid spacing)
-        f, point, value = gauges[0]
-        names = [stabilize["equation"]] if stabilize else list(problem.equations)
-        col = np.concatenate([np.full(len(rows), float(name in names)) for name, _ in pdes]
-                             + [np.zeros(len(disc.boundary_unknowns()))])
-        G = sp.csr_matrix(([1.0], ([0], [disc.fields.index(f) * disc.P + point])), shape=(1, n))
+    def __init__(self, disc: Discretization, stabilize: dict | None) -> None:
+        problem = disc.problem
+        if len(problem.equations) != len(disc.fields):
+            raise UnsupportedSpecError(
+                f"{len(problem.equations)} equation(s) for {len(disc.fields)} field(s) "
+                f"({', '.join(disc.fields)}): the steady reference needs a square system")
+        self.disc = disc
+        self.pdes = [(name, compile_residual(problem, e)) for name, e in problem.equations.items()]
+        self.extra = stabilization(disc, stabilize)
+        self.rows = rows = disc.interior
+        self.coords = disc.coords_at(rows, None)
+        self.gauges = gauges = disc.gauges
+        if len(gauges) > 1:
+            raise UnsupportedSpecError(f"{len(gauges)} field values at boundary grid nodes; the "
+                                       "steady reference takes one (a level such as p(0, 0) = 0)")
+        self.n = n = len(disc.fields) * disc.P
+        if gauges:
+            # the gauge row fixes the free constant; its multiplier, one unknown constant added
+            # to the stabilised (or every) equation, absorbs the discrete system's
+            # compatibility defect and is reported (it tends to 0 with the grid spacing)
+            f, point, self.value = gauges[0]
+            names = [stabilize["equation"]] if stabilize else list(problem.equations)
+            self.col = np.concatenate([np.full(len(rows), float(name in names)) for name, _ in self.pdes]
+                                      + [np.zeros(len(disc.boundary_unknowns()))])
+            self.G = sp.csr_matrix(([1.0], ([0], [disc.fields.index(f) * disc.P + point])),
+                                   shape=(1, n))
+        if len(rows) * len(self.pdes) + len(disc.boundary_unknowns()) != n:
+            raise UnsupportedSpecError("the discrete system is not square (conditions overlap "
+                                       "or leave points free)")
+        self.blocks = [(f"equation {name!r}", rows) for name, _ in self.pdes] \
+            + [(f"condition {g['term'].name!r}", g["rows"]) for g in disc.bc_groups] \
+            + [("the gauge", 1)]
 
-    def system(w):
+    @property
+    def size(self) -> int:
+        return self.n + len(self.gauges)
+
+    def __call__(self, w: np.ndarray) -> tuple:
+        """(R(w), its Jacobian as a CSC matrix)."""
+        disc, rows, n = self.disc, self.rows, self.n
         u = w[:n]
         rs, js = [], []
-        for name, r in pdes:
+        for name, r in self.pdes:
             vals = disc.key_values(r.keys, u, rows)
-            res = np.broadcast_to(np.asarray(r(coords, [], vals), float), (len(rows),))
-            jac = disc.jacobian_rows(r, r.partials(coords, [], vals), rows)
-            if name in extra:
-                res, jac = res + extra[name] @ u, jac + extra[name]
+            res = np.broadcast_to(np.asarray(r(self.coords, [], vals), float), (len(rows),))
+            jac = disc.jacobian_rows(r, r.partials(self.coords, [], vals), rows)
+            if name in self.extra:
+                res, jac = res + self.extra[name] @ u, jac + self.extra[name]
             rs.append(res)
             js.append(jac)
         rb, jb = disc.boundary_system(u, None)
-        if not gauges:
+        if not self.gauges:
             return np.concatenate(rs + [rb]), sp.vstack(js + [jb], format="csc")
-        r = np.concatenate(rs + [rb]) + w[n] * col
-        J = sp.bmat([[sp.vstack(js + [jb]), sp.csr_matrix(col[:, None])], [G, None]], format="csc")
-        return np.append(r, u[G.indices[0]] - value), J
+        r = np.concatenate(rs + [rb]) + w[n] * self.col
+        J = sp.bmat([[sp.vstack(js + [jb]), sp.csr_matrix(self.col[:, None])], [self.G, None]],
+                    format="csc")
+        return np.append(r, u[self.G.indices[0]] - self.value), J
 
-    if len(rows) * len(pdes) + len(disc.boundary_unknowns()) != n:
-        raise UnsupportedSpecError("the discrete system is not square (conditions overlap or "
-                                   "leave points free)")
-    def done(w, iterations, norm, history):
-        info = {"method": "newton", "iterations": iterations, "residual": norm, "history": history}
-        if gauges:
-            info["gauge_multiplier"] = float(w[n])
-        return w[:n], info
-
-    blocks = [(f"equation {name!r}", rows) for name, _ in pdes] \
-        + [(f"condition {g['term'].name!r}", g["rows"]) for g in disc.bc_groups] \
-        + [("the gauge", 1)]
-
-    def check(what: str, r, J) -> None:
-        # never hand SuperLU/BLAS a non-finite or visibly singular system (it prints 'illegal
-        # value' lines on stdout and fails), never stop on a NaN or infinite residual
-        where = dict(names=disc.grid.names, points=disc.grid.points)
+    def check(self, what: str, r: np.ndarray, J) -> None:
+        """Never hand SuperLU/BLAS a non-finite or visibly singular system (it prints 'illegal
+        value' lines on stdout and fails), never stop on a NaN or infinite residual: a
+        `ReferenceSolverError` naming the equation or condition and the point."""
+        where = dict(names=self.disc.grid.names, points=self.disc.grid.points)
         if not np.all(np.isfinite(r)):
             raise ReferenceSolverError(nonfinite_message(what + ": the residual is not finite",
-                                                         blocks, r, **where))
+                                                         self.blocks, r, **where))
         Jc = J.tocoo()
         row_max = np.zeros(J.shape[0])
         np.maximum.at(row_max, Jc.row, np.abs(Jc.data))    # NaN propagates into its row
         if not np.all(np.isfinite(row_max)):
             raise ReferenceSolverError(nonfinite_message(what + ": the Jacobian is not finite",
-                                                         blocks, row_max, **where))
+                                                         self.blocks, row_max, **where))
         if np.any(row_max == 0):
             raise ReferenceSolverError(nonfinite_message(
                 what + ": the Jacobian has a zero row (the linearisation there determines "
                 "nothing, e.g. a condition like u**2 - c or u*u_x - c at the start value u = 0)",
-                blocks, row_max, test=lambda v: v == 0, **where))
+                self.blocks, row_max, test=lambda v: v == 0, **where))
 
-    u = np.zeros(n + len(gauges))
+    def result(self, w: np.ndarray, iterations: int, norm: float, history: list) -> tuple:
+        info = {"method": "newton", "iterations": iterations, "residual": norm, "history": history}
+        if self.gauges:
+            info["gauge_multiplier"] = float(w[self.n])
+        return w[:self.n], info
+
+
+def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
+                 progress=None, stabilize: dict | None = None) -> tuple[np.ndarray, dict]:
+    """Full unknown vector and info (iterations, residual norm): Newton with step halving from
+    all fields 0. Raises `ReferenceSolverError` on non-convergence or a singular system."""
+    system = _SteadySystem(disc, stabilize)
+    u = np.zeros(system.size)
     r, J = system(u)
-    check("Newton's start (all fields 0)", r, J)
+    system.check("Newton's start (all fields 0)", r, J)
     norm0 = norm = float(np.linalg.norm(r, np.inf))
     history = [norm]
     for it in range(1, max_iter + 1):
         if norm <= tol * max(1.0, norm0) or norm == 0.0:
-            return done(u, it - 1, norm, history)
+            return system.result(u, it - 1, norm, history)
         try:
             du = spla.spsolve(J, -r)
         except RuntimeError as exc:
@@ -147,7 +165,7 @@ def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
         if it > 1 and np.max(np.abs(du)) <= 1e-11 * (1.0 + np.max(np.abs(u))):
             # the Newton correction is at rounding level: the residual cannot drop further
             # (fine grids: stencil weights ~1/h² amplify rounding in the residual)
-            return done(u, it - 1, norm, history)
+            return system.result(u, it - 1, norm, history)
         step = 1.0
         while True:
             r_new, J_new = system(u + step * du)
@@ -156,10 +174,10 @@ def solve_steady(disc: Discretization, tol: float = 1e-10, max_iter: int = 50,
                 break
             step /= 2
         u, r, J, norm = u + step * du, r_new, J_new, new
-        check(f"Newton iteration {it}", r, J)
+        system.check(f"Newton iteration {it}", r, J)
         history.append(norm)
         if step == 1.0 and np.max(np.abs(du)) <= 1e-11 * (1.0 + np.max(np.abs(u))):
-            return done(u, it, norm, history)
+            return system.result(u, it, norm, history)
         if progress is not None:
             progress(it, norm)
         if not np.isfinite(norm):

@@ -104,7 +104,7 @@ def grid_axes(problem: Problem, resolution: int | Mapping | None) -> tuple[dict,
     given = problem.reference_options.get("resolution") if resolution is None else resolution
     res = resolution_per_axis(problem, dict(given) if isinstance(given, Mapping) else given,
                               DatasetError)
-    space = getattr(problem.domain, "space", problem.domain)
+    space = problem.space
     lo, hi = space.bbox
     periodic = {t.coord for t in problem.terms if t.kind == "periodic"}
     axes, box = {}, {}
@@ -375,4 +375,4 @@ def _create(h5: h5py.File, axes: dict, box: dict, problem: Problem, ref_opts: di
                                          for k in inputs})
     h5.attrs["output_axes"] = json.dumps(
         ([problem.time.name] if problem.time is not None and ref_opts.get("_keep_times") else [])
-        + [c.name for c in problem.spatial_coords])
+        + problem.space_names)

@@ -51,7 +51,7 @@ class GridResidual:
                 f"the physics loss needs a steady problem; {problem.name!r} is time-dependent and "
                 "its operator outputs the final time only, where the equation's time derivative "
                 "is unknown")
-        names = [c.name for c in problem.spatial_coords]
+        names = problem.space_names
         res = dict(zip(names, shape))
         order = order or problem.reference_options.get("order", 2)
         zeros = {k: np.ones(tuple(res[a.name] for a in v.args)) for k, v in problem.inputs.items()}

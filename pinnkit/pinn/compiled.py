@@ -24,7 +24,8 @@ __all__ = ["LossModule", "AdamStep", "ValueAndGrad", "compile_function", "decide
 # 1.53 ms) a second pk.train in the same process reused the first run's graph, with the
 # first trainer's loss (its weighting, weights, causal settings) on the new parameters.
 STEP_COMPILE_OPTIONS = {"cpp_wrapper": True}
-# compile="auto" compiles when steps + SECOND_PHASE_WEIGHT x lbfgs_steps reaches this.
+# compile="auto" compiles a phase when its steps (Adam) or SECOND_PHASE_WEIGHT x its iterations
+# (second phase) reach this.
 # Measured on problems/burgers.py (4 x 20, 2780 points, one thread, other jobs on the machine;
 # docs/benchmarks.md; measured with the nn.Module guards off): compiling took 29-30 s with an
 # empty Inductor cache and 3.2-3.4 s with a warm one, and saved 3.5-6.5 ms per step (eager
@@ -41,8 +42,10 @@ SECOND_PHASE_WEIGHT = 2.5
 
 def decide_compile(option: bool | str, steps: int, second_phase_steps: int,
                    compilable: bool) -> bool | str:
-    """``compile="auto"``: compile when the run is long enough to pay for compiling
-    (`AUTO_COMPILE_MIN_STEPS`) and the loss can be compiled; otherwise the option as given."""
+    """``compile="auto"``: compile when the phase(s) counted here are long enough to pay for
+    compiling (`AUTO_COMPILE_MIN_STEPS`) and the loss can be compiled; otherwise the option as
+    given. The trainer asks once per phase: each phase compiles a graph of its own (float32
+    Adam step, float64 loss and gradient), so each must pay for its own compile."""
     if option != "auto":
         return option
     return compilable and steps + SECOND_PHASE_WEIGHT * second_phase_steps >= AUTO_COMPILE_MIN_STEPS

@@ -32,7 +32,7 @@ class Solution:
         self.messages = messages
         self.threads: int | None = None     # torch CPU threads it was trained with
         self.fields = list(problem.fields)
-        self.coord_names = [c.name for c in problem.coords]
+        self.coord_names = problem.coord_names
 
     @property
     def parameters(self) -> dict[str, float]:

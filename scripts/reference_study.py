@@ -20,6 +20,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# the checkout on the path instead of scripts/: scripts/operator.py would shadow the standard
+# library's `operator` in every subprocess that inherits the path (torch Inductor's SIMD
+# probe then fails silently and compiles scalar kernels, 2.7x slower steps)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
 import pinnkit as pk  # noqa: E402

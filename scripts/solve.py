@@ -7,7 +7,11 @@ See `python scripts/solve.py --help`, `--list-options` and docs/cli.md. The same
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+# the checkout on the path instead of scripts/: scripts/operator.py would shadow the standard
+# library's `operator` in every subprocess that inherits the path (torch Inductor's SIMD
+# probe then fails silently and compiles scalar kernels, 2.7x slower steps)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pinnkit.cli import main  # noqa: E402
 

@@ -255,3 +255,29 @@ def test_summary_headline_is_against_exact_with_reference_estimate():
     assert "reference's estimated error (7.9e-03) is comparable" in text
     no_exact = {"metrics": {"u": {"l2re_reference": 2e-3}}, "reference": {}}
     assert summary(P(), no_exact, ROOT, 1.0).splitlines()[1].split()[1:4] == ["L2RE", "vs", "reference"]
+
+
+def test_scripts_keep_their_folder_off_the_path_of_subprocesses(tmp_path):
+    """scripts/operator.py shadows the standard library's `operator` in any child process whose
+    PYTHONPATH is the parent's sys.path, which is how torch Inductor starts its SIMD probe: with
+    scripts/ on the path the probe failed silently and every compiled step ran scalar kernels,
+    2.7x slower. A problem file run by scripts/solve.py starts a child the way Inductor does."""
+    from pathlib import Path
+    where = tmp_path / "where.txt"
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import os, subprocess, sys\nimport pinnkit as pk\n"
+        "child = subprocess.run([sys.executable, '-c', 'import operator; print(operator.__file__)'],"
+        " env={**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}, capture_output=True, text=True)\n"
+        f"open({str(where)!r}, 'w').write(child.stdout)\n"
+        "x = pk.coords('x')\nu = pk.field('u', x)\n"
+        "problem = pk.Problem('probe', pk.Interval(x, 0, 1), [u.diff(x, 2) + 1], [pk.Dirichlet(u, 0)])\n")
+    r = _run(str(probe), "--reference-only", "--quiet", "--out", str(tmp_path / "out"), cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    found = Path(where.read_text().strip())
+    assert found.name == "operator.py" and found.resolve() != ROOT / "scripts" / "operator.py"
+    # every script that puts the checkout on the path takes its own folder off it
+    for script in sorted((ROOT / "scripts").glob("*.py")):
+        text = script.read_text()
+        if "sys.path.insert" in text:
+            assert "Path(__file__).resolve().parent]" in text, script.name

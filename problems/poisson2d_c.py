@@ -38,7 +38,9 @@ problem = pk.Problem(
 # 8.2e-3 after 500 SSBFGS iterations (53 s of training), 5.7e-4 after 3000 (133 s), 2.1e-4
 # after 5000 (about 200 s); `python scripts/solve.py problems/poisson2d_c.py --out DIR --set
 # lbfgs_steps=5000`: 2.7e-4 in 349.8 s wall (340 s CPU, the machine's load near 5), over the
-# 5 minutes, hence 3500 iterations.
+# 5 minutes, hence 3500 iterations: `python scripts/solve.py problems/poisson2d_c.py --out DIR`
+# (OMP_NUM_THREADS=1, scripts/time_defaults.py): 5.1e-4 vs the reference in 247.6 s wall
+# (246.1 s CPU), the whole command.
 options = {"steps": 1000, "lbfgs_steps": 3500, "optimizer": "ssbfgs", "width": 30, "depth": 3,
            "interior_points": 6000, "boundary_points": 1200,
            "weights": {"dirichlet_u_x_min_x_max_y_min_y_max": 5000, "dirichlet_u_holes": 5000}}

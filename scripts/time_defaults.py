@@ -48,7 +48,8 @@ def time_one(name: str, extra: list[str], lock: str | None) -> dict:
     kind = "exact" if all("l2re_exact" in m for m in metrics.values()) else "reference"
     row.update(vs=kind, fields={f: m.get(f"l2re_{kind}") for f, m in metrics.items()},
                train_s=report.get("train", {}).get("seconds"),
-               reference_s=report.get("reference", {}).get("seconds"))
+               reference_s=report.get("reference", {}).get("seconds"),
+               messages=report.get("train", {}).get("messages", []))
     row["error"] = max(row["fields"].values())
     return row
 

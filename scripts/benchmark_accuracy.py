@@ -2,9 +2,10 @@
 """The PINNacle problems with each file's recipe, next to the published errors.
 
     python scripts/benchmark_accuracy.py [name ...] [--seed S] [--threads N] [--out docs/accuracy.md]
-                                         [--set KEY=VALUE ...]
+                                         [--recipe NAME] [--set KEY=VALUE ...]
 
-Each problem trains with the options in its file (the recommended recipe) and is scored by
+Each problem trains with its file's `recipes["accurate"]` over its `options` (the recipe of
+docs/accuracy.md's figures; `--recipe default` takes the file's short default `options`) and is scored by
 relative L2 error: against the exact solution where there is one, else against our
 finite-difference reference; Poisson2d-C and NS2d-C are also scored against PINNacle's COMSOL
 solutions (../shared/data/pinnacle_*.npz) and the FD reference is cross-checked against them.
@@ -55,9 +56,15 @@ def finite_l2re(a, b) -> float:
     return l2re(a[ok], b[ok])
 
 
-def run(name: str, seed: int, smoke: bool = False, overrides: dict | None = None) -> dict:
+def run(name: str, seed: int, smoke: bool = False, overrides: dict | None = None,
+        recipe: str = "accurate") -> dict:
     ns = runpy.run_path(str(ROOT / "problems" / f"{name}.py"))
-    problem, opts = ns["problem"], {**ns.get("options", {}), **(overrides or {})}
+    recipes = ns.get("recipes", {})
+    if recipe != "default" and recipe not in recipes:
+        raise pk.OptionsError(f"problems/{name}.py has no recipe {recipe!r}; it has "
+                              + ", ".join(["default", *recipes]))
+    chosen = recipes.get(recipe, {}) if recipe != "default" else {}
+    problem, opts = ns["problem"], {**ns.get("options", {}), **chosen, **(overrides or {})}
     if smoke:   # check the scoring path end to end in seconds
         opts.update(steps=20, lbfgs_steps=2)
     t0 = time.perf_counter()
@@ -123,6 +130,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out")
     p.add_argument("--smoke", action="store_true", help="20 Adam + 2 L-BFGS steps (test the script)")
+    p.add_argument("--recipe", default="accurate",
+                   help="the files' recipe over their options (default: accurate; `default`: the options)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe option in every problem (as solve.py's --set)")
     args = p.parse_args()
@@ -139,7 +148,7 @@ def main() -> None:
     rows = []
     for name in args.names:
         try:
-            rows.append(run(name, args.seed, args.smoke, overrides))
+            rows.append(run(name, args.seed, args.smoke, overrides, args.recipe))
         except pk.PinnkitError as exc:     # e.g. a bad --set value: one line, status 2
             p.exit(2, f"benchmark_accuracy.py: {name}: {exc}\n")
         print(json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)

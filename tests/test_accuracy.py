@@ -1,4 +1,5 @@
-"""Full-accuracy runs with each problem's default options (minutes each): `pytest -m slow`."""
+"""Full-accuracy runs with each problem's default options, or its `recipes["accurate"]` where
+the default is a short first run (minutes each, up to half an hour): `pytest -m slow`."""
 import math
 
 import numpy as np
@@ -12,9 +13,10 @@ from conftest import l2re, load_problem, shared_data
 pytestmark = pytest.mark.slow
 
 
-def _train(name, seed=0):
+def _train(name, seed=0, recipe=None):
     ns = load_problem(name)
-    return ns["problem"], pk.train(ns["problem"], seed=seed, quiet=True, **ns["options"])
+    options = {**ns["options"], **(ns["recipes"][recipe] if recipe else {})}
+    return ns["problem"], pk.train(ns["problem"], seed=seed, quiet=True, **options)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
@@ -40,13 +42,13 @@ def test_burgers_inverse_recovers_nu():
 
 
 def test_wave1d_c_beats_published_best():
-    problem, sol = _train("wave1d_c")
+    problem, sol = _train("wave1d_c", recipe="accurate")
     m = metrics_of(evaluate(problem, sol, None))
     assert m["u"]["l2re_exact"] < 9.79e-2   # PINNacle's best published Wave1d-C error
 
 
 def test_allen_cahn_against_data():
-    problem, sol = _train("allen_cahn")
+    problem, sol = _train("allen_cahn", recipe="accurate")
     d = shared_data("allen_cahn.npz")
     X, T = np.meshgrid(d["x"], d["t"])
     err = l2re(sol({"x": X, "t": T})["u"], d["u"])
@@ -54,14 +56,14 @@ def test_allen_cahn_against_data():
 
 
 def test_poisson2d_c_recipe_reaches_1e_2_vs_reference():
-    problem, sol = _train("poisson2d_c")
+    problem, sol = _train("poisson2d_c", recipe="accurate")
     ref = pk.reference(problem, resolution=129)
     m = metrics_of(evaluate(problem, sol, ref))
     assert m["u"]["l2re_reference"] <= 1e-2   # PINNacle best 1.23e-2; measured 8.7e-4 (NTK recipe)
 
 
 def test_ns2d_c_recipe_vs_reference():
-    problem, sol = _train("ns2d_c")
+    problem, sol = _train("ns2d_c", recipe="accurate")
     ref = pk.reference(problem)
     pinn = sol(ref.points())
     stack = lambda v: np.stack([v[f] for f in ("u", "v", "p")])  # noqa: E731
@@ -71,6 +73,6 @@ def test_ns2d_c_recipe_vs_reference():
 
 
 def test_heat2d_ms_recipe_reaches_1e_2_vs_exact():
-    problem, sol = _train("heat2d_ms")
+    problem, sol = _train("heat2d_ms", recipe="accurate")
     m = metrics_of(evaluate(problem, sol, None))
     assert m["u"]["l2re_exact"] <= 1e-2   # measured 7.3e-3 in 1229 s (one thread)

@@ -114,7 +114,8 @@ def test_constraint_jets_match_nested_autograd(name, S, lap):
     from pinnkit.taylor import _constraint_jets, _tables
     from pinnkit.trainer import TrainOptions, Trainer
     ns = load_problem(name)
-    tr = Trainer(ns["problem"], TrainOptions.from_kwargs(**{**ns["options"], "dtype": "float64",
+    recipe = ns.get("recipes", {}).get("accurate", {})   # the recipe's network (heat2d_ms: Fourier)
+    tr = Trainer(ns["problem"], TrainOptions.from_kwargs(**{**ns["options"], **recipe, "dtype": "float64",
                                                             "hard_constraints": True, "quiet": True,
                                                             "interior_points": 300}))
     constraint = tr.model.constraint

@@ -256,8 +256,8 @@ def test_heat2d_ms_short_training_leaves_the_initial_state():
     decaying); a short run of the file's recipe must already follow the decay (measured 0.61)."""
     ns = load_problem("heat2d_ms")
     problem = ns["problem"]
-    opts = {**ns["options"], "steps": 800, "interior_points": 2000, "boundary_points": 400,
-            "initial_points": 800, "compile": False}
+    opts = {**ns["options"], **ns["recipes"]["accurate"], "steps": 800, "interior_points": 2000,
+            "boundary_points": 400, "initial_points": 800, "compile": False}
     sol = pk.train(problem, seed=0, quiet=True, **opts)
     X, Y, T = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 21), np.linspace(0, 5, 11),
                           indexing="ij")

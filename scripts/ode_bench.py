@@ -4,6 +4,7 @@
     python scripts/ode_bench.py adjoint                 peak memory, odeint vs odeint_adjoint
     python scripts/ode_bench.py lv [--steps N --lbfgs-steps M]   hybrid UDE + SINDy + pure NODE
     python scripts/ode_bench.py robertson               reference at t = 40, explicit-solver guard
+    python scripts/ode_bench.py hybrid_pde              Fisher-KPP with a learned reaction (PINN)
 
 Each prints the numbers docs/ode.md quotes.
 """
@@ -248,6 +249,49 @@ def lv(args) -> None:
           f"extrapolated on [3, 10]: {l2re(np.stack([Ye['x'], Ye['y']]), true_ex):.3e}")
 
 
+def hybrid_errors(ns: dict, sol, ref=None) -> dict:
+    """Acceptance 5 of issue 18 for problems/reaction_diffusion_hybrid.py: the learned reaction
+    against the true one (relative L2 over the range of the observed u), the PINN field against
+    the exact wave and against the finite-difference reference of the true equation."""
+    u_obs = ns["observations"]
+    us = np.linspace(u_obs.min(), u_obs.max(), 201)
+    learned = sol.learned_terms()["R"](us[:, None])[:, 0]
+    true = ns["K"] * us * (1 - us)
+    out = {"reaction": l2re(learned, true), "u_range": (float(us[0]), float(us[-1]))}
+    xs, ts = np.linspace(ns["X0"], ns["X1"], 201), np.linspace(0, ns["T1"], 81)
+    TT, XX = np.meshgrid(ts, xs, indexing="ij")
+    out["field_exact"] = l2re(sol({"x": XX, "t": TT})["u"], ns["exact_np"](XX, TT))
+    if ref is not None:
+        grids = np.meshgrid(*(ref.coords[a] for a in ref.axes), indexing="ij")
+        pts = dict(zip(ref.axes, grids))
+        out["field_reference"] = l2re(sol(pts)["u"], ref.fields["u"])
+        out["reference_exact"] = l2re(ref.fields["u"], ns["exact_np"](pts["x"], pts["t"]))
+    return out
+
+
+def hybrid_pde(args) -> None:
+    ns = load("reaction_diffusion_hybrid")
+    problem, opts = ns["problem"], dict(ns["options"])
+    if args.steps_pinn is not None:
+        opts["steps"] = args.steps_pinn
+    if args.lbfgs_steps_pinn is not None:
+        opts["lbfgs_steps"] = args.lbfgs_steps_pinn
+    t0 = time.perf_counter()
+    ref = pk.reference(problem.substitute({"R": ns["TRUE_REACTION"]}))
+    print(f"reference of Fisher's equation (the true reaction substituted): "
+          f"{time.perf_counter() - t0:.1f} s, grid {dict((a, len(ref.coords[a])) for a in ref.axes)}")
+    t0 = time.perf_counter()
+    cap = lambda phase, step, sol: time.perf_counter() - t0 > args.max_seconds  # noqa: E731
+    sol = pk.train(problem, callback=cap, quiet=True, threads=1, **opts)
+    sec = time.perf_counter() - t0
+    e = hybrid_errors(ns, sol, ref)
+    print(f"hybrid PINN {opts}: {sec:.1f} s, final loss {sol.final_loss:.3e}")
+    print(f"  learned reaction vs k u (1 - u), relative L2 over u in "
+          f"[{e['u_range'][0]:.3f}, {e['u_range'][1]:.3f}]: {e['reaction']:.3e}")
+    print(f"  field vs reference: {e['field_reference']:.3e}; vs exact: {e['field_exact']:.3e} "
+          f"(reference vs exact: {e['reference_exact']:.3e})", flush=True)
+
+
 def robertson(args) -> None:
     ns = load("robertson")
     problem = ns["problem"]
@@ -271,16 +315,19 @@ def robertson(args) -> None:
 def main() -> None:
     torch.set_num_threads(1)
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["spiral", "adjoint", "lv", "robertson", "all"])
+    p.add_argument("what", choices=["spiral", "adjoint", "lv", "robertson", "hybrid_pde", "all"])
     p.add_argument("--iters", type=int, default=2000, help="spiral: demo-loop iterations")
     p.add_argument("--steps", type=int, default=1500, help="lv: Adam steps")
     p.add_argument("--lbfgs-steps", type=int, default=200, help="lv: L-BFGS iterations")
     p.add_argument("--threshold", type=float, default=0.1)
+    p.add_argument("--steps-pinn", type=int, default=None, help="hybrid_pde: Adam steps")
+    p.add_argument("--lbfgs-steps-pinn", type=int, default=None, help="hybrid_pde: L-BFGS iterations")
     p.add_argument("--max-seconds", type=float, default=180.0, help="cap per training run")
     p.add_argument("--recipe", default=None, help="spiral: a recipe of the problem file (accurate)")
     p.add_argument("--skip-demo", action="store_true", help="spiral: no demo-loop speed comparison")
     args = p.parse_args()
-    runs = {"robertson": robertson, "adjoint": adjoint, "spiral": spiral, "lv": lv}
+    runs = {"robertson": robertson, "adjoint": adjoint, "spiral": spiral, "lv": lv,
+            "hybrid_pde": hybrid_pde}
     for name, fn in runs.items():
         if args.what in (name, "all"):
             t0 = time.perf_counter()

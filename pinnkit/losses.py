@@ -278,6 +278,10 @@ def sample_batches(problem: Problem, terms: list[Term], interior_points: int,
             X2[:, names.index(t.coord)] = domain.bbox[1][names.index(t.coord)]
             out[t.name] = {"X": X, "X2": X2}
         elif t.kind == "data":
+            if t.data_initial is not None:   # the PINN is one solution: one trajectory
+                raise TrainingError(f"problem {problem.name!r}: condition {t.name!r} observes "
+                                    "another trajectory (Data(initial=...)), which the PINN (one "
+                                    "solution) cannot fit; use method='ode'")
             out[t.name] = {"X": stack(t.data_points), "values": np.asarray(t.data_values)}
     return out
 

@@ -21,12 +21,19 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _data(problem) -> list:
-    """[(field name, times, values)] of every Data condition."""
+def _data(problem, other_trajectories: bool = False) -> list:
+    """[(field name, times, values)] of every Data condition of the problem's own trajectory
+    or, with ``other_trajectories``, [(field name, times, values, initial)] of the Data with
+    their own initial values (``Data(initial=...)``)."""
     tname = problem.time.name
     out = []
     for term in problem.terms:
-        if term.kind == "data":
+        if term.kind == "data" and other_trajectories and term.data_initial is not None:
+            vals = np.asarray(term.data_values, float).reshape(len(term.data_points[tname]), -1)
+            for k, e in enumerate(term.exprs):
+                out.append((e.func.__name__, term.data_points[tname], vals[:, k],
+                            term.condition.initial))
+        elif term.kind == "data" and not other_trajectories and term.data_initial is None:
             vals = np.asarray(term.data_values, float).reshape(len(term.data_points[tname]), -1)
             for k, e in enumerate(term.exprs):
                 out.append((e.func.__name__, term.data_points[tname], vals[:, k]))
@@ -47,10 +54,10 @@ def plot_trajectories(folder: Path, problem, ev, sol=None, ref=None, extend: flo
     tname = problem.time.name
     fields = list(problem.fields)
     tt, trained = _curves(problem, ev, sol, extend)
-    data = _data(problem)
+    data, others = _data(problem), _data(problem, other_trajectories=True)
     fig = Figure(figsize=(7, 2.4 * len(fields)))
     axes = fig.subplots(len(fields), 1, sharex=True, squeeze=False)[:, 0]
-    last = max((float(np.max(ts)) for _, ts, _ in data), default=None)
+    last = max((float(np.max(d[1])) for d in data + others), default=None)
     for ax, f in zip(axes, fields):
         if f in trained:
             ax.plot(tt, trained[f], "C0-", lw=1.8, label="trained")
@@ -62,6 +69,13 @@ def plot_trajectories(folder: Path, problem, ev, sol=None, ref=None, extend: flo
         for name, ts, vs in data:
             if name == f:
                 ax.plot(ts, vs, "o", ms=2.5, color="C3", alpha=0.6, label="data")
+        for k, (name, ts, vs, initial) in enumerate(others):
+            if name == f:      # another trajectory: its data and the model from its initial values
+                if sol is not None and hasattr(sol, "initial_state"):
+                    ax.plot(tt, sol({tname: tt}, initial=initial)[f], "-", lw=1.2,
+                            color=f"C{4 + k % 5}")
+                ax.plot(ts, vs, "s", ms=2.5, color=f"C{4 + k % 5}", alpha=0.6,
+                        label="other trajectories" if k == 0 else None)
         if last is not None and tt[-1] > last:
             ax.axvspan(last, tt[-1], color="0.9", zorder=0, label="extrapolation")
         ax.set_ylabel(f)

@@ -323,11 +323,17 @@ class BoundaryEquation(_Condition):
 class Data(_Condition):
     """Observations of a field: ``points`` = {coordinate name: array}, ``values`` of equal shape.
 
-    ``u`` may be a list of fields; ``values`` then has shape (n, n_fields), column k for u[k]."""
+    ``u`` may be a list of fields; ``values`` then has shape (n, n_fields), column k for u[k].
+
+    ``initial`` (time-only problems): {field or its time derivative: number}, the initial values
+    of the trajectory these observations belong to, for data from several trajectories
+    (``method="ode"`` integrates each from its own initial values, in one batch); components
+    left out take the problem's `Initial` values. None: the problem's own trajectory."""
 
     u: Any
     points: Mapping[str, Any]
     values: Any
+    initial: Mapping[Any, Any] | None = None
 
     def term(self, problem):
         us = list(self.u) if isinstance(self.u, (list, tuple)) else [self.u]
@@ -335,7 +341,11 @@ class Data(_Condition):
         label = self.name or f"data_{'_'.join(fnames)}"
         pts, vals = problem._check_data(self, label,
                                         len(us) if isinstance(self.u, (list, tuple)) else 0)
-        return Term(label, "data", us, condition=self, data_points=pts, data_values=vals)
+        initial = None
+        if self.initial is not None:
+            initial = problem.initial_values(self.initial, f"condition {label!r}: initial")
+        return Term(label, "data", us, condition=self, data_points=pts, data_values=vals,
+                    data_initial=initial)
 
 
 # --------------------------------------------------------------------------- terms
@@ -361,6 +371,7 @@ class Term:
     condition: Any = None
     data_points: dict | None = None
     data_values: np.ndarray | None = None
+    data_initial: dict | None = None      # Data(initial=): {(field, order): value}, else None
 
     def __post_init__(self) -> None:
         if self.kind not in TERM_KINDS:
@@ -712,6 +723,38 @@ class Problem:
         if not np.all(np.isfinite(vals)):
             raise SpecError(f"condition {label!r}: values contain NaN or Inf")
         return pts, vals
+
+    def initial_values(self, initial: Mapping[Any, Any], what: str) -> dict:
+        """{(field name, time-derivative order): float} of a trajectory's initial values given
+        as {field or its time derivative (or a field name): number}; `SpecError` naming ``what``
+        unless the problem is time-only and every key and value is valid."""
+        if self.time is None or self.spatial_coords:
+            raise SpecError(f"{what}: initial values of a trajectory need a time-only problem (an "
+                            "ODE system, method='ode'); this one has coordinates "
+                            f"{', '.join(map(str, self.coords))}")
+        if not isinstance(initial, Mapping) or not initial:
+            raise SpecError(f"{what} must be a non-empty dict {{field: value}}, got {initial!r}")
+        out: dict = {}
+        for key, value in initial.items():
+            k = self.fields.get(key) if isinstance(key, str) else key
+            if isinstance(k, AppliedUndef) and k.func.__name__ in self.fields:
+                name, order = k.func.__name__, 0
+            elif (isinstance(k, sympy.Derivative) and isinstance(k.expr, AppliedUndef)
+                  and k.expr.func.__name__ in self.fields
+                  and {v for v, _ in k.variable_count} == {self.time}):
+                name, order = k.expr.func.__name__, int(k.derivative_count)
+            else:
+                raise SpecError(f"{what}: {key!r} is not a field of the problem "
+                                f"({', '.join(self.fields)}) or a time derivative of one")
+            label = name if order == 0 else f"d^{order}{name}/d{self.time}^{order}"
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise SpecError(f"{what}: the value of {label} must be a number, got {value!r}") from None
+            if not np.isfinite(v):
+                raise SpecError(f"{what}: the value of {label} is {v}")
+            out[(name, order)] = v
+        return out
 
     def _add_term(self, term: Term) -> None:
         if any(t.name == term.name for t in self.terms):

@@ -4,6 +4,7 @@
     python scripts/ode_bench.py adjoint                 peak memory, odeint vs odeint_adjoint
     python scripts/ode_bench.py lv [--steps N --lbfgs-steps M]   hybrid UDE + SINDy + pure NODE
     python scripts/ode_bench.py robertson               reference at t = 40, explicit-solver guard
+    python scripts/ode_bench.py hybrid_pde              Fisher-KPP with a learned reaction (PINN)
 
 Each prints the numbers docs/ode.md quotes.
 """
@@ -144,9 +145,12 @@ def _spiral_speed(ns, problem, ts, true_in, iters: int) -> float:
 
 
 def adjoint(args) -> None:
-    """Peak memory of one forward+backward over a long integration (fixed-step rk4, up to 4,000
-    steps), odeint vs odeint_adjoint, measured as the growth of the process's peak RSS in a
-    fresh subprocess each (Linux: VmHWM after resetting it through /proc/self/clear_refs)."""
+    """Peak memory of one forward+backward over a long integration (fixed-step rk4, 250 to 4,000
+    steps), odeint vs odeint_adjoint, each case in a fresh subprocess: the growth of the
+    process's peak RSS over the warmed-up process (Linux: VmHWM after resetting it through
+    /proc/self/clear_refs; torch's CPU tensors live in malloc/mmap memory, which tracemalloc
+    does not see), checked against the bytes autograd saves for the backward pass
+    (saved_tensors_hooks, distinct storages), and the solver steps counted (right-hand-side evaluations / 4)."""
     import subprocess
     code = r'''
 import sys, torch
@@ -162,7 +166,9 @@ class F(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.net = torch.nn.Sequential(torch.nn.Linear(16, 128), torch.nn.Tanh(), torch.nn.Linear(128, 16))
+        self.nfe = 0
     def forward(self, t, y):
+        self.nfe += 1
         return self.net(y)
 f = F().double()
 y0 = torch.randn(32, 16, dtype=torch.float64)
@@ -170,21 +176,34 @@ t = torch.linspace(0, 1, 2, dtype=torch.float64)
 solve = odeint_adjoint if adj else odeint
 kw = {"adjoint_params": tuple(f.parameters())} if adj else {}
 solve(f, y0, t, method="rk4", options={"step_size": 0.5}, **kw)[-1].sum().backward()  # warm up
+saved = {}
+def pack(x):      # distinct storages only (a tensor saved by two operations counts once)
+    st = x.untyped_storage()
+    saved[st.data_ptr()] = st.nbytes()
+    return x
 open("/proc/self/clear_refs", "w").write("5")      # reset the peak (VmHWM) to the current RSS
 base = status("VmRSS")
-y = solve(f, y0, t, method="rk4", options={"step_size": 1.0 / n}, **kw)
+f.nfe = 0
+with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+    y = solve(f, y0, t, method="rk4", options={"step_size": 1.0 / n}, **kw)
+nfe_forward = f.nfe
 y[-1].pow(2).sum().backward()
-print(status("VmHWM") - base)
+print(status("VmHWM") - base, sum(saved.values()) / 2 ** 20, nfe_forward / 4, (f.nfe - nfe_forward) / 4)
 '''
-    print("peak memory growth of forward+backward (MLP 16-128-16, batch 32, float64, rk4):")
-    print(f"  {'steps':>6} {'odeint MiB':>11} {'adjoint MiB':>12}")
+    print("peak memory growth of one forward+backward (MLP 16-128-16, batch 32, float64, rk4; "
+          "a fresh process per case):")
+    print(f"  {'steps':>6} | {'odeint: peak MiB':>16} {'saved MiB':>9} {'bwd steps':>9} | "
+          f"{'adjoint: peak MiB':>17} {'saved MiB':>9} {'bwd steps':>9}")
     for n in (250, 1000, 4000):
         row = []
         for adj in ("0", "1"):
             out = subprocess.run([sys.executable, "-c", code, adj, str(n)], capture_output=True,
                                  text=True, check=True)
-            row.append(float(out.stdout.strip()))
-        print(f"  {n:>6} {row[0]:>11.1f} {row[1]:>12.1f}")
+            peak, saved, fwd, bwd = map(float, out.stdout.split())
+            assert fwd == n, (fwd, n)
+            row += [peak, saved, bwd]
+        print(f"  {n:>6} | {row[0]:>16.1f} {row[1]:>9.1f} {row[2]:>9.0f} | "
+              f"{row[3]:>17.1f} {row[4]:>9.1f} {row[5]:>9.0f}", flush=True)
 
 
 def lv(args) -> None:
@@ -234,6 +253,49 @@ def lv(args) -> None:
           f"extrapolated on [3, 10]: {l2re(np.stack([Ye['x'], Ye['y']]), true_ex):.3e}")
 
 
+def hybrid_errors(ns: dict, sol, ref=None) -> dict:
+    """Acceptance 5 of issue 18 for problems/reaction_diffusion_hybrid.py: the learned reaction
+    against the true one (relative L2 over the range of the observed u), the PINN field against
+    the exact wave and against the finite-difference reference of the true equation."""
+    u_obs = ns["observations"]
+    us = np.linspace(u_obs.min(), u_obs.max(), 201)
+    learned = sol.learned_terms()["R"](us[:, None])[:, 0]
+    true = ns["K"] * us * (1 - us)
+    out = {"reaction": l2re(learned, true), "u_range": (float(us[0]), float(us[-1]))}
+    xs, ts = np.linspace(ns["X0"], ns["X1"], 201), np.linspace(0, ns["T1"], 81)
+    TT, XX = np.meshgrid(ts, xs, indexing="ij")
+    out["field_exact"] = l2re(sol({"x": XX, "t": TT})["u"], ns["exact_np"](XX, TT))
+    if ref is not None:
+        grids = np.meshgrid(*(ref.coords[a] for a in ref.axes), indexing="ij")
+        pts = dict(zip(ref.axes, grids))
+        out["field_reference"] = l2re(sol(pts)["u"], ref.fields["u"])
+        out["reference_exact"] = l2re(ref.fields["u"], ns["exact_np"](pts["x"], pts["t"]))
+    return out
+
+
+def hybrid_pde(args) -> None:
+    ns = load("reaction_diffusion_hybrid")
+    problem, opts = ns["problem"], dict(ns["options"])
+    if args.steps_pinn is not None:
+        opts["steps"] = args.steps_pinn
+    if args.lbfgs_steps_pinn is not None:
+        opts["lbfgs_steps"] = args.lbfgs_steps_pinn
+    t0 = time.perf_counter()
+    ref = pk.reference(problem.substitute({"R": ns["TRUE_REACTION"]}))
+    print(f"reference of Fisher's equation (the true reaction substituted): "
+          f"{time.perf_counter() - t0:.1f} s, grid {dict((a, len(ref.coords[a])) for a in ref.axes)}")
+    t0 = time.perf_counter()
+    cap = lambda phase, step, sol: time.perf_counter() - t0 > args.max_seconds  # noqa: E731
+    sol = pk.train(problem, callback=cap, quiet=True, threads=1, **opts)
+    sec = time.perf_counter() - t0
+    e = hybrid_errors(ns, sol, ref)
+    print(f"hybrid PINN {opts}: {sec:.1f} s, final loss {sol.final_loss:.3e}")
+    print(f"  learned reaction vs k u (1 - u), relative L2 over u in "
+          f"[{e['u_range'][0]:.3f}, {e['u_range'][1]:.3f}]: {e['reaction']:.3e}")
+    print(f"  field vs reference: {e['field_reference']:.3e}; vs exact: {e['field_exact']:.3e} "
+          f"(reference vs exact: {e['reference_exact']:.3e})", flush=True)
+
+
 def robertson(args) -> None:
     ns = load("robertson")
     problem = ns["problem"]
@@ -257,16 +319,19 @@ def robertson(args) -> None:
 def main() -> None:
     torch.set_num_threads(1)
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["spiral", "adjoint", "lv", "robertson", "all"])
+    p.add_argument("what", choices=["spiral", "adjoint", "lv", "robertson", "hybrid_pde", "all"])
     p.add_argument("--iters", type=int, default=2000, help="spiral: demo-loop iterations")
     p.add_argument("--steps", type=int, default=1500, help="lv: Adam steps")
     p.add_argument("--lbfgs-steps", type=int, default=200, help="lv: L-BFGS iterations")
     p.add_argument("--threshold", type=float, default=0.1)
+    p.add_argument("--steps-pinn", type=int, default=None, help="hybrid_pde: Adam steps")
+    p.add_argument("--lbfgs-steps-pinn", type=int, default=None, help="hybrid_pde: L-BFGS iterations")
     p.add_argument("--max-seconds", type=float, default=180.0, help="cap per training run")
     p.add_argument("--recipe", default=None, help="spiral: a recipe of the problem file (accurate)")
     p.add_argument("--skip-demo", action="store_true", help="spiral: no demo-loop speed comparison")
     args = p.parse_args()
-    runs = {"robertson": robertson, "adjoint": adjoint, "spiral": spiral, "lv": lv}
+    runs = {"robertson": robertson, "adjoint": adjoint, "spiral": spiral, "lv": lv,
+            "hybrid_pde": hybrid_pde}
     for name, fn in runs.items():
         if args.what in (name, "all"):
             t0 = time.perf_counter()

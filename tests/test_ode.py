@@ -268,6 +268,102 @@ def test_batches_need_equally_spaced_full_observations():
         pk.train(p, method="ode", batch_time=5, steps=1, quiet=True)
 
 
+def relaxation_problem(two_trajectories=True):
+    """u' = b - a u (a = 1.5, b = 3): the trajectory from the equilibrium u(0) = b/a = 2 stays
+    there and only fixes b/a; a second one from u(0) = 0 fixes a and b."""
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    a, b = pk.parameter("a", init=1.0), pk.parameter("b", init=1.0)
+    ts = np.linspace(0.1, 2.0, 20)
+    conds = [pk.Initial(u, 2.0), pk.Data(u, points={"t": ts}, values=np.full_like(ts, 2.0))]
+    if two_trajectories:
+        conds.append(pk.Data(u, points={"t": ts[::2]}, values=2.0 * (1 - np.exp(-1.5 * ts[::2])),
+                             initial={u: 0.0}))
+    return pk.Problem("relax", pk.TimeInterval(t, 0, 2), [u.diff(t) + a * u - b], conds), u, ts
+
+
+def test_several_trajectories_identify_what_one_cannot():
+    opts = dict(method="ode", steps=200, lr=5e-2, lbfgs_steps=50, dtype="float64", quiet=True)
+    p1, _, _ = relaxation_problem(two_trajectories=False)
+    one = pk.train(p1, **opts).parameters
+    assert abs(one["b"] / one["a"] - 2.0) < 1e-3 and abs(one["a"] / 1.5 - 1) > 0.3
+    p2, u, ts = relaxation_problem()
+    sol = pk.train(p2, **opts)
+    assert abs(sol.parameters["a"] / 1.5 - 1) < 1e-4 and abs(sol.parameters["b"] / 3.0 - 1) < 1e-4
+    other = sol({"t": ts}, initial={u: 0.0})["u"]
+    assert np.max(np.abs(other - 2.0 * (1 - np.exp(-1.5 * ts)))) < 1e-5
+    assert np.max(np.abs(sol({"t": ts})["u"] - 2.0)) < 1e-5        # the problem's own trajectory
+
+
+def test_trajectories_of_a_second_order_system(tmp_path):
+    """u'' = -k² u: Data(initial=) sets u and/or u'; equal initial states share a trajectory;
+    the batched integration follows each one's exact solution."""
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    k = pk.parameter("k", init=2.0)
+    ts = np.linspace(0.2, 2.0, 10)
+    conds = [pk.Initial(u, 1.0), pk.Initial(u, 0.0, order=1),
+             pk.Data(u, points={"t": ts}, values=np.cos(2 * ts)),
+             pk.Data(u, points={"t": ts}, values=np.sin(2 * ts) / 2, initial={u: 0, u.diff(t): 1}),
+             pk.Data(u, points={"t": ts[:3]}, values=np.sin(2 * ts[:3]) / 2,
+                     initial={"u": 0.0, u.diff(t): 1.0}),
+             pk.Data(u, points={"t": ts}, values=3 * np.cos(2 * ts), initial={u: 3.0})]
+    p = pk.Problem("osc", pk.TimeInterval(t, 0, 2), [u.diff(t, 2) + k ** 2 * u], conds)
+    system = ode_system(p)
+    assert [d.trajectory for d in system.data] == [0, 1, 1, 2]
+    assert [[float(v) for v in y] for y in system.trajectories] == [[1, 0], [0, 1], [3, 0]]
+    sol = pk.train(p, method="ode", steps=1, lr=1e-12, dtype="float64", rtol=1e-10, atol=1e-12,
+                   quiet=True)
+    assert sol.final_loss < 1e-14
+    assert np.allclose(sol({"t": ts}, initial={u: 3.0})["u"], 3 * np.cos(2 * ts), atol=1e-7)
+    from pinnkit.plot_ode import plot_trajectories
+    assert plot_trajectories(tmp_path, p, None, sol).stat().st_size > 0
+    with pytest.raises(pk.SpecError, match=r"initial value of d\^2u/dt\^2.*\(u, u_t\)"):
+        ode_system(pk.Problem("osc", pk.TimeInterval(t, 0, 2), [u.diff(t, 2) + k ** 2 * u],
+                              conds[:2] + [pk.Data(u, points={"t": ts}, values=ts,
+                                                   initial={u.diff(t, 2): 1.0})]))
+
+
+def test_bad_trajectory_initial_values_are_named():
+    t = pk.coords("t")
+    u, v = pk.fields("u v", t)
+    ts = np.linspace(0.1, 1, 5)
+
+    def make(initial, coords=None):
+        if coords is None:
+            return pk.Problem("p", pk.TimeInterval(t, 0, 1), [u.diff(t) + u, v.diff(t) - u],
+                              [pk.Initial(u, 1), pk.Initial(v, 0),
+                               pk.Data(u, points={"t": ts}, values=ts, initial=initial)])
+        x = coords
+        w = pk.field("w", x, t)
+        return pk.Problem("heat", pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 1),
+                          [w.diff(t) - w.diff(x, 2)],
+                          [pk.Data(w, points={"x": ts, "t": ts}, values=ts, initial=initial)])
+
+    with pytest.raises(pk.SpecError, match="condition 'data_u': initial: 'w' is not a field.*u, v"):
+        make({"w": 1.0})
+    with pytest.raises(pk.SpecError, match="the value of v must be a number, got 'a'"):
+        make({v: "a"})
+    with pytest.raises(pk.SpecError, match="the value of u is nan"):
+        make({u: float("nan")})
+    with pytest.raises(pk.SpecError, match="non-empty dict"):
+        make({})
+    with pytest.raises(pk.SpecError, match="need a time-only problem.*x, t"):
+        make({"w": 1.0}, coords=pk.coords("x"))
+    p = make({v: 2.0})
+    with pytest.raises(pk.TrainingError, match="another trajectory.*use method='ode'"):
+        pk.train(p, steps=1, quiet=True)                     # the PINN: one solution
+    U = pk.network("U", inputs=(u,))
+    q = pk.Problem("q", pk.TimeInterval(t, 0, 1), [u.diff(t) - U],
+                   [pk.Initial(u, 1), pk.Data(u, points={"t": ts}, values=ts),
+                    pk.Data(u, points={"t": ts}, values=ts, initial={u: 2.0})])
+    with pytest.raises(pk.OptionsError, match="one Data condition \\(one trajectory\\)"):
+        pk.train(q, method="ode", batch_time=2, steps=1, quiet=True)
+    sol = pk.train(q, method="ode", steps=1, quiet=True)
+    with pytest.raises(pk.SpecError, match="initial: 'v' is not a field of the problem \\(u\\)"):
+        sol({"t": ts}, initial={"v": 1.0})
+
+
 def test_stiff_system_with_explicit_solver_stops_with_advice():
     ns = load_problem("robertson")
     with pytest.raises(pk.TrainingError, match="stiff.*implicit_adams.*Radau/BDF/LSODA"):

@@ -86,16 +86,25 @@ class ODEFunc(torch.nn.Module):
         self._inputs = [(net.name, lambdify_torch(base, list(args)), [k for k, _ in outs])
                         for net, args, outs in groups]
         self._y0 = lambdify_torch(list(system.parameters), list(system.y0))
+        # the other observed trajectories' initial states (Data(initial=...)), stacked by y0()
+        self._y0s = [self._y0] + [lambdify_torch(list(system.parameters), list(y))
+                                  for y in system.trajectories[1:]]
         self.offset: torch.Tensor | None = None
         self.budget, self.nfe = 0, 0
 
     def param_values(self) -> list:
         return [self.params[n] for n in self.param_names]
 
-    def y0(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """Initial state from the Initial conditions (may depend on trained parameters)."""
+    def y0(self, dtype: torch.dtype, device: torch.device,
+           trajectories: list | None = None) -> torch.Tensor:
+        """Initial state (n_state,) from the Initial conditions (may depend on trained
+        parameters); with ``trajectories`` (indices into the system's trajectories) the
+        initial states of those, stacked (len(trajectories), n_state)."""
         ref = torch.zeros((), dtype=dtype, device=device)
-        return torch.stack([_like(v, ref) for v in self._y0(*self.param_values())])
+        if trajectories is None:
+            return torch.stack([_like(v, ref) for v in self._y0(*self.param_values())])
+        return torch.stack([torch.stack([_like(v, ref) for v in self._y0s[k](*self.param_values())])
+                            for k in trajectories])
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.nfe += 1

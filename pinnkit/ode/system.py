@@ -9,7 +9,7 @@ are rewritten in the state symbols; each solver evaluates them its own way
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
@@ -19,17 +19,19 @@ from ..errors import SpecError
 from ..learned import Network, NetworkOutput
 from ..spec import Initial, Problem
 
-__all__ = ["ODESystem", "ode_system", "split_networks", "DataSet"]
+__all__ = ["ODESystem", "ode_system", "split_networks", "DataSet", "trajectory_state"]
 
 
 @dataclass
 class DataSet:
-    """One Data condition: times (n,), values (n, k) and the state columns they observe."""
+    """One Data condition: times (n,), values (n, k), the state columns they observe and the
+    trajectory they belong to (an index into `ODESystem.trajectories`; 0: the problem's own)."""
 
     name: str
     times: np.ndarray
     values: np.ndarray
     columns: list
+    trajectory: int = 0
 
 
 @dataclass
@@ -40,7 +42,9 @@ class ODESystem:
     ``symbols``: their sympy symbols (aligned); ``rhs``/``y0``: sympy expressions (rhs of the
     state symbols, ``t``, parameters and learned terms; y0 of parameters only);
     ``fields``: {field: its state column}; ``networks``: {name: `Network`};
-    ``data``: the Data conditions as `DataSet`s."""
+    ``data``: the Data conditions as `DataSet`s; ``trajectories``: the initial states (lists
+    like ``y0``) of the observed trajectories, ``trajectories[0] == y0`` (Data(initial=...)
+    adds the others)."""
 
     problem: Problem
     t: sympy.Symbol
@@ -54,6 +58,13 @@ class ODESystem:
     parameters: list
     networks: dict
     data: list
+    trajectories: list = field(default_factory=list)
+
+    def orders(self) -> dict:
+        """{field: order of its equation} (its number of state components)."""
+        cols = sorted(self.fields.items(), key=lambda kv: kv[1])
+        ends = [c for _, c in cols[1:]] + [len(self.state)]
+        return {f: end - c for (f, c), end in zip(cols, ends)}
 
     def jacobian(self) -> sympy.Matrix:
         """d rhs / d y (symbolic; learned terms are opaque and must be split off first)."""
@@ -123,9 +134,11 @@ def ode_system(problem: Problem, what: str = "an ODE solver") -> ODESystem:
         k0 = columns[f]
         rhs += [symbols[k0 + k + 1] for k in range(orders[f] - 1)] + [sympy.sympify(sol[i])]
     y0 = _initial_values(problem, fields, orders)
-    data = _data_sets(problem, columns)
+    trajectories = [y0]
+    data = _data_sets(problem, columns, orders, trajectories)
     return ODESystem(problem, t, float(problem.domain.t0), float(problem.domain.t1), state,
-                     symbols, rhs, y0, columns, list(problem.parameters), dict(problem.networks), data)
+                     symbols, rhs, y0, columns, list(problem.parameters), dict(problem.networks), data,
+                     trajectories)
 
 
 def _initial_values(problem: Problem, fields: list, orders: dict) -> list:
@@ -155,7 +168,23 @@ def _initial_values(problem: Problem, fields: list, orders: dict) -> list:
     return y0
 
 
-def _data_sets(problem: Problem, columns: dict) -> list:
+def trajectory_state(problem: Problem, y0: list, columns: dict, orders: dict, initial: dict,
+                     what: str) -> list:
+    """The initial state ``y0`` with the components given by ``initial`` ({(field, order):
+    value}, `Problem.initial_values`) replaced; `SpecError` for an order the state lacks."""
+    out = list(y0)
+    for (f, k), v in initial.items():
+        if k >= orders[f]:
+            have = ", ".join(_state_name(f, j, problem.time.name) for j in range(orders[f]))
+            raise SpecError(f"{what}: an initial value of d^{k}{f}/d{problem.time.name}^{k}, but "
+                            f"the state of {f} is ({have}) (its equation is of order {orders[f]})")
+        out[columns[f] + k] = sympy.Float(v)
+    return out
+
+
+def _data_sets(problem: Problem, columns: dict, orders: dict, trajectories: list) -> list:
+    """The Data conditions; each ``Data(initial=...)`` with new initial values appends its
+    initial state to ``trajectories`` (equal initial states share one trajectory)."""
     out = []
     tname = problem.time.name
     for term in problem.terms:
@@ -164,7 +193,16 @@ def _data_sets(problem: Problem, columns: dict) -> list:
         vals = np.asarray(term.data_values, float)
         vals = vals[:, None] if vals.ndim == 1 else vals
         cols = [columns[e.func.__name__] for e in term.exprs]
-        out.append(DataSet(term.name, np.asarray(term.data_points[tname], float), vals, cols))
+        k = 0
+        if term.data_initial is not None:
+            y0 = trajectory_state(problem, trajectories[0], columns, orders, term.data_initial,
+                                  f"condition {term.name!r}: initial")
+            same = [i for i, other in enumerate(trajectories)
+                    if all(sympy.sympify(a - b) == 0 for a, b in zip(y0, other))]
+            k = same[0] if same else len(trajectories)
+            if not same:
+                trajectories.append(y0)
+        out.append(DataSet(term.name, np.asarray(term.data_points[tname], float), vals, cols, k))
     return out
 
 

@@ -34,7 +34,7 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import OptionsError, TrainingError
 from ..spec import Problem
 from .modules import ODEFunc, _BudgetExceeded, build_networks
-from .system import ODESystem, ode_system
+from .system import ODESystem, ode_system, trajectory_state
 
 __all__ = ["ODEOptions", "ODESolution", "train_ode", "ODE_SOLVERS"]
 
@@ -206,15 +206,30 @@ class ODESolution:
     def _like(self) -> torch.Tensor:
         return next(iter(self.func.parameters()), torch.zeros(()))
 
-    def trajectory(self, times: np.ndarray) -> np.ndarray:
-        """State (len(times), n_state) at increasing ``times`` (float64 array)."""
+    def initial_state(self, initial: dict | None = None) -> np.ndarray:
+        """The initial state (n_state,) of the problem's trajectory, with the components given
+        by ``initial`` ({field or its time derivative: number}, as `pk.Data`'s) replaced."""
+        p = self._like()
+        with torch.no_grad():
+            y0 = self.func.y0(p.dtype, p.device).cpu().numpy().astype(np.float64)
+        if initial is None:
+            return y0
+        given = self.problem.initial_values(initial, "initial")
+        state = trajectory_state(self.problem, list(y0), self.system.fields,
+                                 self.system.orders(), given, "initial")
+        return np.asarray(state, dtype=np.float64)
+
+    def trajectory(self, times: np.ndarray, initial: dict | None = None) -> np.ndarray:
+        """State (len(times), n_state) at ``times`` (float64 array), from the problem's initial
+        values or, with ``initial``, from those of another trajectory (`initial_state`)."""
         times = np.asarray(times, float).ravel()
         p = self._like()
         integ = _Integrator(self.problem, self.func, self.options, adjoint=False)
         t0 = self.system.t0
         out = np.empty((len(times), len(self.system.state)))
         with torch.no_grad():
-            y0 = self.func.y0(p.dtype, p.device)
+            y0 = self.func.y0(p.dtype, p.device) if initial is None else \
+                torch.as_tensor(self.initial_state(initial), dtype=p.dtype, device=p.device)
             for mask, order in ((times >= t0, 1), (times < t0, -1)):
                 if not mask.any():
                     continue
@@ -226,13 +241,14 @@ class ODESolution:
                 out[mask] = Y[::order][idx]
         return out
 
-    def __call__(self, points: dict) -> dict[str, np.ndarray]:
-        """Fields at ``points`` = {"t": array of any shape} -> {field: array of that shape}."""
+    def __call__(self, points: dict, initial: dict | None = None) -> dict[str, np.ndarray]:
+        """Fields at ``points`` = {"t": array of any shape} -> {field: array of that shape}, on
+        the problem's trajectory or the one from ``initial`` (see `initial_state`)."""
         tname = self.coord_names[0]
         if tname not in points:
             raise KeyError(f"points lack coordinate {tname!r}")
         ts = np.asarray(points[tname], float)
-        Y = self.trajectory(ts.ravel())
+        Y = self.trajectory(ts.ravel(), initial)
         return {f: Y[:, col].reshape(ts.shape) for f, col in self.system.fields.items()}
 
     def learned_terms(self) -> dict:
@@ -255,10 +271,13 @@ class ODESolution:
 
 @dataclass
 class _Targets:
-    """The Data conditions on one sorted time grid: ``grid`` = [t0] + data times."""
+    """The Data conditions on one sorted time grid: ``grid`` = [t0] + data times;
+    ``trajectories``: the observed trajectories (indices into ``ODESystem.trajectories``),
+    integrated together in one batch, or None for the problem's own trajectory alone."""
 
     grid: np.ndarray
-    sets: list   # (name, row indices into grid, state columns, values (n, k))
+    sets: list   # (name, row indices into grid, state columns, values (n, k), batch position)
+    trajectories: list | None = None
 
 
 def _targets(problem: Problem, system: ODESystem) -> _Targets:
@@ -270,8 +289,11 @@ def _targets(problem: Problem, system: ODESystem) -> _Targets:
         raise TrainingError(f"problem {problem.name!r}: data at t = {times[0]:g}, before the "
                             f"initial time t0 = {system.t0:g}")
     grid = times if times[0] == system.t0 else np.concatenate([[system.t0], times])
-    sets = [(d.name, np.searchsorted(grid, d.times), d.columns, d.values) for d in system.data]
-    return _Targets(grid, sets)
+    used = sorted({d.trajectory for d in system.data})
+    trajectories = None if used == [0] else used
+    sets = [(d.name, np.searchsorted(grid, d.times), d.columns, d.values, used.index(d.trajectory))
+            for d in system.data]
+    return _Targets(grid, sets, trajectories)
 
 
 class _ODETrainer:
@@ -312,17 +334,18 @@ class _ODETrainer:
     def _tensors(self) -> dict:
         as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
         return {"grid": as_t(self.targets.grid),
-                "sets": [(name, torch.as_tensor(rows, device=self.device), cols, as_t(vals))
-                         for name, rows, cols, vals in self.targets.sets]}
+                "sets": [(name, torch.as_tensor(rows, device=self.device), cols, as_t(vals), b)
+                         for name, rows, cols, vals, b in self.targets.sets]}
 
     def _batching(self) -> dict:
         """torchdiffeq's ode_demo batches: needs every state observed on one equally spaced grid."""
         sets, sys = self.targets.sets, self.system
         name = self.problem.name
         if len(sets) != 1 or sorted(sets[0][2]) != list(range(len(sys.state))):
-            raise OptionsError(f"problem {name!r}: batch_time needs one Data condition that observes "
-                               f"every state component ({', '.join(sys.state)}); use batch_time=0")
-        _, rows, cols, vals = sets[0]
+            raise OptionsError(f"problem {name!r}: batch_time needs one Data condition (one "
+                               f"trajectory) that observes every state component "
+                               f"({', '.join(sys.state)}); use batch_time=0")
+        _, rows, cols, vals, _ = sets[0]
         times = self.targets.grid[rows]
         dt = np.diff(times)
         if not np.allclose(dt, dt[0], rtol=1e-6, atol=0):
@@ -355,10 +378,11 @@ class _ODETrainer:
         return torch.mean(_pointwise_misfit(pred - target, self.opts.data_loss))
 
     def full_loss(self) -> tuple[torch.Tensor, dict]:
-        y0 = self.func.y0(self.dtype, self.device)
-        Y = self.integrate(y0, self.tensors["grid"])
-        terms = {name: self._misfit(Y[rows][:, cols], vals)
-                 for name, rows, cols, vals in self.tensors["sets"]}
+        several = self.targets.trajectories
+        y0 = self.func.y0(self.dtype, self.device, several)
+        Y = self.integrate(y0, self.tensors["grid"])     # (time, state) or (time, trajectory, state)
+        terms = {name: self._misfit((Y[rows] if several is None else Y[rows, b])[:, cols], vals)
+                 for name, rows, cols, vals, b in self.tensors["sets"]}
         return sum(terms.values()), terms
 
     def batch_loss(self) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Data-parallel training (pinnkit.distributed, DESIGN §9): two gloo ranks on this CPU train
 exactly what one process trains on the union of their points."""
+import json
 import os
 import socket
 import subprocess
@@ -273,3 +274,36 @@ def test_operator_two_ranks_split_each_batch(tmp_path):
     # float32 sums in another order, through 9 Adam steps
     assert np.max(np.abs(a - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
     assert np.allclose(np.load(tmp_path / "ophist0.npy"), single.history["train"], rtol=1e-5)
+
+
+def test_operator_cli_under_torchrun_equals_one_process(tmp_path):
+    """scripts/operator.py under torchrun: rank 0 makes the datasets while rank 1 waits, both
+    train data parallel, rank 0 alone writes the outputs; the validation error equals a
+    one-process run's (the union of the ranks' shares of every batch is the batch)."""
+    problem = tmp_path / "heat_op.py"
+    problem.write_text(
+        "import pinnkit as pk\nx, t = pk.coords('x t')\nu = pk.field('u', x, t)\n"
+        "u0 = pk.input_field('u0', x)\n"
+        "problem = pk.Problem('heat_op', pk.Interval(x, 0, 1) * pk.TimeInterval(t, 0, 0.01),\n"
+        "                     [u.diff(t) - u.diff(x, 2)], [pk.Periodic(u, x), pk.Initial(u, u0)])\n"
+        "samplers = {'u0': pk.GaussianRandomField(sigma=10.0, tau=3.0, alpha=2.0)}\n"
+        "options = {'n_train': 8, 'n_val': 2, 'n_test': 2, 'resolution': 32, 'modes': 4,\n"
+        "           'width': 8, 'layers': 2, 'epochs': 3, 'batch_size': 4, 'quiet': True,\n"
+        "           'speed_samples': 1}\n")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PINNKIT_DIST_TIMEOUT="20")
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          "--master_port", str(_free_port()), str(ROOT / "scripts" / "operator.py"),
+                          str(problem), "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert two.returncode == 0, two.stderr[-2000:]
+    one = subprocess.run([sys.executable, str(ROOT / "scripts" / "operator.py"), str(problem),
+                          "--out", str(tmp_path / "one")], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert one.returncode == 0, one.stderr[-2000:]
+    reports = [json.loads((tmp_path / d / "report.json").read_text()) for d in ("two", "one")]
+    a, b = (r["train"]["validation_l2re"] for r in reports)
+    assert a == pytest.approx(b, rel=1e-4), (a, b)
+    assert [r["train"]["world_size"] for r in reports] == [2, 1]
+    assert reports[0]["train"]["backend"] == "gloo" and reports[0]["data"]["n_train"] == 8
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir())

@@ -115,9 +115,10 @@ def _subgrid(n_fine: int, n: int, periodic: bool) -> int:
 
 
 def run(argv: list[str] | None = None) -> int:
-    import pinnkit as pk
+    """The pipeline: datasets, training, evaluation at every test resolution, outputs. Under
+    ``torchrun --nproc_per_node=N`` the training is data parallel (`pk.train_operator`); rank 0
+    makes the datasets and writes every output."""
     from .dataset import grid_axes
-    from .train import relative_l2
     args = _Parser(parents=[_parser()], add_help=False).parse_args(argv)
     problem, samplers, file_opts = load(args.problem_file)
     opts = {**DEFAULTS, **file_opts}
@@ -138,21 +139,58 @@ def run(argv: list[str] | None = None) -> int:
         raise UsageError("mixed periodic and closed axes are not supported by the pipeline")
     fine = max(tests)
     strides = {r: _subgrid(fine, r, per[0]) for r in tests}
-    out = Path(opts["out"] or Path("runs") / problem.name)
-    n_val = opts["n_val"] if opts["n_val"] is not None else max(1, opts["n_train"] // 10)
-    quiet, seed = bool(opts["quiet"]), int(opts["seed"])
-    say = (lambda *a: None) if quiet else print  # noqa: E731
+    from ..distributed import init_from_env
+    started = init_from_env(opts["device"])   # torchrun with several ranks: data parallel
+    try:
+        return _pipeline(problem, samplers, opts, axes, res, tests, fine, strides)
+    finally:
+        if started:
+            import torch.distributed as dist
+            dist.destroy_process_group()
 
+
+def _datasets(problem, samplers, opts: dict, res: int, fine: int, n_val: int, out: Path) -> tuple:
+    """(train, test, seconds of each): made by rank 0 (a process pool of its own); under
+    torchrun the other ranks wait for it (as long as it takes) and then read the same files."""
+    import pinnkit as pk
+    from ..distributed import current
+    shard, quiet, seed = current(), bool(opts["quiet"]) or not current().main, int(opts["seed"])
+    waiting = None
+    if shard.active:    # a gloo group without the collectives' timeout: solving takes minutes
+        import datetime
+        import torch.distributed as dist
+        waiting = dist.new_group(backend="gloo", timeout=datetime.timedelta(days=1))
+        if not shard.main:
+            dist.barrier(group=waiting)
     t0 = _time.perf_counter()
     train = pk.dataset(problem, samplers, n=opts["n_train"] + n_val, resolution=res,
                        path=out / "data" / f"train_{res}.h5", seed=seed, workers=opts["workers"],
                        quiet=quiet)
-    t_train_data = _time.perf_counter() - t0
-    t0 = _time.perf_counter()
+    t1 = _time.perf_counter()
     test = pk.dataset(problem, samplers, n=opts["n_test"], resolution=fine,
                       path=out / "data" / f"test_{fine}.h5", seed=seed + 1,
                       workers=opts["workers"], quiet=quiet)
-    t_test_data = _time.perf_counter() - t0
+    t2 = _time.perf_counter()
+    if waiting is not None and shard.main:
+        import torch.distributed as dist
+        dist.barrier(group=waiting)
+    return train, test, t1 - t0, t2 - t1
+
+
+def _pipeline(problem, samplers, opts: dict, axes: dict, res: int, tests: list, fine: int,
+              strides: dict) -> int:
+    import pinnkit as pk
+    from ..distributed import current
+    from .dataset import grid_axes
+    from .train import relative_l2
+    shard = current()
+    out = Path(opts["out"] or Path("runs") / problem.name)
+    n_val = opts["n_val"] if opts["n_val"] is not None else max(1, opts["n_train"] // 10)
+    quiet, seed = bool(opts["quiet"]) or not shard.main, int(opts["seed"])
+    say = (lambda *a: None) if quiet else print  # noqa: E731
+
+    train, test, t_train_data, t_test_data = _datasets(problem, samplers, opts, res, fine,
+                                                       n_val, out)
     say(f"data: {train.n} training samples at {res} ({train.info['computed']} solved, "
         f"{t_train_data:.1f} s), {test.n} test samples at {fine} ({t_test_data:.1f} s)")
 
@@ -172,6 +210,8 @@ def run(argv: list[str] | None = None) -> int:
                               resume=bool(opts["resume"]) and (out / "checkpoint.pt").exists(),
                               physics_weight=float(opts["physics_weight"]), problem=problem,
                               physics_inputs=physics_inputs, quiet=quiet)
+    if not shard.main:     # rank 0 alone evaluates and writes the outputs
+        return 0
     model.save(out / "model.pt")
     say(f"trained {model.info['epochs']} epochs in {model.info['seconds']:.1f} s; validation "
         f"l2re {model.info['test_l2re']}")
@@ -201,7 +241,8 @@ def run(argv: list[str] | None = None) -> int:
               "train": {"seconds": model.info["seconds"], "epochs": model.info["epochs"],
                         "final_loss": (model.history["train"] or [None])[-1],
                         "validation_l2re": model.info["test_l2re"],
-                        "parameters": model.info["parameters"]},
+                        "parameters": model.info["parameters"],
+                        "world_size": shard.world, "backend": shard.backend},
               "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in opts.items()}}
     _write_report(out / "report.json", report)
     _write_h5(out / "fields.h5", problem, arrays, model, report)

@@ -12,6 +12,7 @@ CLI's choices come from `option_choices` too).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import Any
@@ -20,8 +21,33 @@ import numpy as np
 
 from .errors import OptionsError
 
-__all__ = ["DEVICES", "option_choices", "check_options",
+__all__ = ["KeywordOptions", "DEVICES", "option_choices", "check_options",
            "check_problem_options", "check_operator_options", "trainable_parameter_count"]
+
+class KeywordOptions:
+    """Base of the options dataclasses (`TrainOptions`, `ODEOptions`): ``from_kwargs`` refuses
+    unknown names, listing the valid ones, then checks every value (``validate``)."""
+
+    #: appended to "unknown option(s) ..." (which training method the options belong to)
+    WHOSE = ""
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any):
+        unknown = sorted(set(kwargs) - set(cls.names()))
+        if unknown:
+            raise OptionsError(f"unknown option(s) {', '.join(unknown)}{cls.WHOSE}; valid "
+                               f"options: {', '.join(cls.names())}")
+        opts = cls(**kwargs)
+        opts.validate()
+        return opts
+
+    def validate(self) -> None:
+        raise NotImplementedError
+
 
 #: devices the option ``device`` takes (and "cuda:N")
 DEVICES = ("auto", "cpu", "cuda")

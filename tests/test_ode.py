@@ -1,5 +1,4 @@
 """ODE systems, learned terms, the solve_ivp reference, method='ode' and SINDy (DESIGN.md §7)."""
-import math
 
 import numpy as np
 import pytest

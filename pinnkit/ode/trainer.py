@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import OptionsError, TrainingError
+from ..options import KeywordOptions
 from ..spec import Problem
 from .modules import ODEFunc, _BudgetExceeded, build_networks
 from .system import ODESystem, ode_system, trajectory_state
@@ -48,8 +49,10 @@ LBFGS_LOSSES = ("trajectory", "windows")
 
 
 @dataclass
-class ODEOptions:
+class ODEOptions(KeywordOptions):
     """Every option of ``train(problem, method="ode", ...)`` (also CLI flags, ``--set``)."""
+
+    WHOSE = " for method='ode'"
 
     steps: int = 1000                 # Adam steps
     lbfgs_steps: int = 0              # L-BFGS iterations after Adam (whole trajectory)
@@ -77,20 +80,6 @@ class ODEOptions:
     checkpoint_every: int = 100
     resume: bool = False
     quiet: bool = False
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> "ODEOptions":
-        unknown = sorted(set(kwargs) - set(cls.names()))
-        if unknown:
-            raise OptionsError(f"unknown option(s) {', '.join(unknown)} for method='ode'; valid "
-                               f"options: {', '.join(cls.names())}")
-        opts = cls(**kwargs)
-        opts.validate()
-        return opts
 
     def validate(self) -> None:
         """`OptionsError` naming the first bad option and its valid values."""

@@ -8,11 +8,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field as dc_field
-from typing import Any
 
 import torch
 
 from ..errors import OptionsError
+from ..options import KeywordOptions
 from ..spec import Problem
 
 __all__ = ["TrainOptions", "DTYPES", "COMPILE_MODES", "resolve_device", "resolve_threads"]
@@ -27,7 +27,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 
 
 @dataclass
-class TrainOptions:
+class TrainOptions(KeywordOptions):
     """Every option of `train` (also keys of a problem file's ``options`` and CLI flags)."""
 
     steps: int = 2000                 # Adam steps
@@ -89,20 +89,6 @@ class TrainOptions:
     quiet: bool = False               # no progress bar, progress lines or messages
     threads: int = 0                  # torch CPU threads in training (0 = auto: 1 up to width 256)
     progress_seconds: float = 30.0    # not on a terminal: seconds between progress log lines
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> "TrainOptions":
-        unknown = sorted(set(kwargs) - set(cls.names()))
-        if unknown:
-            raise OptionsError(f"unknown option(s) {', '.join(unknown)}; valid options: "
-                               f"{', '.join(cls.names())}")
-        opts = cls(**kwargs)
-        opts.validate()
-        return opts
 
     def validate(self) -> None:
         """Check every option on its own (`pinnkit.options.check_options`); `OptionsError`

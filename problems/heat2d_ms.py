@@ -35,8 +35,9 @@ options = {"steps": 4500, "lbfgs_steps": 0, "lr": 2e-3, "lr_decay": 0.8, "lr_dec
            "initial_points": 500, "resample_every": 1, "log_every": 500,
            "fourier_features": 64, "fourier_scales": {"x": 5, "y": 0.5, "t": 0.5}, "compile": True}
 # `--recipe accurate` (the previous defaults). Recipe: random Fourier features stretched along
-# x (σ_x = 5 in the normalised coordinate matches the 10 periods of sin(20πx)), soft constraints (the hard-constraint transform needs
-# raw outputs near 60 and does not leave u = u0), and fresh collocation points at every step:
+# x (σ_x = 5 in the normalised coordinate matches the 10 periods of sin(20πx)), soft
+# constraints (the hard-constraint transform needs raw outputs near 60 and does not leave
+# u = u0), and fresh collocation points at every step:
 # with fixed points the residual fell to 1e-7 while the error stayed at 6.6e-2 (overfitting
 # between points). Training is limited by progress, not by gradient noise, so many cheap steps
 # on few fresh points beat fewer steps on many: measured vs the closed form (one thread),

@@ -27,7 +27,9 @@ problem = pk.Problem(
 # its learning-rate schedule scaled alike (x 0.8 every 667 steps). Measured on this machine,
 # whose compiled step is slower than where the recipe was measured (docs/benchmarks.md 5.7):
 # `--set steps=20000 --set lr_decay_steps=1333`: 1.95e-2 vs the FD reference in 481 s wall
-# (470 s training, 23.5 ms per step); eager (`compile=false`) 35 ms per step.
+# (470 s training, 23.5 ms per step); eager (`compile=false`) 35 ms per step. These options:
+# `python scripts/solve.py problems/allen_cahn.py --out DIR` (OMP_NUM_THREADS=1,
+# scripts/time_defaults.py): 4.07e-2 vs the FD reference in 231.6 s wall (229 s CPU).
 options = {"steps": 10000, "lbfgs_steps": 0, "lr": 2e-3, "lr_decay": 0.8, "lr_decay_steps": 667,
            "network": "modified_mlp", "width": 64, "depth": 4, "interior_points": 1000,
            "initial_points": 512, "hard_constraints": True, "periodic_embedding": True,

@@ -27,14 +27,17 @@ problem = pk.Problem(
 # The first run (<= 5 min on one core): the accurate recipe below, shortened to 4500 steps with
 # its learning-rate schedule scaled alike (x 0.8 every 300 steps). Heat2d-MS needs many steps:
 # measured on this machine, `--set steps=3000 --set lr_decay_steps=200`: 4.1e-1 vs exact in
-# 170.5 s wall (158 s training, 53 ms per compiled step).
+# 170.5 s wall (158 s training, 53 ms per compiled step). These options: `python
+# scripts/solve.py problems/heat2d_ms.py --out DIR` (OMP_NUM_THREADS=1, scripts/time_defaults.py):
+# 1.98e-1 vs exact in 241.8 s wall (239 s CPU).
 options = {"steps": 4500, "lbfgs_steps": 0, "lr": 2e-3, "lr_decay": 0.8, "lr_decay_steps": 300,
            "width": 64, "depth": 4, "interior_points": 2000, "boundary_points": 200,
            "initial_points": 500, "resample_every": 1, "log_every": 500,
            "fourier_features": 64, "fourier_scales": {"x": 5, "y": 0.5, "t": 0.5}, "compile": True}
 # `--recipe accurate` (the previous defaults). Recipe: random Fourier features stretched along
-# x (σ_x = 5 in the normalised coordinate matches the 10 periods of sin(20πx)), soft constraints (the hard-constraint transform needs
-# raw outputs near 60 and does not leave u = u0), and fresh collocation points at every step:
+# x (σ_x = 5 in the normalised coordinate matches the 10 periods of sin(20πx)), soft
+# constraints (the hard-constraint transform needs raw outputs near 60 and does not leave
+# u = u0), and fresh collocation points at every step:
 # with fixed points the residual fell to 1e-7 while the error stayed at 6.6e-2 (overfitting
 # between points). Training is limited by progress, not by gradient noise, so many cheap steps
 # on few fresh points beat fewer steps on many: measured vs the closed form (one thread),

@@ -45,6 +45,10 @@ problem = pk.Problem(
 # thread, training seconds): 500 SSBFGS iterations 5.0e-2 (122 s), 1500 1.25e-2 (169 s), 3000
 # 9.1e-3 (235 s); 4 x 40 instead (132 ms per iteration against 44): 1000 iterations 1.5e-2
 # (249 s).
+# `python scripts/solve.py problems/ns2d_c.py --out DIR` (OMP_NUM_THREADS=1,
+# scripts/time_defaults.py): u 3.1e-3, v 4.0e-3, p 1.5e-2 vs the FD reference in 294.9 s wall
+# (284 s CPU; training 220 s, reference 64 s), the whole command; the Adam step's compile
+# failed there and ran eagerly (a one-line note).
 options = {"steps": 2000, "lbfgs_steps": 1500, "optimizer": "ssbfgs", "width": 30, "depth": 3,
            "interior_points": 4000, "boundary_points": 800, "hard_constraints": True,
            "loss_weighting": "ntk", "compile": True}

@@ -37,4 +37,13 @@ problem = pk.Problem(
     ],
     exact={"u": lambda x, t: burgers_sine(x, t, TRUE_NU)},
 )
-options = {"steps": 5000, "lbfgs_steps": 3000, "width": 20, "depth": 8, "interior_points": 4000}
+# The first run (under 5 minutes on one core): as problems/burgers.py, a 4 x 20 network with
+# exact boundary/initial values, 1000 Adam steps, then 2000 self-scaled BFGS iterations
+# (Urbán et al. 2025) in float64. `python scripts/time_defaults.py burgers_inverse` with these
+# options: 5.5e-4 vs exact in 111 s (one thread, nothing else running).
+options = {"steps": 1000, "lbfgs_steps": 2000, "optimizer": "ssbfgs", "width": 20, "depth": 4,
+           "interior_points": 4000, "hard_constraints": True}
+# `--recipe accurate`: the previous defaults, 8 x 20, 5000 Adam + 3000 L-BFGS (7.9e-4 vs exact
+# in 429 s, docs/benchmarks.md "Every problem's default run")
+recipes = {"accurate": {"steps": 5000, "lbfgs_steps": 3000, "optimizer": "lbfgs", "depth": 8,
+                        "hard_constraints": False}}

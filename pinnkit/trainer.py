@@ -30,7 +30,7 @@ from .pinn.compiled import (AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, AdamSte
                             ValueAndGrad, decide_compile, own_code)
 from .pinn.points import (ADAPTIVE_SAMPLING, POINT_WEIGHTINGS, CausalWeighting, TimeMarching)
 from .pinn.progress import Progress
-from .pinn.second_phase import SECOND_PHASES
+from .pinn.second_phase import SECOND_PHASES, finite
 from .pinn.signals import Abort, SignalFlag
 from .pinn.solution import Solution
 from .pinn.train_options import (COMPILE_MODES, DTYPES, TrainOptions, resolve_device,
@@ -133,7 +133,6 @@ class Trainer:
                          else None)
         self.point_weighting = (POINT_WEIGHTINGS[opts.point_weighting](opts)
                                 if opts.point_weighting != "none" else None)
-        self.point_weights: torch.Tensor | None = None   # this rank's, in the current dtype
         self.second = None       # the second-phase optimizer, once it starts
         self.window = 1.0        # fraction of the time interval the current points cover
         self.messages: list[str] = []
@@ -150,8 +149,9 @@ class Trainer:
         self.result_options = opts.result_options()
         # each phase compiles when it is long enough to pay for its own graph (compile="auto")
         compilable = self._compilable()
-        self.compile = decide_compile(opts.compile, opts.steps, 0, compilable)
-        self.compile_second = decide_compile(opts.compile, 0, opts.lbfgs_steps, compilable)
+        self.compile = decide_compile(opts.compile, opts.steps, compilable)
+        self.compile_second = decide_compile(opts.compile, SECOND_PHASE_WEIGHT * opts.lbfgs_steps,
+                                             compilable)
         self._compile_broken = False     # a compile failed: the rest of the run is eager
         self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, bool(self.compile))
         self.adam = _adam(self.parameters(), opts.lr)
@@ -190,7 +190,13 @@ class Trainer:
                 b["S"] = torch.tensor(len(b["X"]) / n_global, dtype=dt, device=self.device)
         if self.point_weighting is not None:   # RAR appends points: the old keep their weights
             n = len(self.batches["__interior__"]["X"])
-            self.point_weights = self.point_weighting.fit(n, dt, self.device)
+            self.point_weighting.fit(n, dt, self.device)
+
+    @property
+    def point_weights(self) -> torch.Tensor | None:
+        """The point weighting's multipliers of this rank's interior points (None: no point
+        weighting), in the current dtype."""
+        return None if self.point_weighting is None else self.point_weighting.weights
 
     # -- loss
     def _loss_on(self, batches: dict, lam: torch.Tensor,
@@ -423,7 +429,7 @@ class Trainer:
                              else f"Adam step {self.step}")
 
     def _finite_state(self) -> bool:
-        return all(bool(torch.isfinite(p).all()) for p in self.parameters())
+        return finite(self.parameters())
 
     def _guard(self, phase: int, step: int, total: torch.Tensor, terms: dict) -> None:
         """The NaN guard of a checkpoint: this step's loss and the parameters after it must be

@@ -149,12 +149,13 @@ def run(argv: list[str] | None = None) -> int:
             dist.destroy_process_group()
 
 
-def _datasets(problem, samplers, opts: dict, res: int, fine: int, n_val: int, out: Path) -> tuple:
+def _datasets(problem, samplers, opts: dict, res: int, fine: int, n_val: int, out: Path,
+              quiet: bool) -> tuple:
     """(train, test, seconds of each): made by rank 0 (a process pool of its own); under
     torchrun the other ranks wait for it (as long as it takes) and then read the same files."""
     import pinnkit as pk
     from ..distributed import current
-    shard, quiet, seed = current(), bool(opts["quiet"]) or not current().main, int(opts["seed"])
+    shard, seed = current(), int(opts["seed"])
     waiting = None
     if shard.active:    # a gloo group without the collectives' timeout: solving takes minutes
         import datetime
@@ -190,7 +191,7 @@ def _pipeline(problem, samplers, opts: dict, axes: dict, res: int, tests: list, 
     say = (lambda *a: None) if quiet else print  # noqa: E731
 
     train, test, t_train_data, t_test_data = _datasets(problem, samplers, opts, res, fine,
-                                                       n_val, out)
+                                                       n_val, out, quiet)
     say(f"data: {train.n} training samples at {res} ({train.info['computed']} solved, "
         f"{t_train_data:.1f} s), {test.n} test samples at {fine} ({t_test_data:.1f} s)")
 

@@ -40,15 +40,15 @@ AUTO_COMPILE_MIN_STEPS = 5000
 SECOND_PHASE_WEIGHT = 2.5
 
 
-def decide_compile(option: bool | str, steps: int, second_phase_steps: int,
-                   compilable: bool) -> bool | str:
-    """``compile="auto"``: compile when the phase(s) counted here are long enough to pay for
-    compiling (`AUTO_COMPILE_MIN_STEPS`) and the loss can be compiled; otherwise the option as
-    given. The trainer asks once per phase: each phase compiles a graph of its own (float32
-    Adam step, float64 loss and gradient), so each must pay for its own compile."""
+def decide_compile(option: bool | str, work: float, compilable: bool) -> bool | str:
+    """``compile="auto"``: compile a phase when its ``work`` (Adam steps, or
+    SECOND_PHASE_WEIGHT x second-phase iterations) reaches `AUTO_COMPILE_MIN_STEPS` and the
+    loss can be compiled; otherwise the option as given. The trainer asks once per phase: each
+    phase compiles a graph of its own (float32 Adam step, float64 loss and gradient), so each
+    must pay for its own compile."""
     if option != "auto":
         return option
-    return compilable and steps + SECOND_PHASE_WEIGHT * second_phase_steps >= AUTO_COMPILE_MIN_STEPS
+    return compilable and work >= AUTO_COMPILE_MIN_STEPS
 
 
 def own_code(fn: Callable) -> Callable:

@@ -25,7 +25,7 @@ from ..optim import BFGS, SSBFGS, QuasiNewton, SSBroyden
 from .signals import Abort
 
 __all__ = ["Objective", "Chunk", "SecondPhase", "RestartingLBFGS", "DenseQuasiNewton",
-           "SECOND_PHASES"]
+           "SECOND_PHASES", "finite"]
 
 
 class Objective(Protocol):
@@ -68,7 +68,8 @@ def load_snapshot(params: list, snap: list) -> None:
             p.copy_(s)
 
 
-def _finite(params: list) -> bool:
+def finite(params: list) -> bool:
+    """Whether every tensor of ``params`` is finite."""
     return all(bool(torch.isfinite(p).all()) for p in params)
 
 
@@ -170,7 +171,7 @@ class RestartingLBFGS(SecondPhase):
         done = max(self._iterations() - before, 1)
         total, terms = self.objective.loss()
         loss, record, note = total.item(), False, None
-        if not math.isfinite(loss) or not _finite(params):
+        if not math.isfinite(loss) or not finite(params):
             load_snapshot(params, best_state)
             note = f"L-BFGS diverged at iteration {at + done}; restored the best state"
             self.lbfgs = self._new()

@@ -196,7 +196,8 @@ class _Parser(argparse.ArgumentParser):
 # options with a flag of their own (every option also takes --set KEY=VALUE)
 _FLAGS = ("steps", "lbfgs_steps", "seed", "device", "dtype", "width", "depth", "interior_points",
           "boundary_points", "initial_points", "lr", "engine", "threads")
-_SECOND_PHASE = {"lbfgs": "L-BFGS", "bfgs": "BFGS", "ssbfgs": "SSBFGS", "ssbroyden": "SSBroyden"}
+_SECOND_PHASE = {"lbfgs": "L-BFGS", "bfgs": "BFGS", "ssbfgs": "SSBFGS", "ssbroyden": "SSBroyden",
+                 "lm": "Levenberg-Marquardt"}
 
 
 def _choices() -> dict[str, tuple[str, ...]]:

@@ -154,26 +154,28 @@ class CompiledProblem:
             out.update(self._pde_residuals(model, params, batches["__interior__"]["X"], create_graph))
         shared = self._shared_values(model, batches, create_graph)
         for t in self.terms:
-            if t.kind == "pde":
-                continue
-            b = batches[t.name]
-            plan = self.plans[t.name]
-            if t.kind == "periodic":
-                lo = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
-                hi = compute_derivatives(model, b["X2"], plan, self.engine, create_graph)
-                out[t.name] = [self._eval(e, b["X"], lo, params, None)
-                               - self._eval(e, b["X2"], hi, params, None)
-                               for e in self.exprs[t.name]]
-                continue
-            derivs = shared.get(t.name)
-            if derivs is None:
-                derivs = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
-            res = [self._eval(e, b["X"], derivs, params, b.get("N")) for e in self.exprs[t.name]]
-            if t.kind == "data":   # values (n,) for one field, (n, n_fields) for a list
-                v = b["values"]
-                res = [r - (v[:, i] if v.ndim == 2 else v) for i, r in enumerate(res)]
-            out[t.name] = res
+            if t.kind != "pde":
+                out[t.name] = self.term_residuals(model, params, t, batches[t.name],
+                                                  create_graph, shared.get(t.name))
         return out
+
+    def term_residuals(self, model: Callable, params: dict, term: Term, b: dict,
+                       create_graph: bool = True, derivs: dict | None = None) -> list:
+        """Residuals of the (non-PDE) ``term`` at the points of its batch ``b``: one (N,)
+        tensor per expression (``derivs``: the field values there, when already computed)."""
+        plan = self.plans[term.name]
+        if term.kind == "periodic":
+            lo = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
+            hi = compute_derivatives(model, b["X2"], plan, self.engine, create_graph)
+            return [self._eval(e, b["X"], lo, params, None) - self._eval(e, b["X2"], hi, params, None)
+                    for e in self.exprs[term.name]]
+        if derivs is None:
+            derivs = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
+        res = [self._eval(e, b["X"], derivs, params, b.get("N")) for e in self.exprs[term.name]]
+        if term.kind == "data":   # values (n,) for one field, (n, n_fields) for a list
+            v = b["values"]
+            res = [r - (v[:, i] if v.ndim == 2 else v) for i, r in enumerate(res)]
+        return res
 
     def _pde_residuals(self, model: Callable, params: dict, X: torch.Tensor,
                        create_graph: bool) -> dict:

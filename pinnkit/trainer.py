@@ -27,7 +27,7 @@ from .errors import OptionsError, SpecError, TrainingError, TrainingInterrupted
 from .losses import CompiledProblem, hard_constraint, sample_batches, stack_points
 from .nn import build_model
 from .pinn.compiled import (AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, AdamStep, LossModule,
-                            ValueAndGrad, decide_compile, own_code)
+                            ValueAndGrad, GaussNewton, decide_compile, own_code)
 from .pinn.points import (ADAPTIVE_SAMPLING, POINT_WEIGHTINGS, CausalWeighting, TimeMarching)
 from .pinn.progress import Progress
 from .pinn.second_phase import SECOND_PHASES, finite
@@ -63,6 +63,9 @@ class _Objective:
 
     def loss(self) -> tuple:
         return self._t._global_loss()
+
+    def gauss_newton(self) -> tuple:
+        return self._t.gauss_newton()
 
     def signalled(self) -> bool:
         return self._t._signals.signum is not None
@@ -118,6 +121,17 @@ class Trainer:
                                         causal=CausalWeighting.from_options(problem, opts),
                                         shard=self.shard, networks=self.networks)
         self.term_names = [t.name for t in self.compiled.terms]
+        if opts.lbfgs_steps and SECOND_PHASES[opts.optimizer].least_squares:
+            from .taylor import supports
+            if opts.engine == "autograd" or not supports(self.model):
+                raise OptionsError(f"option optimizer={opts.optimizer!r} takes the residuals' "
+                                   "Jacobian in Taylor mode, which engine='autograd' or this "
+                                   f"network ({opts.network}) does not have: use another "
+                                   "optimizer or engine")
+            if self.compiled.causal is not None:
+                raise OptionsError(f"option optimizer={opts.optimizer!r} needs the loss as a "
+                                   "sum of squared residuals, which causal weighting is not; "
+                                   "use another optimizer or causal_eps=0")
         self.history: dict = {k: [] for k in ["step", "phase", "loss", "time", "lr"]
                               + [f"loss_{n}" for n in self.term_names]
                               + ([f"weight_{n}" for n in self.term_names]
@@ -157,6 +171,7 @@ class Trainer:
         self.adam = _adam(self.parameters(), opts.lr)
         self._compiled_loss = self._make_compiled() if self.compile else None
         self._grad_fn = None     # the second phase's compiled loss and gradient (_enter_second)
+        self._gn = None          # the Gauss–Newton system (optimizer="lm", gauss_newton)
         self.whole_step = self._make_step() if self._compiled_loss is not None else None
         self.compiled_steps = 0
         self.sched = torch.optim.lr_scheduler.LambdaLR(
@@ -612,6 +627,9 @@ class Trainer:
         # the second phase's loss and gradient as one compiled torch.func graph, like the Adam
         # whole step (eagerly: the loss and autograd)
         self._grad_fn = None
+        if self.second.least_squares and self.compiled.engine != "taylor":
+            # the Jacobian is taken with torch.func, through Taylor mode (checked in __init__)
+            self.engine = self.compiled.engine = resolve_engine(self.opts.engine, self.model, True)
         if self.compile_second and not self._compile_broken and self._compilable():
             if self._compiled_loss is None:    # Adam ran eagerly: Taylor mode from here on
                 self.engine = self.compiled.engine = resolve_engine(self.opts.engine, self.model, True)
@@ -640,6 +658,45 @@ class Trainer:
             self.shard.all_reduce_many(grads)
             total = self.shard.all_reduce(total.clone())
         return total, grads
+
+    def gauss_newton(self) -> tuple:
+        """(loss, JᵀJ, Jᵀr) of the loss written as Σ r² over every rank's points (the
+        Levenberg–Marquardt phase's system; `pinnkit.pinn.compiled.GaussNewton`)."""
+        if self._gn is None:
+            self._gn = GaussNewton(self.model, self.params, self.networks)
+        compiled, opts = self.compiled, self.opts
+        adaptive = opts.loss_weighting != "fixed"
+        scale = {}
+        for i, k in enumerate(self.term_names):   # the weight of the term's mean, as _total
+            c = opts.weights.get(k, 1.0) * (float(self.lam[i]) if adaptive else 1.0)
+            b = self.batches["__interior__" if compiled.terms[i].kind == "pde" else k]
+            S = float(b["S"]) if "S" in b else 1.0
+            scale[k] = math.sqrt(c * S / len(b["X"]))
+        groups = []
+        pde = [t for t in compiled.terms if t.kind == "pde"]
+        if pde:
+            X = self.batches["__interior__"]["X"]
+            pw = self.point_weights
+            batch = {"X": X} if pw is None else {"X": X, "w": pw}
+
+            def interior(b: dict) -> torch.Tensor:
+                res = compiled._pde_residuals(self.model, dict(self.params), b["X"], True)
+                w = b.get("w", 1.0)
+                return torch.cat([scale[t.name] * w * r for t in pde for r in res[t.name]])
+            groups.append((interior, batch))
+        for t in compiled.terms:
+            if t.kind == "pde":
+                continue
+            batch = {n: v for n, v in self.batches[t.name].items() if n != "S"}
+
+            def term(b: dict, t=t) -> torch.Tensor:
+                res = compiled.term_residuals(self.model, dict(self.params), t, b)
+                return torch.cat([scale[t.name] * r for r in res])
+            groups.append((term, batch))
+        loss, A, g = self._gn(groups)
+        if self.shard.active:
+            self.shard.all_reduce_many([loss, A, g])
+        return loss, A, g
 
     def _second_phase(self, t0: float) -> None:
         """The second-phase optimizer in chunks of ``log_every`` iterations; between chunks

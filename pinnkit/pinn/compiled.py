@@ -1,6 +1,7 @@
 """The compiled training step: loss, gradients and the Adam update as one torch.compile graph
 (`AdamStep`), the second phase's loss and gradient as another (`ValueAndGrad`), and when
-``compile="auto"`` compiles at all (`decide_compile`).
+``compile="auto"`` compiles at all (`decide_compile`); the Gauss–Newton system of the loss's
+residuals (`GaussNewton`) for the Levenberg–Marquardt phase.
 
 Both graphs differentiate with torch.func, not the autograd engine: a `LossModule` holds the
 network, the problem's parameters and its learned terms, and its forward is the trainer's
@@ -15,7 +16,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["LossModule", "AdamStep", "ValueAndGrad", "compile_function", "decide_compile",
+__all__ = ["LossModule", "AdamStep", "ValueAndGrad", "GaussNewton", "compile_function", "decide_compile",
            "own_code", "STEP_COMPILE_OPTIONS", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
 
 # Inductor options of the whole-step compile on a CPU (compile=True): a C++ wrapper instead of
@@ -194,3 +195,88 @@ class ValueAndGrad:
         ps = dict(zip(self.names, (p.detach() for p in params)))
         with torch.no_grad():
             return self.fn(ps, batches, lam, point_weights)
+
+
+class _Rows(torch.nn.Module):
+    """The trainable modules under one module whose forward is ``fn(batch)``, so that
+    `torch.func.functional_call` swaps in the tensors `GaussNewton` differentiates."""
+
+    def __init__(self, model: torch.nn.Module, params: torch.nn.ParameterDict,
+                 networks: torch.nn.ModuleDict) -> None:
+        super().__init__()
+        self.model, self.params, self.networks = model, params, networks
+
+    def forward(self, fn: Callable, batch: dict) -> torch.Tensor:
+        return fn(batch)
+
+    def trainable(self) -> list[tuple[str, torch.Tensor]]:
+        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+
+
+class GaussNewton:
+    """The loss as a sum of squares, loss = Σ r², assembled for a Gauss–Newton step:
+    ``(loss, JᵀJ, Jᵀr)`` with J the Jacobian of the rows r with respect to the trainable
+    tensors (flattened in `trainable` order, as the second phase sees them).
+
+    The rows come in groups, each a function of ONE point: ``fn(batch) -> (k,)`` for a batch
+    whose tensors have a leading dimension of 1 (k residuals of that point, already scaled so
+    their squares sum to its share of the loss). A group's Jacobian is the per-point gradient,
+    `torch.func.jacrev` under `torch.func.vmap` over the points, so a chunk of points costs
+    about one backward pass rather than one per row; J is never held whole (chunks of at most
+    ``chunk_bytes`` of Jacobian are accumulated into JᵀJ). The derivatives inside ``fn`` must
+    come from the Taylor engine (torch.func cannot differentiate through nested autograd)."""
+
+    def __init__(self, model: torch.nn.Module, params: torch.nn.ParameterDict,
+                 networks: torch.nn.ModuleDict, chunk_bytes: int = 64 * 2**20) -> None:
+        self.module = _Rows(model, params, networks)
+        self.names = [n for n, _ in self.module.trainable()]
+        self.chunk_bytes = chunk_bytes
+
+    def __call__(self, groups: list[tuple[Callable, dict]]) -> tuple:
+        """``groups``: (fn, batch) pairs, batch tensors with a leading dimension of points."""
+        module, names = self.module, self.names
+        ps = {n: p.detach() for n, p in module.trainable()}
+        P = sum(p.numel() for p in ps.values())
+        ref = next(iter(ps.values()))
+        A = torch.zeros(P, P, dtype=ref.dtype, device=ref.device)
+        g = torch.zeros(P, dtype=ref.dtype, device=ref.device)
+        loss = torch.zeros((), dtype=ref.dtype, device=ref.device)
+        for fn, batch in groups:
+            def rows(ps: dict, point: dict, fn=fn) -> tuple:
+                r = torch.func.functional_call(module, ps, (fn, point))
+                return r, r
+            per_point = torch.func.vmap(torch.func.jacrev(rows, has_aux=True), in_dims=(None, 0))
+            n = len(next(iter(batch.values())))
+            k = None
+            at = 0
+            while at < n:
+                m = n - at if k is None else max(1, self.chunk_bytes // (8 * k * P))
+                if k is None:    # the first chunk tells k; keep it small
+                    m = min(m, 64)
+                part = {key: v[at:at + m].unsqueeze(1) for key, v in batch.items()}
+                with torch.enable_grad():
+                    jac, r = per_point(ps, part)
+                k = r.shape[1]
+                J = torch.cat([jac[name].reshape(r.numel(), -1) for name in names], dim=1)
+                r = r.reshape(-1).detach()
+                _add_gram(A, J)
+                g.addmv_(J.T, r)
+                loss += r @ r
+                at += m
+        if A.device.type == "cpu":     # _add_gram filled the upper triangle
+            A = A.triu() + A.triu(1).T
+        return loss, A, g
+
+
+def _add_gram(A: torch.Tensor, J: torch.Tensor) -> None:
+    """A += JᵀJ; on a CPU only A's upper triangle, by BLAS syrk (half of a matrix product's
+    work, which is most of a Levenberg–Marquardt iteration)."""
+    if A.device.type != "cpu":
+        A.addmm_(J.T, J)
+        return
+    from scipy.linalg import blas
+    syrk = blas.dsyrk if A.dtype == torch.float64 else blas.ssyrk
+    # J is C-contiguous (rows, n): Fortran sees its transpose, (n, rows), without a copy
+    a = J.detach().contiguous().numpy().T
+    c = A.numpy().T           # A's storage as Fortran sees it: its transpose, upper <-> lower
+    syrk(1.0, a, beta=1.0, c=c, trans=0, lower=1, overwrite_c=1)

@@ -6,6 +6,8 @@
   restarts in a row make no progress, and says which. It keeps the best state it has seen.
 - ``bfgs``, ``ssbfgs``, ``ssbroyden``: the dense quasi-Newton methods of `pinnkit.optim` on
   the flat parameter vector.
+- ``lm``: Levenberg–Marquardt on the loss written as a sum of squared residuals, with the
+  residuals' Jacobian (`pinnkit.pinn.compiled.GaussNewton`).
 
 The trainer runs a phase in chunks of ``log_every`` iterations (`SecondPhase.run`); between
 chunks the phase's state is consistent, and the trainer records, checkpoints and stops
@@ -25,6 +27,7 @@ from ..optim import BFGS, SSBFGS, QuasiNewton, SSBroyden
 from .signals import Abort
 
 __all__ = ["Objective", "Chunk", "SecondPhase", "RestartingLBFGS", "DenseQuasiNewton",
+           "LevenbergMarquardt",
            "SECOND_PHASES", "finite"]
 
 
@@ -42,6 +45,10 @@ class Objective(Protocol):
 
     def signalled(self) -> bool:
         """Whether SIGINT/SIGTERM arrived (an evaluation then raises `Abort`)."""
+
+    def gauss_newton(self) -> tuple:
+        """(loss, JᵀJ, Jᵀr) at the current parameters, the loss written as Σ r² (the
+        phases with ``least_squares`` only)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,9 @@ class SecondPhase:
     name = ""
     #: keeps a dense inverse Hessian (its size is checked before training, `pinnkit.options`)
     dense = False
+    #: works on the residuals (`Objective.gauss_newton`): needs a least-squares loss and the
+    #: Taylor engine (checked before training, `pinnkit.trainer`)
+    least_squares = False
     OPTIONS: tuple = ()
 
     def __init__(self, objective: Objective, options) -> None:
@@ -269,6 +279,125 @@ class DenseQuasiNewton(SecondPhase):
         self.opt.load_state_dict(state["lbfgs"])
 
 
+class LevenbergMarquardt(SecondPhase):
+    """Levenberg–Marquardt on the loss as a sum of squares, L(θ) = Σ r(θ)² (every term's mean
+    squared residual times its weight): each iteration solves (JᵀJ + μI) δ = −Jᵀr by Cholesky
+    (float64) and accepts δ when the loss decreases. μ follows Nielsen's rule (Madsen, Nielsen
+    & Tingleff 1999, "Methods for non-linear least squares problems", Sec. 3.2; μ₀ = 1e-3 ·
+    max diag JᵀJ): on a gain ratio ρ > 0, μ ← μ · max(1/3, 1 − (2ρ − 1)³); on a rejection
+    μ ← μ·ν, ν ← 2ν. A Gauss–Newton method for PINNs as in Müller & Zeinhofer (2023, energy
+    natural gradient) and Bonfanti et al. (2024, LM for PINNs); each iteration costs one
+    Jacobian (about one per-point backward pass) and an n × n factorisation, so it is for
+    the small networks the dense quasi-Newton methods are for. It stops on a gradient norm
+    below 1e-12 · (1 + loss), or when μ grows past 1e16 · max diag JᵀJ (no step decreases
+    the loss), and says which."""
+
+    name = "Levenberg-Marquardt"
+    dense = True
+    least_squares = True
+    #: damped steps tried per iteration before it gives up
+    MAX_TRIES = 30
+
+    def __init__(self, objective: Objective, options) -> None:
+        super().__init__(objective, options)
+        self.mu: float | None = None
+        self.nu = 2.0
+        self.reason: str | None = None
+        self.iterations = 0
+        self.rejected = 0
+        self.loss_value: float | None = None
+        self.grad_norm: float | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.reason is not None
+
+    def _flat(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self.objective.parameters()])
+
+    def _load(self, x: torch.Tensor) -> None:
+        with torch.no_grad():
+            i = 0
+            for p in self.objective.parameters():
+                p.copy_(x[i:i + p.numel()].view_as(p))
+                i += p.numel()
+
+    def _iterate(self) -> None:
+        obj = self.objective
+        if obj.signalled():
+            raise Abort
+        loss, A, g = obj.gauss_newton()
+        f = float(loss)
+        self.loss_value = f
+        self.grad_norm = 2 * float(g.norm())   # ∇L = 2 Jᵀr
+        if not math.isfinite(f):
+            self.reason = "non-finite loss"
+            return
+        if self.grad_norm <= 1e-12 * (1 + f):
+            self.reason = f"gradient norm {self.grad_norm:.3e} <= 1e-12 (1 + loss)"
+            return
+        top = float(A.diagonal().max())
+        if self.mu is None:
+            self.mu = 1e-3 * top
+        x = self._flat()
+        eye = torch.eye(len(g), dtype=A.dtype, device=A.device)
+        for _ in range(self.MAX_TRIES):
+            if self.mu > 1e16 * max(top, 1e-300):
+                self.reason = f"no step decreases the loss (damping {self.mu:.3e})"
+                return
+            Lc, info = torch.linalg.cholesky_ex(A + self.mu * eye)
+            if int(info):        # not positive definite in floating point: damp more
+                self.mu *= self.nu
+                self.nu *= 2
+                continue
+            d = -torch.cholesky_solve(g.unsqueeze(1), Lc).squeeze(1)
+            predicted = -float(2 * (d @ g) + d @ (A @ d))    # decrease of the linear model
+            self._load(x + d.to(x.dtype))
+            if obj.signalled():
+                self._load(x)
+                raise Abort
+            new = float(obj.loss()[0].detach())
+            rho = (f - new) / predicted if predicted > 0 else -1.0
+            if math.isfinite(new) and rho > 0:
+                self.mu *= max(1 / 3, 1 - (2 * rho - 1) ** 3)
+                self.nu = 2.0
+                self.loss_value = new
+                self.iterations += 1
+                return
+            self._load(x)
+            self.rejected += 1
+            self.mu *= self.nu
+            self.nu *= 2
+        self.reason = f"no decrease in {self.MAX_TRIES} damped steps (damping {self.mu:.3e})"
+
+    def run(self, iterations: int, at: int) -> Chunk:
+        before = self.iterations
+        for _ in range(iterations):
+            self._iterate()
+            if self.reason is not None:
+                break
+        total, terms = self.objective.loss()
+        return Chunk(max(self.iterations - before, 1 if self.reason is None else 0), total, terms)
+
+    def finish(self, at: int, budget: int) -> tuple[list[str], bool]:
+        why = self.reason or "iteration budget spent"
+        return [f"{self.name} stopped after {self.iterations} iterations ({self.rejected} "
+                f"rejected steps): {why}; loss {self.loss_value:.3e}, gradient norm "
+                f"{self.grad_norm:.3e}, damping {self.mu:.3e}"], False
+
+    def state_dict(self) -> dict:
+        return {"lbfgs": {"mu": self.mu, "nu": self.nu, "reason": self.reason,
+                          "iterations": self.iterations, "rejected": self.rejected,
+                          "loss": self.loss_value, "grad_norm": self.grad_norm},
+                "lbfgs_best": None}
+
+    def load_state_dict(self, state: dict) -> None:
+        s = state["lbfgs"]
+        self.mu, self.nu, self.reason = s["mu"], s["nu"], s["reason"]
+        self.iterations, self.rejected = int(s["iterations"]), int(s["rejected"])
+        self.loss_value, self.grad_norm = s["loss"], s["grad_norm"]
+
+
 def _dense(method: type[QuasiNewton]) -> type[DenseQuasiNewton]:
     return type(f"Dense{method.__name__}", (DenseQuasiNewton,),
                 {"method": method, "__doc__": f"`pinnkit.optim.{method.__name__}` as a second phase."})
@@ -277,4 +406,4 @@ def _dense(method: type[QuasiNewton]) -> type[DenseQuasiNewton]:
 #: option ``optimizer``: name -> class
 SECOND_PHASES: dict[str, type[SecondPhase]] = {
     "lbfgs": RestartingLBFGS, "bfgs": _dense(BFGS), "ssbfgs": _dense(SSBFGS),
-    "ssbroyden": _dense(SSBroyden)}
+    "ssbroyden": _dense(SSBroyden), "lm": LevenbergMarquardt}

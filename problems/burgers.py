@@ -29,11 +29,11 @@ problem = pk.Problem(
     reference={"resolution": {"x": 2041}, "order": 4, "times": [i * 0.01 for i in range(100)]},
 )
 # The first run (about 1.5 minutes on one CPU core, docs/benchmarks.md): 4x20 tanh, exact
-# boundary/initial values, 1000 Adam steps, then 2000 iterations of self-scaled BFGS
-# (Urbán et al. 2025) in float64 (compiled; the short Adam phase runs eagerly). Measured with
-# the Inductor cache warm, another job on the second core: seeds 2, 3 L2RE 3.8e-4, 3.4e-4 in
-# 96 s; 3000 iterations (seed 0) 3.7e-4 in 124 s.
-options = {"steps": 1000, "lbfgs_steps": 2000, "optimizer": "ssbfgs", "width": 20, "depth": 4,
+# boundary/initial values, no Adam phase, 2500 iterations of self-scaled BFGS (Urbán et al.
+# 2025) in float64 (compiled). Started from the initialisation, SSBFGS reached 4.7e-3 sooner
+# than after 200 or 400 Adam steps on every seed 0-4 (median 14.7 vs 19.3 and 25.1 CPU s;
+# docs/benchmarks.md 5.8), and sooner still than after the earlier default's 1000 steps.
+options = {"steps": 0, "lbfgs_steps": 2500, "optimizer": "ssbfgs", "width": 20, "depth": 4,
            "interior_points": 6000, "hard_constraints": True}
 # `--recipe accurate`: the previous defaults, 8x20 (Raissi 2019's depth), 10000 points, 3000
 # Adam + 8000 float64 L-BFGS (median 2.6e-4 over seeds 0-4 in 1053-2850 s, docs/problems.md)

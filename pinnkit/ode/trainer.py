@@ -6,7 +6,8 @@ backwards in O(1) memory in the number of solver steps; Chen et al. 2018, "Neura
 Differential Equations"), and the networks and `pk.parameter`s are fitted to the Data
 conditions: Adam, on the whole trajectory or on mini-batches of sub-trajectories
 (torchdiffeq's ode_demo: ``batch_time`` consecutive observations from ``batch_size`` random
-starts), then optionally L-BFGS on the whole trajectory.
+starts, drawn across every observed trajectory), then optionally L-BFGS on the whole
+trajectory and/or every sub-trajectory (multiple shooting).
 
 Every integration has a budget of right-hand-side evaluations (``max_nfe``): an explicit
 solver on a stiff system stops with an error naming implicit alternatives instead of
@@ -285,6 +286,25 @@ def _targets(problem: Problem, system: ODESystem) -> _Targets:
     return _Targets(grid, sets, trajectories)
 
 
+@dataclass
+class _Windows:
+    """The sub-trajectories of ``batch_time`` observations of every observed trajectory: the
+    observations stacked trajectory after trajectory (``times`` (N,), ``values`` (N, n_state)
+    tensor); window j starts at row ``start[j]`` (numbered trajectory by trajectory, start by
+    start) and is integrated on the time grid ``taus[group[j]]`` (from 0; trajectories of equal
+    spacing share one grid, hence one batched integration)."""
+
+    start: np.ndarray
+    group: np.ndarray
+    times: np.ndarray
+    values: torch.Tensor
+    taus: list
+
+    @property
+    def count(self) -> int:
+        return len(self.start)
+
+
 class _ODETrainer:
     def __init__(self, problem: Problem, opts: ODEOptions, callback: Any = None) -> None:
         from ..distributed import current
@@ -326,27 +346,51 @@ class _ODETrainer:
                 "sets": [(name, torch.as_tensor(rows, device=self.device), cols, as_t(vals), b)
                          for name, rows, cols, vals, b in self.targets.sets]}
 
-    def _batching(self) -> dict:
-        """torchdiffeq's ode_demo batches: needs every state observed on one equally spaced grid."""
+    def _batching(self) -> "_Windows":
+        """torchdiffeq's ode_demo sub-trajectories, over every observed trajectory: each needs
+        one Data condition that observes its whole state on an equally spaced grid (the
+        spacing may differ between trajectories)."""
         sets, sys = self.targets.sets, self.system
-        name = self.problem.name
-        if len(sets) != 1 or sorted(sets[0][2]) != list(range(len(sys.state))):
-            raise OptionsError(f"problem {name!r}: batch_time needs one Data condition (one "
-                               f"trajectory) that observes every state component "
-                               f"({', '.join(sys.state)}); use batch_time=0")
-        _, rows, cols, vals, _ = sets[0]
-        times = self.targets.grid[rows]
-        dt = np.diff(times)
-        if not np.allclose(dt, dt[0], rtol=1e-6, atol=0):
-            raise OptionsError(f"problem {name!r}: batch_time needs equally spaced data times "
-                               "(these are irregular); use batch_time=0 (the whole trajectory)")
-        n, bt = len(times), self.opts.batch_time
-        if bt > n - 1:
-            raise OptionsError(f"problem {name!r}: batch_time {bt} exceeds the {n} observations")
-        order = np.argsort(cols)
+        name, bt = self.problem.name, self.opts.batch_time
+        by_trajectory: dict = {}
+        for entry in sets:
+            by_trajectory.setdefault(entry[4], []).append(entry)
+        starts, groups, values, times, taus = [], [], [], [], []
+        offset = 0
+        for position in sorted(by_trajectory):
+            entries = by_trajectory[position]
+            if len(entries) != 1 or sorted(entries[0][2]) != list(range(len(sys.state))):
+                names = ", ".join(repr(e[0]) for e in entries)
+                raise OptionsError(f"problem {name!r}: batch_time needs one Data condition per "
+                                   f"trajectory that observes every state component "
+                                   f"({', '.join(sys.state)}); this trajectory has {names}; use "
+                                   "batch_time=0")
+            data_name, rows, cols, vals, _ = entries[0]
+            t = self.targets.grid[rows]
+            dt = np.diff(t)
+            if len(dt) and not np.allclose(dt, dt[0], rtol=1e-6, atol=0):
+                raise OptionsError(f"problem {name!r}: batch_time needs equally spaced data times "
+                                   f"(those of {data_name!r} are irregular); use batch_time=0 "
+                                   "(the whole trajectory)")
+            n = len(t)
+            if bt > n - 1:
+                raise OptionsError(f"problem {name!r}: batch_time {bt} exceeds the {n} "
+                                   f"observations of {data_name!r}")
+            tau = t[:bt] - t[0]
+            g = next((i for i, other in enumerate(taus) if np.allclose(other, tau, rtol=1e-12,
+                                                                        atol=0)), len(taus))
+            if g == len(taus):
+                taus.append(tau)
+            # the demo's starts 0 .. n - bt - 1 (its last full window is left out)
+            starts.append(offset + np.arange(n - bt))
+            groups.append(np.full(n - bt, g))
+            values.append(vals[:, np.argsort(cols)])
+            times.append(t)
+            offset += n
         as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
-        return {"times": times, "values": as_t(vals[:, order]),
-                "tau": as_t(times[:bt] - times[0]), "n": n}
+        return _Windows(start=np.concatenate(starts), group=np.concatenate(groups),
+                        times=np.concatenate(times), values=as_t(np.concatenate(values)),
+                        taus=[as_t(tau) for tau in taus])
 
     def _check_data_parallel(self) -> None:
         """Data parallel (torchrun): the ranks split each Adam step's sub-trajectories; the
@@ -357,7 +401,7 @@ class _ODETrainer:
                                "mini-batches of sub-trajectories between the ranks, and "
                                "batch_time=0 integrates one whole trajectory; set batch_time > 0 "
                                "or run one process")
-        if min(self.opts.batch_size, self.batching["n"] - self.opts.batch_time) < world:
+        if min(self.opts.batch_size, self.batching.count) < world:
             raise OptionsError(f"problem {name!r}: {world} ranks need at least {world} "
                                f"sub-trajectories per step; raise batch_size (now "
                                f"{self.opts.batch_size}) or use fewer ranks")
@@ -375,38 +419,45 @@ class _ODETrainer:
         return sum(terms.values()), terms
 
     def batch_loss(self) -> torch.Tensor:
-        b, o = self.batching, self.opts
+        """One Adam step's mini-batch: ``batch_size`` sub-trajectories drawn without replacement
+        from those of every observed trajectory (`_Windows`), seeded by (seed, step)."""
+        w, o = self.batching, self.opts
         rng = np.random.default_rng([o.seed, self.step])
-        s = rng.choice(b["n"] - o.batch_time, size=min(o.batch_size, b["n"] - o.batch_time),
-                       replace=False)
+        s = rng.choice(w.count, size=min(o.batch_size, w.count), replace=False)
         return self._windows_loss(s, o.data_loss)
 
     def windows_loss(self) -> torch.Tensor:
         """The second phase's multiple-shooting objective (``lbfgs_loss="windows"``): the mean
-        squared misfit of every sub-trajectory of ``batch_time`` observations, each integrated
-        from its observed start; deterministic, smooth, and free of the whole trajectory's
-        phase-shifted local minima."""
-        return self._windows_loss(np.arange(self.batching["n"] - self.opts.batch_time), "mse")
+        squared misfit of every sub-trajectory of ``batch_time`` observations of every observed
+        trajectory, each integrated from its observed start; deterministic, smooth, and free of
+        the whole trajectory's phase-shifted local minima."""
+        return self._windows_loss(np.arange(self.batching.count), "mse")
 
     def _windows_loss(self, s: np.ndarray, data_loss: str) -> torch.Tensor:
-        """Misfit of the sub-trajectories starting at observations ``s`` (global indices)."""
-        b, o = self.batching, self.opts
+        """Mean misfit of the sub-trajectories ``s`` (indices into `_Windows`), each integrated
+        from its observed start; one batched integration per distinct time grid."""
+        w, o = self.batching, self.opts
         n_global = len(s)
         s = self.shard.rows(s)     # data parallel: this rank's sub-trajectories of the batch
-        idx = torch.as_tensor(s, device=self.device)
-        y0 = b["values"][idx]
-        target = torch.stack([b["values"][idx + i] for i in range(o.batch_time)])
-        self.func.offset = torch.as_tensor(b["times"][s], dtype=self.dtype,
-                                           device=self.device)[:, None]
-        try:
-            pred = self.integrate(y0, b["tau"])
-        finally:
-            self.func.offset = None
-        err = _pointwise_misfit(pred - target, data_loss)
+        errs = []
+        for g, tau in enumerate(w.taus):
+            rows = w.start[s[w.group[s] == g]]
+            if not len(rows):
+                continue
+            idx = torch.as_tensor(rows, device=self.device)
+            target = torch.stack([w.values[idx + i] for i in range(o.batch_time)])
+            self.func.offset = torch.as_tensor(w.times[rows], dtype=self.dtype,
+                                               device=self.device)[:, None]
+            try:
+                pred = self.integrate(w.values[idx], tau)
+            finally:
+                self.func.offset = None
+            errs.append(_pointwise_misfit(pred - target, data_loss))
+        err = torch.cat(errs, dim=1)          # (time, batch, state)
         if not self.shard.active:
             return torch.mean(err)
         # this rank's share of the global batch's mean: the sum over the ranks is that mean
-        return err.sum() / (err.shape[0] * n_global * err.shape[-1])   # (time, batch, state)
+        return err.sum() / (err.shape[0] * n_global * err.shape[-1])
 
     # -- history
     def _record(self, phase: int, step: int, total: torch.Tensor, terms: dict, t0: float) -> float:

@@ -58,8 +58,10 @@ def own_code(fn: Callable) -> Callable:
                               fn.__defaults__, fn.__closure__)
 
 
-def compile_function(fn: Callable, compile: bool | str, device: torch.device) -> Callable:
-    """torch.compile of a whole-step function with ``compile``'s mode, or the CPU options.
+def compile_function(fn: Callable, compile: bool | str, device: torch.device,
+                     cpu_options: dict = STEP_COMPILE_OPTIONS) -> Callable:
+    """torch.compile of a whole-step function with ``compile``'s mode, or ``cpu_options`` on
+    a CPU.
 
     The function gets a code object of its own: dynamo keeps its compiled graphs per code
     object, so each run gets its own cache (and recompile budget) instead of piling guarded
@@ -67,7 +69,7 @@ def compile_function(fn: Callable, compile: bool | str, device: torch.device) ->
     fn = own_code(fn)
     if isinstance(compile, str):
         return torch.compile(fn, mode=compile)
-    options = dict(STEP_COMPILE_OPTIONS) if device.type == "cpu" else {}
+    options = dict(cpu_options) if device.type == "cpu" else {}
     return torch.compile(fn, options=options)
 
 
@@ -189,7 +191,11 @@ class ValueAndGrad:
         def value_and_grad(ps: dict, batches: dict, lam: torch.Tensor, point_weights) -> tuple:
             grads, (total, _) = grad_and_loss(ps, batches, lam, point_weights)
             return total.detach(), [grads[n] for n in names]
-        self.fn = compile_function(value_and_grad, compile, device)
+        # Inductor's default Python wrapper: the C++ one saves ~0.1 ms a call, nothing beside
+        # a 30 ms float64 iteration, and its C++ build cost the first run on a machine ~40 s
+        # of wall time (Burgers, empty cache: 91.0 s against 52.3 s for 500 iterations,
+        # warm 23.4 vs 21.4 s; docs/benchmarks.md 5.3)
+        self.fn = compile_function(value_and_grad, compile, device, cpu_options={})
 
     def __call__(self, params: list, batches: dict, lam: torch.Tensor, point_weights) -> tuple:
         ps = dict(zip(self.names, (p.detach() for p in params)))

@@ -131,6 +131,8 @@ def _expression(xi: np.ndarray, terms: list) -> sympy.Expr:
 MAX_EXHAUSTIVE_TERMS = 12
 #: candidate systems (products of the outputs' candidate supports) that rank_models refits
 MAX_MODELS = 400
+#: reweighted least-squares passes of a candidate's refit (one noise variance per component)
+MAX_REWEIGHTS = 6
 #: models within this much of the smallest BIC are equally supported (Kass & Raftery 1995)
 BIC_MARGIN = 2.0
 
@@ -155,8 +157,10 @@ def rank_models(sol: Any, fits: dict, candidates: int = 1) -> list:
     ``fits``: `discover`'s regressions {output: (terms, Θ, network output, ξ)}. Each output
     proposes its best ``candidates`` supports of every size (`_candidate_supports`, starting
     coefficients from the network); every combination is integrated with SciPy (LSODA, rtol
-    1e-10) from each observed trajectory's initial state, its coefficients are refit by
-    least squares on every observed value (`scipy.optimize.least_squares`), and it is scored
+    1e-10) from each observed trajectory's initial state, its coefficients are refit to every
+    observed value by maximum likelihood with one Gaussian noise variance per observed
+    component (least squares reweighted by each component's residual RMS until the
+    coefficients settle; `scipy.optimize.least_squares`), and it is scored
     by BIC = Σ_j n_j ln(RSS_j / n_j) + k ln N (j: each observed component of each Data
     condition, with its own noise variance; k nonzero coefficients; N observed values).
     Returns [{"found", "bic", "terms", "rss"}] in the order of preference: first the model
@@ -274,24 +278,37 @@ class _DataModel:
                 xi[n] = v
             return xi
 
-        def residuals(c):
+        def residuals(c, scale):
             pred = self.simulate(unpack(c))
             if pred is None:
                 return np.full(self.n_values, 1e6)
-            return np.concatenate([(y - d.values).ravel() for d, y in pred])
+            return np.concatenate([((y - d.values) / scale[id(d)]).ravel() for d, y in pred])
         self.n_values = sum(d.values.size for d in self.system.data)
-        start = np.concatenate([start[self._slice(support, n)] for n in self.order])
-        if self.simulate(unpack(start)) is None:
+        x = np.concatenate([start[self._slice(support, n)] for n in self.order])
+        if self.simulate(unpack(x)) is None:
             return None
-        res = least_squares(residuals, start, method="lm" if self.n_values >= len(start) else "trf",
-                            diff_step=1e-6)
-        pred = self.simulate(unpack(res.x))
-        if pred is None:
-            return None
+        # maximum likelihood with one noise variance per observed component (the likelihood
+        # BIC scores): least squares reweighted by each component's residual RMS until the
+        # coefficients settle (iteratively reweighted least squares)
+        scale = {id(d): np.ones(d.values.shape[1]) for d in self.system.data}
+        for _ in range(MAX_REWEIGHTS):
+            res = least_squares(residuals, x, args=(scale,), diff_step=1e-6,
+                                method="lm" if self.n_values >= len(x) else "trf")
+            pred = self.simulate(unpack(res.x))
+            if pred is None:
+                return None
+            settled = np.allclose(res.x, x, rtol=1e-6, atol=1e-9)
+            x = res.x
+            for d, y in pred:
+                rms = np.sqrt(np.mean((y - d.values) ** 2, axis=0))
+                scale[id(d)] = np.maximum(rms, 1e-10 * np.sqrt(np.mean(d.values ** 2, axis=0))
+                                          + 1e-300)
+            if settled:
+                break
         rss = np.array([np.sum((y - d.values)[:, j] ** 2) for d, y in pred
                         for j in range(y.shape[1])])
         counts = np.array([len(d.values) for d, y in pred for _ in range(y.shape[1])], float)
-        coefs = np.concatenate([res.x[self._slice(support, n, self.order)] for n in support])
+        coefs = np.concatenate([x[self._slice(support, n, self.order)] for n in support])
         return coefs, rss, counts
 
     @staticmethod

@@ -131,6 +131,8 @@ def _expression(xi: np.ndarray, terms: list) -> sympy.Expr:
 MAX_EXHAUSTIVE_TERMS = 12
 #: candidate systems (products of the outputs' candidate supports) that rank_models refits
 MAX_MODELS = 400
+#: right-hand-side evaluations allowed per integration of a candidate (else it is dropped)
+MAX_RHS_CALLS = 20000
 #: reweighted least-squares passes of a candidate's refit (one noise variance per component)
 MAX_REWEIGHTS = 6
 #: models within this much of the smallest BIC are equally supported (Kass & Raftery 1995)
@@ -211,6 +213,10 @@ def rank_models(sol: Any, fits: dict, candidates: int = 1) -> list:
     return ranked
 
 
+class _Diverged(Exception):
+    pass
+
+
 class _DataModel:
     """The problem's ODE system with each learned output replaced by Θ(t, y) ξ, integrated
     with SciPy over every observed trajectory; residuals against the Data."""
@@ -247,7 +253,12 @@ class _DataModel:
         from scipy.integrate import solve_ivp
         sys_ = self.system
 
+        calls = [0]
+
         def f(t, y):
+            calls[0] += 1
+            if calls[0] > MAX_RHS_CALLS:      # a candidate that blows up or turns stiff
+                raise _Diverged
             a = [t, *y, *self.pvals]
             outs = [float(np.dot(np.asarray(self.theta[n](*a), float), xi[n])) for n in self.order]
             return np.asarray(self.f_rhs(*a, *outs), float).reshape(-1)
@@ -255,9 +266,13 @@ class _DataModel:
         for traj in sorted({d.trajectory for d in sys_.data}):
             sets = [d for d in sys_.data if d.trajectory == traj]
             times = np.unique(np.concatenate([d.times for d in sets]))
-            with np.errstate(all="ignore"):
-                res = solve_ivp(f, (sys_.t0, float(times[-1])), self.y0[traj], method="LSODA",
-                                t_eval=times, rtol=1e-10, atol=1e-12)
+            calls[0] = 0
+            try:
+                with np.errstate(all="ignore"):
+                    res = solve_ivp(f, (sys_.t0, float(times[-1])), self.y0[traj],
+                                    method="LSODA", t_eval=times, rtol=1e-10, atol=1e-12)
+            except _Diverged:
+                return None
             if not res.success or res.y.shape[1] != len(times) or not np.isfinite(res.y).all():
                 return None
             for d in sets:

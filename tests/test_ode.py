@@ -634,7 +634,7 @@ def test_lotka_volterra_ude_discovery_and_extrapolation():
     ns = load_problem("lotka_volterra_ude")
     p = ns["problem"]
     sol = pk.train(p, **dict(ns["options"], quiet=True))
-    found = pk.discover(sol, pk.polynomials(degree=2), threshold=0.1)
+    found = pk.discover(sol, pk.polynomials(degree=2), select="bic")
     x, y = p.fields["x"], p.fields["y"]
     for name, coef in (("U_0", -ns["BETA"]), ("U_1", ns["GAMMA"])):
         terms = found[name].as_coefficients_dict()

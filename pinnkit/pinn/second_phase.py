@@ -75,6 +75,20 @@ def load_snapshot(params: list, snap: list) -> None:
             p.copy_(s)
 
 
+def flatten(params: list) -> torch.Tensor:
+    """``params`` as one flat vector (a copy)."""
+    return torch.cat([p.detach().reshape(-1) for p in params])
+
+
+def load_flat(params: list, x: torch.Tensor) -> None:
+    """``params`` := the flat vector ``x``, in place."""
+    with torch.no_grad():
+        i = 0
+        for p in params:
+            p.copy_(x[i:i + p.numel()].view_as(p))
+            i += p.numel()
+
+
 def finite(params: list) -> bool:
     """Whether every tensor of ``params`` is finite."""
     return all(bool(torch.isfinite(p).all()) for p in params)
@@ -241,14 +255,10 @@ class DenseQuasiNewton(SecondPhase):
         self.opt = self.method(self._fun, self._flat())
 
     def _flat(self) -> torch.Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.objective.parameters()])
+        return flatten(self.objective.parameters())
 
     def _load(self, x: torch.Tensor) -> None:
-        with torch.no_grad():
-            i = 0
-            for p in self.objective.parameters():
-                p.copy_(x[i:i + p.numel()].view_as(p))
-                i += p.numel()
+        load_flat(self.objective.parameters(), x)
 
     def _fun(self, x: torch.Tensor) -> tuple:
         """parameters := x, then (loss, flat gradient)."""
@@ -313,14 +323,10 @@ class LevenbergMarquardt(SecondPhase):
         return self.reason is not None
 
     def _flat(self) -> torch.Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.objective.parameters()])
+        return flatten(self.objective.parameters())
 
     def _load(self, x: torch.Tensor) -> None:
-        with torch.no_grad():
-            i = 0
-            for p in self.objective.parameters():
-                p.copy_(x[i:i + p.numel()].view_as(p))
-                i += p.numel()
+        load_flat(self.objective.parameters(), x)
 
     def _iterate(self) -> None:
         obj = self.objective

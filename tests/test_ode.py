@@ -1,8 +1,11 @@
 """ODE systems, learned terms, the solve_ivp reference, method='ode' and SINDy (DESIGN.md §7)."""
 
+import math
+
 import numpy as np
 import pytest
 import sympy
+import torch
 
 import pinnkit as pk
 from conftest import ROOT, l2re, load_problem
@@ -643,3 +646,72 @@ def test_lotka_volterra_ude_discovery_and_extrapolation():
     tt = np.linspace(0, 10, 1001)
     ref = pk.reference(p.substitute(found), times=tt)
     assert l2re(np.stack([ref.fields["x"], ref.fields["y"]]), ns["TRUE"].sol(tt)) <= 0.05
+
+
+def _prothero_robinson(lam, a):
+    """y' = λ (y − a sin t) + a cos t, y(0) = 0: exact y = a sin t for every λ (stiff for
+    λ ≪ 0); dy/da = sin t."""
+    def f(t, y):
+        return lam * (y - a * torch.sin(t)) + a * torch.cos(t)
+    return f
+
+
+def test_rosenbrock23_stiff_accuracy_and_gradient():
+    """pinnkit's stiff solver on the Prothero–Robinson equation with λ = −1e6: the solution
+    within 1e-5 of a sin t on [0, 5] in under 10,000 evaluations (measured 6180; an explicit
+    method's stability bound alone needs ~|λ|·5/3 = 1.7e6 steps), and back-propagation gives
+    dy(5)/da = sin 5 within 1e-4."""
+    from pinnkit.ode.stiff import rosenbrock23
+    a = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
+    calls = [0]
+    f0 = _prothero_robinson(-1e6, a)
+
+    def f(t, y):
+        calls[0] += 1
+        return f0(t, y)
+    ts = torch.linspace(0, 5, 11, dtype=torch.float64)
+    Y = rosenbrock23(f, torch.zeros(1, dtype=torch.float64), ts, rtol=1e-5, atol=1e-8)
+    exact = 1.3 * torch.sin(ts)
+    assert float((Y[:, 0].detach() - exact).abs().max()) < 1e-5
+    assert calls[0] < 10000, calls[0]
+    g, = torch.autograd.grad(Y[-1, 0], a)
+    assert abs(float(g) - math.sin(5.0)) < 1e-4, float(g)
+
+
+def test_rosenbrock23_backwards_and_batched():
+    """Integration backwards in time (λ = +50: stiff and stable that way) and a batch of
+    states (one Jacobian over the batch)."""
+    from pinnkit.ode.stiff import rosenbrock23
+    f = _prothero_robinson(50.0, 2.0)
+    ts = torch.linspace(3, 0, 7, dtype=torch.float64)
+    y3 = 2.0 * math.sin(3.0)
+    Y = rosenbrock23(f, torch.full((4, 1), y3, dtype=torch.float64), ts, rtol=1e-8, atol=1e-10)
+    assert Y.shape == (7, 4, 1)
+    assert float((Y[..., 0] - 2.0 * torch.sin(ts)[:, None]).abs().max()) < 1e-5
+
+
+def test_stiff_solver_options_are_checked():
+    ns = load_problem("robertson")
+    with pytest.raises(pk.OptionsError, match="adjoint=True.*rosenbrock23"):
+        pk.train(ns["problem"], method="ode", ode_solver="rosenbrock23", adjoint=True, steps=1)
+    t = pk.coords("t")
+    u = pk.field("u", t)
+    k = pk.parameter("k", init=0.5)
+    zero = pk.Problem("zero", pk.TimeInterval(t, 0, 2), [u.diff(t) + k * u],
+                      [pk.Initial(u, 2.0), pk.Data(u, points={"t": [0.5, 1.0]}, values=[1.0, 0.0])])
+    with pytest.raises(pk.OptionsError, match="data_loss='relative'.*are 0"):
+        pk.train(zero, method="ode", data_loss="relative", steps=1)
+
+
+@pytest.mark.slow
+def test_robertson_rates_recovered_with_the_stiff_solver():
+    """Acceptance 4 of issue 18: from the 1 %-noise data, rates started 2x, 0.5x and 3x off
+    come back within 5 % (measured: 0.25 %, 0.46 %, 0.56 %, ~100 s)."""
+    ns = load_problem("robertson")
+    problem = ns["problem"]
+    for p, factor in zip(problem.parameters, (2.0, 0.5, 3.0)):
+        p.init += math.log(factor)
+    sol = pk.train(problem, method="ode", ode_solver="rosenbrock23", data_loss="relative",
+                   dtype="float64", steps=0, lbfgs_steps=30, rtol=1e-6, atol=1e-10, quiet=True)
+    for name, true in (("log_k1", 0.04), ("log_k2", 3e7), ("log_k3", 1e4)):
+        assert abs(math.exp(sol.parameters[name]) / true - 1) < 0.05, sol.parameters

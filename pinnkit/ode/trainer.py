@@ -44,8 +44,12 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: torchdiffeq's methods; the fixed-grid ones take ``step_size``
 ADAPTIVE_SOLVERS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED_SOLVERS = ("euler", "midpoint", "heun3", "rk4", "explicit_adams", "implicit_adams")
-ODE_SOLVERS = ADAPTIVE_SOLVERS + FIXED_SOLVERS
-DATA_LOSSES = ("mse", "mae")
+#: pinnkit's own, for stiff systems (`pinnkit.ode.stiff`; not with the adjoint)
+STIFF_SOLVERS = ("rosenbrock23",)
+ODE_SOLVERS = ADAPTIVE_SOLVERS + FIXED_SOLVERS + STIFF_SOLVERS
+#: squared, absolute, or squared relative ((pred - obs) / |obs|: data of relative noise, or
+#: components of very different scales, as Robertson's)
+DATA_LOSSES = ("mse", "mae", "relative")
 LBFGS_LOSSES = ("trajectory", "windows")
 
 
@@ -63,7 +67,7 @@ class ODEOptions(KeywordOptions):
     lr: float = 1e-2
     lr_decay: float = 1.0             # multiply lr by this ...
     lr_decay_steps: int = 1000        # ... every this many steps (smoothly)
-    ode_solver: str = "dopri5"        # a torchdiffeq method (ODE_SOLVERS)
+    ode_solver: str = "dopri5"        # a torchdiffeq method, or rosenbrock23 (stiff; ODE_SOLVERS)
     rtol: float = 1e-6
     atol: float = 1e-8
     step_size: float = 0.0            # fixed-grid solvers: step (0 = torchdiffeq's: the output grid)
@@ -71,7 +75,7 @@ class ODEOptions(KeywordOptions):
     batch_time: int = 0               # sub-trajectory length in observations (0 = whole trajectory)
     batch_size: int = 20              # sub-trajectories per Adam step
     max_nfe: int = 50000              # right-hand-side evaluations allowed per integration
-    data_loss: str = "mse"            # mse | mae (torchdiffeq's demo)
+    data_loss: str = "mse"            # mse | mae (torchdiffeq's demo) | relative
     lbfgs_history: int = 50
     lbfgs_loss: str = "trajectory"    # L-BFGS objective: trajectory (the whole one) | windows
                                       # (every batch_time sub-trajectory from its observed start)
@@ -112,6 +116,10 @@ class ODEOptions(KeywordOptions):
             if getattr(self, name) not in allowed:
                 raise OptionsError(f"option {name} must be one of {', '.join(allowed)}, "
                                    f"got {getattr(self, name)!r}")
+        if self.adjoint and self.ode_solver in STIFF_SOLVERS:
+            raise OptionsError(f"option adjoint=True works with torchdiffeq's solvers, not "
+                               f"ode_solver={self.ode_solver!r} (it back-propagates through its "
+                               "steps); use adjoint=False")
         stages = self.lbfgs_loss.split(",") if isinstance(self.lbfgs_loss, str) else [None]
         if not all(st in LBFGS_LOSSES for st in stages):
             raise OptionsError(f"option lbfgs_loss must be one of {', '.join(LBFGS_LOSSES)}, or "
@@ -131,19 +139,27 @@ class ODEOptions(KeywordOptions):
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def solver_kwargs(self) -> dict:
-        kw: dict = {"method": self.ode_solver, "rtol": self.rtol, "atol": self.atol}
+        kw: dict = {"rtol": self.rtol, "atol": self.atol}
+        if self.ode_solver in STIFF_SOLVERS:
+            return kw
+        kw["method"] = self.ode_solver
         if self.ode_solver in FIXED_SOLVERS and self.step_size:
             kw["options"] = {"step_size": float(self.step_size)}
         return kw
 
 
 def _stiff_message(problem: Problem, opts: ODEOptions, t: float, span: tuple) -> str:
+    if opts.ode_solver in STIFF_SOLVERS:
+        return (f"problem {problem.name!r}: the {opts.ode_solver} solver used more than "
+                f"{opts.max_nfe} right-hand-side evaluations in one integration and reached only "
+                f"t = {t:.4g} of [{span[0]:g}, {span[1]:g}]; raise max_nfe or loosen rtol/atol")
     return (f"problem {problem.name!r}: the {opts.ode_solver} solver used more than "
             f"{opts.max_nfe} right-hand-side evaluations in one integration and reached only "
             f"t = {t:.4g} of [{span[0]:g}, {span[1]:g}]: the system is probably stiff (explicit "
-            "methods need tiny steps there). Use an implicit method: ode_solver='implicit_adams' "
-            "with a step_size (torchdiffeq), or SciPy's Radau/BDF/LSODA through pk.reference("
-            "problem); or raise max_nfe if the system is merely long")
+            "methods need tiny steps there). Use an implicit method: ode_solver='rosenbrock23' "
+            "(pinnkit's, with gradients), ode_solver='implicit_adams' with a step_size "
+            "(torchdiffeq), or SciPy's Radau/BDF/LSODA through pk.reference(problem); or raise "
+            "max_nfe if the system is merely long")
 
 
 class _Integrator:
@@ -155,6 +171,9 @@ class _Integrator:
         self.problem, self.func, self.opts = problem, func, opts
         self.kw = opts.solver_kwargs()
         self.odeint = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
+        if opts.ode_solver in STIFF_SOLVERS:
+            from .stiff import rosenbrock23
+            self.odeint = rosenbrock23
         if adjoint:
             self.kw["adjoint_params"] = tuple(func.parameters())
 
@@ -166,6 +185,11 @@ class _Integrator:
         except _BudgetExceeded as exc:
             raise TrainingError(_stiff_message(self.problem, self.opts, exc.t,
                                                (float(t[0]), float(t[-1])))) from None
+        except RuntimeError as exc:     # rosenbrock23: the step size underflowed
+            if not str(exc).startswith("rosenbrock23"):
+                raise
+            raise TrainingError(f"problem {self.problem.name!r}: {exc}; the system diverges "
+                                "or the tolerances are too tight for its dtype") from None
         except AssertionError as exc:   # torchdiffeq: "underflow in dt", bad inputs
             raise TrainingError(f"problem {self.problem.name!r}: torchdiffeq ({self.opts.ode_solver}) "
                                 f"stopped: {exc}; the step size collapsed, which points to a stiff "
@@ -324,6 +348,10 @@ class _ODETrainer:
                                 "and no pk.parameter")
         self.integrate = _Integrator(problem, self.func, opts, opts.adjoint)
         self.tensors = self._tensors()
+        if opts.data_loss == "relative" and any(
+                bool((vals == 0).any()) for *_, vals, _ in self.tensors["sets"]):
+            raise OptionsError(f"problem {problem.name!r}: option data_loss='relative' divides "
+                               "by the observed values, and some are 0; use 'mse' or drop them")
         self.batching = self._batching() if opts.batch_time else None
         if "windows" in opts.lbfgs_loss.split(",") and self.batching is None:
             raise OptionsError(f"problem {problem.name!r}: lbfgs_loss='windows' fits the "
@@ -408,7 +436,7 @@ class _ODETrainer:
 
     # -- losses
     def _misfit(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return torch.mean(_pointwise_misfit(pred - target, self.opts.data_loss))
+        return torch.mean(_pointwise_misfit(pred, target, self.opts.data_loss))
 
     def full_loss(self) -> tuple[torch.Tensor, dict]:
         several = self.targets.trajectories
@@ -431,7 +459,8 @@ class _ODETrainer:
         squared misfit of every sub-trajectory of ``batch_time`` observations of every observed
         trajectory, each integrated from its observed start; deterministic, smooth, and free of
         the whole trajectory's phase-shifted local minima."""
-        return self._windows_loss(np.arange(self.batching.count), "mse")
+        loss = "relative" if self.opts.data_loss == "relative" else "mse"
+        return self._windows_loss(np.arange(self.batching.count), loss)
 
     def _windows_loss(self, s: np.ndarray, data_loss: str) -> torch.Tensor:
         """Mean misfit of the sub-trajectories ``s`` (indices into `_Windows`), each integrated
@@ -452,7 +481,7 @@ class _ODETrainer:
                 pred = self.integrate(w.values[idx], tau)
             finally:
                 self.func.offset = None
-            errs.append(_pointwise_misfit(pred - target, data_loss))
+            errs.append(_pointwise_misfit(pred, target, data_loss))
         err = torch.cat(errs, dim=1)          # (time, batch, state)
         if not self.shard.active:
             return torch.mean(err)
@@ -658,9 +687,13 @@ class _ODETrainer:
         return stop
 
 
-def _pointwise_misfit(d: torch.Tensor, data_loss: str) -> torch.Tensor:
-    """Squared (``mse``) or absolute (``mae``) differences, before the mean."""
-    return d * d if data_loss == "mse" else torch.abs(d)
+def _pointwise_misfit(pred: torch.Tensor, target: torch.Tensor, data_loss: str) -> torch.Tensor:
+    """Squared (``mse``), absolute (``mae``) or squared relative (``relative``) differences,
+    before the mean."""
+    d = pred - target
+    if data_loss == "relative":
+        d = d / target.abs()
+    return torch.abs(d) if data_loss == "mae" else d * d
 
 
 class _NonFinite(Exception):

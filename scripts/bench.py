@@ -15,10 +15,12 @@
     (resident-set growth over the level after a warm-up step, in a fresh subprocess per
     configuration) is reported too.
 (c) time to reach a Burgers error (default 4.7e-3, DeepXDE's reported median) on the
-    256 x 100 grid of burgers_shock.npz: pinnkit with problems/burgers.py's options on
-    DeepXDE's 2540 points with a 4 x 20 network (FAST_BURGERS), eager and compiled (compile
-    time included), DeepXDE with its example's settings (15,000 Adam steps at lr 1e-3, then
-    L-BFGS). Evaluation time is excluded from both clocks. Each run is capped (--budget).
+    256 x 100 grid of burgers_shock.npz: pinnkit with problems/burgers.py's options (with
+    --accurate its recipe "accurate", with --fast-burgers FAST_BURGERS eager and compiled;
+    compile time included), DeepXDE with its example's settings (15,000 Adam steps at lr 1e-3,
+    then L-BFGS) and pinnkit's default PINN in JAX when installed. Evaluation time is excluded
+    from every clock. Each run is capped (--budget). The runs are scripts/time_to_accuracy.py's
+    (one implementation); --plot PNG runs them to the budget and draws error vs time.
 (d) finite-difference reference time vs resolution for Burgers (order 4) with its error.
 """
 from __future__ import annotations
@@ -197,15 +199,7 @@ def jax_step(case: str):
 
     @jax.jit
     def step(p, m, v, k, X, T, XB, TB, XI, TI):
-        g = jax.grad(loss)(p, X, T, XB, TB, XI, TI)
-        b1, b2, lr, eps = 0.9, 0.999, 1e-3, 1e-8
-        m = jax.tree_util.tree_map(lambda m_, g_: b1 * m_ + (1 - b1) * g_, m, g)
-        v = jax.tree_util.tree_map(lambda v_, g_: b2 * v_ + (1 - b2) * g_ * g_, v, g)
-        k = k + 1
-        p = jax.tree_util.tree_map(
-            lambda p_, m_, v_: p_ - lr / (1 - b1 ** k) * m_ / (jnp.sqrt(v_) / jnp.sqrt(1 - b2 ** k) + eps),
-            p, m, v)
-        return p, m, v, k
+        return jax_adam(p, m, v, k, jax.grad(loss)(p, X, T, XB, TB, XI, TI), 1e-3)
     zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
     state = [params, zeros, zeros, jnp.float32(0)]
 
@@ -216,6 +210,29 @@ def jax_step(case: str):
         jax.block_until_ready(p)
         state[:] = [p, m, v, k]
     return run
+
+
+def jax_adam(p, m, v, k, g, lr: float):
+    """One Adam update of the pytree ``p`` (torch's Adam formulas; m, v the moments, k the
+    step count): (p, m, v, k) after it. Traced inside the caller's ``jax.jit``."""
+    import jax
+    import jax.numpy as jnp
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    m = jax.tree_util.tree_map(lambda m_, g_: b1 * m_ + (1 - b1) * g_, m, g)
+    v = jax.tree_util.tree_map(lambda v_, g_: b2 * v_ + (1 - b2) * g_ * g_, v, g)
+    k = k + 1
+    p = jax.tree_util.tree_map(
+        lambda p_, m_, v_: p_ - lr / (1 - b1 ** k) * m_ / (jnp.sqrt(v_) / jnp.sqrt(1 - b2 ** k) + eps),
+        p, m, v)
+    return p, m, v, k
+
+
+def xla_one_thread() -> None:
+    """JAX (XLA's CPU client) on one thread; only effective before JAX is imported."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false"
+                                   " intra_op_parallelism_threads=1").strip()
 
 
 def have_jax() -> bool:
@@ -335,71 +352,57 @@ def burgers_grid():
     return X, T, d["u"]
 
 
-def time_to_accuracy_pinnkit(target: float, budget: float, extra: dict, seed: int = 0) -> dict:
-    X, T, ref = burgers_grid()
-    ns = runpy.run_path(str(ROOT / "problems" / "burgers.py"))
-    state = {"eval": 0.0, "hit": None, "err": None, "t0": CLOCK[0]()}
+def time_to_accuracy_runs(seeds: list, budget: float, stop_at: float | None, fast: bool,
+                         accurate: bool, with_dde: bool) -> list:
+    """Part c's runs, per seed: pinnkit's default (and with ``fast`` FAST_BURGERS eager and
+    compiled, with ``accurate`` the file's recipe "accurate"), DeepXDE's example and the JAX
+    PINN when installed. The runners and their records (trajectory of (time, phase, step,
+    error), first hits, final error) are scripts/time_to_accuracy.py's, on this clock."""
+    tta = runpy.run_path(str(ROOT / "scripts" / "time_to_accuracy.py"))
+    tta["CLOCK"][0] = CLOCK[0]
+    results = []
+    for seed in seeds:
+        runs = [("pinnkit default", lambda: tta["run"]({}, seed, budget, stop_at))]
+        for c in ((False, True) if fast else ()):
+            runs.append((f"pinnkit FAST_BURGERS, compile={c}",
+                         lambda c=c: tta["run"]({**FAST_BURGERS, "compile": c}, seed, budget, stop_at)))
+        if accurate:
+            runs.append(("pinnkit --recipe accurate",
+                         lambda: tta["run"]({}, seed, budget, stop_at, "accurate")))
+        if with_dde:
+            runs.append((None, lambda: tta["run_deepxde"](seed, budget, stop_at)))
+        if have_jax():
+            runs.append((None, lambda: tta["run_jax"](seed, budget, stop_at)))
+        for label, fn in runs:
+            r = fn()
+            r["clock"] = "cpu" if CLOCK[0] is time.process_time else "wall"
+            r["label"] = label or tta["default_label"](r["solver"], r["options"])
+            results.append(r)
+            print(json.dumps(r), file=sys.stderr, flush=True)
+    return results
 
-    def cb(phase, step, sol):
-        t0 = CLOCK[0]()
-        u = sol({"x": X, "t": T})["u"]
-        err = float(np.linalg.norm(u - ref) / np.linalg.norm(ref))
-        state["eval"] += CLOCK[0]() - t0
-        state["err"] = err
-        elapsed = CLOCK[0]() - state["t0"] - state["eval"]
-        if err <= target and state["hit"] is None:
-            state["hit"] = (elapsed, phase, step)
-            return True
-        return elapsed > budget
-    opts = {**ns["options"], **extra, "quiet": True, "seed": seed}
-    pk.train(ns["problem"], callback=cb, **opts)
-    state["ran"] = CLOCK[0]() - state["t0"] - state["eval"]
-    who = f"pinnkit, compile={extra['compile']}" if "compile" in extra else "pinnkit default"
-    return {"ran": state["ran"], "who": who, "seed": seed, "options": opts,
-            "hit": state["hit"], "last_error": state["err"]}
 
-
-def time_to_accuracy_deepxde(target: float, budget: float, seed: int = 0) -> dict:
-    import deepxde as dde
-    X, T, ref = burgers_grid()
-    XT = np.stack([X.ravel(), T.ravel()], axis=1)
-    dde.config.set_random_seed(seed)
-    data = _dde_burgers(dde, 2540, 80, 160)
-    model = dde.Model(data, dde.nn.FNN([2] + [20] * 3 + [1], "tanh", "Glorot normal"))
-    state = {"eval": 0.0, "hit": None, "err": None, "t0": CLOCK[0](), "phase": "adam"}
-
-    class Stop(dde.callbacks.Callback):
-        def __init__(self, every):
-            super().__init__()
-            self.every, self.count = every, 0
-
-        def on_epoch_end(self):
-            self.count += 1
-            if state["phase"] == "adam" and self.count % self.every:
-                return
-            t0 = CLOCK[0]()
-            err = float(np.linalg.norm(model.predict(XT).reshape(ref.shape) - ref) / np.linalg.norm(ref))
-            state["eval"] += CLOCK[0]() - t0
-            state["err"] = err
-            elapsed = CLOCK[0]() - state["t0"] - state["eval"]
-            if err <= target and state["hit"] is None:
-                state["hit"] = (elapsed, state["phase"], model.train_state.step)
-                self.model.stop_training = True
-            elif elapsed > budget:
-                self.model.stop_training = True
-
-    model.compile("adam", lr=1e-3)
-    model.train(iterations=15000, display_every=10**9, verbose=0, callbacks=[Stop(100)])
-    if state["hit"] is None and CLOCK[0]() - state["t0"] - state["eval"] < budget:
-        state["phase"] = "lbfgs"
-        dde.optimizers.config.set_LBFGS_options(maxiter=15000)
-        # check the error every 100 L-BFGS iterations (DeepXDE runs its L-BFGS in chunks)
-        dde.optimizers.config.LBFGS_options.update(iter_per_step=100, fun_per_step=125)
-        model.compile("L-BFGS")
-        model.train(display_every=10**9, verbose=0, callbacks=[Stop(1)])
-    return {"who": "DeepXDE 1.15 (example settings)", "seed": seed,
-            "ran": CLOCK[0]() - state["t0"] - state["eval"],
-            "hit": state["hit"], "last_error": state["err"]}
+def time_to_accuracy_table(results: list, target: float) -> list[str]:
+    first_hit = runpy.run_path(str(ROOT / "scripts" / "time_to_accuracy.py"))["first_hit"]
+    lines = ["| solver | seed | reached at (s) | phase, step | last error |", "|---|---:|---:|---|---:|"]
+    hits = {}
+    for r in results:
+        hit = hits[r["label"], r["seed"]] = first_hit(r, target)
+        lines.append(f"| {r['label']} | {r['seed']} | {hit[0]:.1f} | {hit[1]} {hit[2]} | {r['final_error']:.2e} |"
+                     if hit else f"| {r['label']} | {r['seed']} | not reached (stopped after {r['ran_s']:.0f} s)"
+                     f" | — | {r['final_error']:.2e} |")
+    med = {}
+    for label in dict.fromkeys(r["label"] for r in results):
+        med[label] = statistics.median([h[0] if h else float("inf")
+                                        for (lb, _), h in hits.items() if lb == label])
+    lines += ["", "Median time to target over the seeds (not reached = ∞): " +
+              "; ".join(f"{k}: {v:.1f} s" for k, v in med.items())]
+    dde = next((r["label"] for r in results if r["solver"] == "deepxde"), None)
+    for (label, seed), h in hits.items():
+        d = hits.get((dde, seed))
+        if label != dde and d and h:
+            lines.append(f"- seed {seed}: DeepXDE / {label} = {d[0] / h[0]:.1f}×")
+    return lines
 
 
 # --------------------------------------------------------------------------- (d)
@@ -451,6 +454,10 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2", help="seeds of the time-to-accuracy runs")
     p.add_argument("--fast-burgers", action="store_true",
                    help="part c: also the FAST_BURGERS options, eager and compiled")
+    p.add_argument("--accurate", action="store_true",
+                   help="part c: also problems/burgers.py's recipe 'accurate'")
+    p.add_argument("--plot", metavar="PNG",
+                   help="part c: run to the budget and draw error vs time of every run into PNG")
     p.add_argument("--out", help="write the Markdown here (else stdout)")
     p.add_argument("--autotune", action="store_true",
                    help="also time compile='max-autotune-no-cudagraphs' (part a)")
@@ -464,9 +471,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
         if args.threads == 1:      # JAX (XLA's CPU client): one thread too, set before its import
-            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                       " --xla_cpu_multi_thread_eigen=false"
-                                       " intra_op_parallelism_threads=1").strip()
+            xla_one_thread()
     if args.clock == "cpu":
         CLOCK[0] = time.process_time
     if args.memory:
@@ -489,38 +494,19 @@ def main() -> None:
     if "c" in parts:
         lines += [f"## Time to reach L2RE ≤ {args.target:g} on Burgers (evaluation time excluded)", "",
                   f"Clock: {'CPU time of the process' if args.clock == 'cpu' else 'wall time'}. "
-                  f"pinnkit: problems/burgers.py's defaults (`default`) and, with `--fast-burgers`, "
-                  f"its options with {FAST_BURGERS}; DeepXDE: its Burgers "
-                  "example (3 x 20, 2540 + 80 + 160 points, 15,000 Adam steps at lr 1e-3, then L-BFGS). "
-                  f"Runs stop at the target or after {args.budget:.0f} s.", "",
-                  "| solver | seed | reached at (s) | phase, step | last error |", "|---|---:|---:|---|---:|"]
-        results = []
-        for seed in [int(s) for s in args.seeds.split(",")]:
-            results.append(time_to_accuracy_pinnkit(args.target, args.budget, {}, seed))
-            for c in ((False, True) if args.fast_burgers else ()):
-                results.append(time_to_accuracy_pinnkit(args.target, args.budget,
-                                                        {**FAST_BURGERS, "compile": c}, seed))
-            if with_dde:
-                results.append(time_to_accuracy_deepxde(args.target, args.budget, seed))
-            print(json.dumps(results[-3:], default=str), file=sys.stderr, flush=True)
-        for r in results:
-            hit = r["hit"]
-            lines.append(f"| {r['who']} | {r['seed']} | {hit[0]:.1f} | {hit[1]} {hit[2]} | {r['last_error']:.2e} |"
-                         if hit else f"| {r['who']} | {r['seed']} | not reached (stopped after {r['ran']:.0f} s) | — | "
-                         f"{r['last_error']:.2e} |")
-        med = {}
-        for who in dict.fromkeys(r["who"] for r in results):
-            ts = [r["hit"][0] if r["hit"] else float("inf") for r in results if r["who"] == who]
-            med[who] = statistics.median(ts)
-        lines += ["", "Median time to target over the seeds (not reached = ∞): " +
-                  "; ".join(f"{k}: {v:.1f} s" for k, v in med.items())]
-        dde_key = "DeepXDE 1.15 (example settings)"
-        by = {(r["who"], r["seed"]): r for r in results}
-        for (who, seed), r in by.items():
-            d = by.get((dde_key, seed))
-            if who != dde_key and d and d["hit"] and r["hit"]:
-                lines.append(f"- seed {seed}: DeepXDE / {who} = {d['hit'][0] / r['hit'][0]:.1f}×")
-        lines.append("")
+                  f"pinnkit: problems/burgers.py's defaults (`default`), with `--accurate` its recipe "
+                  f"`accurate`, with `--fast-burgers` its options with {FAST_BURGERS}; DeepXDE: its "
+                  "Burgers example (3 x 20, 2540 + 80 + 160 points, 15,000 Adam steps at lr 1e-3, then "
+                  "L-BFGS); JAX (when installed): pinnkit's default PINN in JAX, 1000 Adam steps, then "
+                  "jax.scipy BFGS in float64 (scripts/time_to_accuracy.py). Runs stop at the target "
+                  f"(with `--plot`: at the budget) or after {args.budget:.0f} s.", ""]
+        results = time_to_accuracy_runs([int(s) for s in args.seeds.split(",")], args.budget,
+                                        None if args.plot else args.target, args.fast_burgers,
+                                        args.accurate, with_dde)
+        lines += time_to_accuracy_table(results, args.target) + [""]
+        if args.plot:
+            runpy.run_path(str(ROOT / "scripts" / "time_to_accuracy.py"))["plot"](results, args.plot)
+            lines += [f"Error vs time of these runs: {args.plot}.", ""]
     if "d" in parts:
         lines += ["## Finite-difference reference (Burgers, method of lines, BDF)", ""] + reference_rows() + [""]
     text = "\n".join(lines)

@@ -86,7 +86,7 @@ def test_space_time_residual_small_on_the_reference_solution(tmp_path):
     assert U.shape == (3, 33, 64)
     R = SpaceTimeResidual(p, U.shape[1:], _TIMES)
     true = torch.sqrt(R.relative({"u": U}, {"u0": U0}))
-    assert torch.all(true < 2e-3), true           # measured 5e-4 ... 8e-4
+    assert torch.all(true < 2e-3), true           # measured 7e-4 ... 1.0e-3
     xs = torch.arange(64) / 64
     bump = U.flatten(2).norm(dim=2)[..., None] / 8 * torch.cos(4 * np.pi * xs)
     wrong = torch.sqrt(R.relative({"u": U + 1e-2 * bump}, {"u0": U0}))

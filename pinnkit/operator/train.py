@@ -241,10 +241,14 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     learning rate (default epochs // 5). checkpoint: a file written every ``checkpoint_every``
     epochs; resume=True continues from it. callback(epoch, model) after each epoch; returning
     True stops. physics_weight > 0 adds that multiple of the squared relative residual
-    ‖r(prediction)‖² / ‖r(0)‖² (per sample, batch mean) of the (steady) spec ``problem`` on
+    ‖r(prediction)‖² / ‖r(0)‖² (per sample, batch mean) of the steady spec ``problem`` on
     the predicted grid, through the reference's finite-difference
     operators (`GridResidual`), at the training inputs and at the unlabeled ``physics_inputs``
-    ({name: (m, *grid)}, no solutions needed), a batch of each per step. Returns an `OperatorModel` whose ``info`` has the final test error per field.
+    ({name: (m, *grid)}, no solutions needed), a batch of each per step. A dataset made
+    with ``times=`` gives a space-time operator u0 -> u(t, *x) (a (t, *x) FNO, the input
+    broadcast over t; the data loss averages the relative L2 of each time slice; ``padding``
+    pads t only; ``info["test_l2re"]`` is at the final time); its physics loss is the
+    exponential-integrator defect between slices (`SpaceTimeResidual`). Returns an `OperatorModel` whose ``info`` has the final test error per field.
     Raises `TrainingError` on a bad option, `DatasetError` on a bad dataset.
     """
     data = _as_dataset(data)

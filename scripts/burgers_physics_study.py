@@ -52,13 +52,14 @@ def main() -> None:
     ds = pk.dataset(p, {"u0": grf}, n=args.labeled + args.test, resolution=args.resolution,
                     path=Path(args.out) / f"data_{args.resolution}_{args.slices}.h5", times=times,
                     workers=0, quiet=True)
-    print(f"dataset: {ds.n} samples, outputs {ds.outputs['u'].shape} ({time.perf_counter() - t0:.1f} s)")
+    print(f"dataset: {ds.n} samples, outputs {ds.outputs['u'].shape} "
+          f"({time.perf_counter() - t0:.1f} s)")
     R = SpaceTimeResidual(p, ds.outputs["u"].shape[1:], times)
     U = torch.tensor(np.asarray(ds.outputs["u"][-args.test:]), dtype=torch.float32)
     U0 = torch.tensor(np.asarray(ds.inputs["u0"][-args.test:]), dtype=torch.float32)
     rel = np.sqrt(R.relative({"u": U}, {"u0": U0}).numpy())
-    print(f"physics residual sqrt(relative) of the reference solutions: median {np.median(rel):.2e}, "
-          f"max {rel.max():.2e}")
+    print(f"physics residual sqrt(relative) of the reference solutions: median "
+          f"{np.median(rel):.2e}, max {rel.max():.2e}")
     xs = np.arange(args.resolution) / args.resolution
     extra = {"u0": np.stack([grf.sample({"x": xs}, {"x": (0, 1)}, 10_000 + i)
                              for i in range(args.unlabeled)])} if args.unlabeled else None

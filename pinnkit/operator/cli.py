@@ -239,7 +239,8 @@ def _pipeline(problem, samplers, opts: dict, axes: dict, res: int, tests: list, 
         s = strides[r]
         cut = (slice(None),) + (slice(None, None, s),) * len(axes)
         # a space-time operator is evaluated (and its outputs written) at the final time
-        last = (lambda v: v[:, -1]) if model.layout.times is not None else (lambda v: v)  # noqa: E731
+        last = ((lambda v: v[:, -1]) if model.layout.times is not None  # noqa: E731
+                else (lambda v: v))
         ins = {k: v[cut] for k, v in test.inputs.items()}
         truth = {k: last(v[cut[:1] + (slice(None),) + cut[1:]] if model.layout.times is not None
                          else v[cut]) for k, v in test.outputs.items()}

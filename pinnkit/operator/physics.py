@@ -159,7 +159,8 @@ class SpaceTimeResidual:
     the smooth nonlinear term only; backward differences in t leave a residual as large as
     the input's high modes on any practical t grid (docs/operators.md).
 
-    ``relative(u, inputs)`` per sample (batch,): ‖u(t_0) − u_0‖² / ‖u_0‖² + Σ_n ‖d_n‖² / s²_{n+1},
+    ``relative(u, inputs)`` per sample (batch,):
+    ‖u(t_0) − u_0‖² / ‖u_0‖² + Σ_n ‖d_n‖² / s²_{n+1},
     where s_n = ‖e^{(t_n − t_0)L} u_0‖ is the size of the input's linear flow at t_n, so that
     late slices (where the solution has decayed) count like early ones. u: {field: (batch,
     nt, *space)}; inputs: {name: (batch, *space)}; ``times``: the nt slice times.
@@ -187,7 +188,8 @@ class SpaceTimeResidual:
         if not d.grid.is_box or not all(d.grid.periodic) or np.any(d.grid.node != np.arange(d.P)):
             raise TrainingError(f"the space-time physics loss needs a box periodic in every "
                                 f"spatial axis ({', '.join(names)}); {name!r} is not")
-        self.problem, self.shape, self.field = problem, (len(times),) + space, next(iter(problem.fields))
+        self.problem, self.shape = problem, (len(times),) + space
+        self.field = next(iter(problem.fields))
         self.dims = tuple(range(-len(space), 0))
         expr = next(iter(problem.equations.values()))
         expr, flux_keys, _ = conservative_placeholders(problem, expr)

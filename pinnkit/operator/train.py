@@ -248,7 +248,8 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     with ``times=`` gives a space-time operator u0 -> u(t, *x) (a (t, *x) FNO, the input
     broadcast over t; the data loss averages the relative L2 of each time slice; ``padding``
     pads t only; ``info["test_l2re"]`` is at the final time); its physics loss is the
-    exponential-integrator defect between slices (`SpaceTimeResidual`). Returns an `OperatorModel` whose ``info`` has the final test error per field.
+    exponential-integrator defect between slices (`SpaceTimeResidual`). Returns an
+    `OperatorModel` whose ``info`` has the final test error per field.
     Raises `TrainingError` on a bad option, `DatasetError` on a bad dataset.
     """
     data = _as_dataset(data)

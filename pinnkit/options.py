@@ -308,7 +308,7 @@ def _check_size(opts: Any, problem: Any) -> None:
 _OPERATOR_POSITIVE = ("n_train", "n_test", "modes", "width", "layers", "epochs", "batch_size",
                       "subsample")
 _OPERATOR_OPTIONAL_POSITIVE = ("n_val", "workers", "speed_samples")
-_OPERATOR_COUNTS = ("padding", "seed", "plot_samples", "physics_samples")
+_OPERATOR_COUNTS = ("padding", "seed", "plot_samples", "physics_samples", "time_slices")
 
 
 def check_operator_options(opts: dict) -> None:
@@ -336,6 +336,11 @@ def check_operator_options(opts: dict) -> None:
                            f"got {tests!r}")
     if not (is_number(opts.get("lr")) and opts["lr"] > 0):
         raise OptionsError(f"option lr must be a positive number, got {opts.get('lr')!r}")
+    if opts.get("time_slices", 0) == 1:
+        raise OptionsError("option time_slices must be 0 (the final time only) or >= 2")
+    grading = opts.get("time_grading", 2.0)
+    if not (is_number(grading) and grading >= 1):
+        raise OptionsError(f"option time_grading must be a number >= 1, got {grading!r}")
     if not (is_number(opts.get("physics_weight")) and opts["physics_weight"] >= 0):
         raise OptionsError(f"option physics_weight must be a number >= 0, got "
                            f"{opts.get('physics_weight')!r}")

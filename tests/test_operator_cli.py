@@ -75,3 +75,29 @@ def test_bad_inputs(tmp_path, capsys):
         h5.attrs["problem"] = "other"
     _one_line_error(capsys, [str(f)] + out, "holds a dataset of another spec (problem 'other'")
     _one_line_error(capsys, [str(f), "--epochs", "x"] + out, "invalid int value")
+
+
+def test_space_time_physics_run(tmp_path, capsys):
+    """--time-slices: a (t, x) operator, evaluated and written at the final time, with the
+    space-time physics loss on sampled inputs."""
+    out = tmp_path / "st"
+    f = _file(tmp_path)
+    assert main([str(f), "--out", str(out), "--time-slices", "5", "--padding", "2",
+                 "--test-resolutions", "32", "--physics-weight", "1",
+                 "--physics-samples", "4"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    with h5py.File(out / "fields.h5", "r") as h5, \
+            h5py.File(out / "data" / "test_32.h5", "r") as data:
+        assert h5["test/32/prediction/u"].shape == (4, 32)
+        truth = data["outputs/u"][()]
+        assert truth.shape == (4, 5, 32)
+        assert (h5["test/32/truth/u"][()] == truth[:, -1]).all()      # u(., t1)
+        err = h5["test/32/error/u"][()]
+        l2re = (err ** 2).sum(1) ** 0.5 / (truth[:, -1] ** 2).sum(1) ** 0.5
+        assert rep["metrics"]["32"]["u"]["l2re_mean"] == pytest.approx(l2re.mean(), rel=1e-6)
+    with h5py.File(out / "data" / "train_32.h5", "r") as h5:
+        assert h5["outputs/u"].shape == (9, 5, 32)        # n_train + n_val
+        assert h5["coords/t"][()].tolist() == pytest.approx(
+            [0.01 * s * s for s in (0, 0.25, 0.5, 0.75, 1)])
+    _one_line_error(capsys, [str(f), "--out", str(tmp_path / "x"), "--time-slices", "1"],
+                    "time_slices must be 0")

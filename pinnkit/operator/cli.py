@@ -31,7 +31,8 @@ DEFAULTS: dict = {"n_train": 1000, "n_val": None, "n_test": 200, "resolution": N
                   "epochs": 500, "batch_size": 20, "lr": 1e-3, "subsample": 1, "padding": 0,
                   "normalize": "scalar", "seed": 0, "workers": None, "device": "cpu",
                   "out": None, "resume": False, "quiet": False, "speed_samples": None,
-                  "plot_samples": 3, "physics_weight": 0.0, "physics_samples": 0}
+                  "plot_samples": 3, "physics_weight": 0.0, "physics_samples": 0,
+                  "time_slices": 0, "time_grading": 2.0}
 
 
 class UsageError(Exception):
@@ -65,9 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     a("--workers", type=int, help="dataset processes (default min(2, CPUs))")
     a("--device")
     a("--physics-weight", type=float, help="weight of the spec's residual on the predicted "
-      "grid (steady problems)")
+      "grid (time-dependent problems: with --time-slices)")
     a("--physics-samples", type=int, help="unlabeled inputs (sampled, not solved) for the "
       "physics loss")
+    a("--time-slices", type=int, help="time-dependent problems: predict this many time "
+      "slices t0 + (t1 - t0) s^grading, s uniform (a (t, x) FNO; needed by the physics loss); "
+      "0: the final time only")
+    a("--time-grading", type=float, help="grading power of the time slices (default 2)")
     a("--speed-samples", type=int, help="test inputs timed with the reference (default n_test)")
     a("--out", help="output folder (default runs/<problem name>)")
     a("--resume", action="store_true", default=None)
@@ -149,6 +154,17 @@ def run(argv: list[str] | None = None) -> int:
             dist.destroy_process_group()
 
 
+def _times(problem, opts: dict):
+    """The output times of a space-time operator (None: the final time only)."""
+    k = int(opts.get("time_slices") or 0)
+    if not k:
+        return None
+    if problem.time is None:
+        raise UsageError(f"time_slices is for time-dependent problems; {problem.name!r} is steady")
+    d = problem.domain
+    return d.t0 + (d.t1 - d.t0) * np.linspace(0.0, 1.0, k) ** float(opts["time_grading"])
+
+
 def _datasets(problem, samplers, opts: dict, res: int, fine: int, n_val: int, out: Path,
               quiet: bool) -> tuple:
     """(train, test, seconds of each): made by rank 0 (a process pool of its own); under
@@ -164,13 +180,14 @@ def _datasets(problem, samplers, opts: dict, res: int, fine: int, n_val: int, ou
         if not shard.main:
             dist.barrier(group=waiting)
     t0 = _time.perf_counter()
+    times = _times(problem, opts)
     train = pk.dataset(problem, samplers, n=opts["n_train"] + n_val, resolution=res,
                        path=out / "data" / f"train_{res}.h5", seed=seed, workers=opts["workers"],
-                       quiet=quiet)
+                       quiet=quiet, times=times)
     t1 = _time.perf_counter()
     test = pk.dataset(problem, samplers, n=opts["n_test"], resolution=fine,
                       path=out / "data" / f"test_{fine}.h5", seed=seed + 1,
-                      workers=opts["workers"], quiet=quiet)
+                      workers=opts["workers"], quiet=quiet, times=times)
     t2 = _time.perf_counter()
     if waiting is not None and shard.main:
         import torch.distributed as dist
@@ -221,11 +238,16 @@ def _pipeline(problem, samplers, opts: dict, axes: dict, res: int, tests: list, 
     for r in tests:
         s = strides[r]
         cut = (slice(None),) + (slice(None, None, s),) * len(axes)
+        # a space-time operator is evaluated (and its outputs written) at the final time
+        last = ((lambda v: v[:, -1]) if model.layout.times is not None  # noqa: E731
+                else (lambda v: v))
         ins = {k: v[cut] for k, v in test.inputs.items()}
-        truth = {k: v[cut] for k, v in test.outputs.items()}
+        truth = {k: last(v[cut[:1] + (slice(None),) + cut[1:]] if model.layout.times is not None
+                         else v[cut]) for k, v in test.outputs.items()}
         ts = _time.perf_counter()
         pred = model(ins, batch_size=len(next(iter(ins.values()))))
         seconds = _time.perf_counter() - ts
+        pred = {f: last(v) for f, v in pred.items()}
         errs = {f: relative_l2(pred[f], truth[f]) for f in pred}
         results[str(r)] = {f: {"l2re_mean": float(np.mean(e)), "l2re_median": float(np.median(e)),
                                "l2re_max": float(np.max(e))} for f, e in errs.items()}
@@ -272,7 +294,8 @@ def _speed(problem, model, arrays, opts, say) -> dict:
     ref_opts.pop("resolution", None)
     if problem.time is not None:
         ref_opts["times"] = [problem.domain.t0, problem.domain.t1]
-    res = {a: next(iter(ins.values())).shape[1 + k] for k, a in enumerate(model.layout.axes)}
+    res = {a: next(iter(ins.values())).shape[1 + k]
+           for k, a in enumerate(model.layout.input_axes)}
     truth = arrays[1]
     ref, diffs = 0.0, {f: [] for f in truth}
     for i in range(n):

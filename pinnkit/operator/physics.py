@@ -1,7 +1,8 @@
-"""The residual of a steady spec on an operator's predicted grid, through the reference's
+"""The residual of a spec on an operator's predicted grid, through the reference's
 finite-difference operators (physics-informed operator learning; cf. Li et al. 2021,
 "Physics-informed neural operator", arXiv:2111.03794, which uses the PDE residual on the
-output grid in the same way).
+output grid in the same way). `GridResidual`: steady specs. `SpaceTimeResidual`:
+time-dependent specs on periodic boxes, predicted on a (t, *x) grid.
 
 The spec's equations and boundary conditions are compiled as for the reference
 (`pinnkit.reference.discretize.compile_residual`'s placeholders), then evaluated with torch:
@@ -11,7 +12,10 @@ same face-flux scheme (harmonic face means) computed per sample from its coeffic
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
+import sympy
 import torch
 
 from ..errors import TrainingError
@@ -19,7 +23,7 @@ from ..expr import compile_expr
 from ..fd.discretize import Discretization
 from ..fd.inputs import conservative_placeholders, input_symbols
 
-__all__ = ["GridResidual"]
+__all__ = ["GridResidual", "SpaceTimeResidual"]
 
 def _sparse(M) -> torch.Tensor:
     M = M.tocoo()
@@ -48,9 +52,9 @@ class GridResidual:
     def __init__(self, problem, shape: tuple, order: int | None = None) -> None:
         if problem.time is not None:
             raise TrainingError(
-                f"the physics loss needs a steady problem; {problem.name!r} is time-dependent and "
-                "its operator outputs the final time only, where the equation's time derivative "
-                "is unknown")
+                f"the physics loss needs a steady problem here; {problem.name!r} is "
+                "time-dependent: make its dataset with pk.dataset(..., times=[...]) so that the "
+                "operator predicts space-time grids (SpaceTimeResidual)")
         names = problem.space_names
         res = dict(zip(names, shape))
         order = order or problem.reference_options.get("order", 2)
@@ -125,3 +129,166 @@ class GridResidual:
         with torch.no_grad():
             r0 = self({f: torch.zeros_like(v) for f, v in u.items()}, inputs)
         return self(u, inputs) / r0.clamp_min(1e-30)
+
+
+def _phi(z: np.ndarray) -> tuple:
+    """exp(z), phi1(z) = (e^z - 1)/z and phi2(z) = (e^z - 1 - z)/z² (Taylor series near 0,
+    where the closed forms cancel)."""
+    small = np.abs(z) < 1e-2
+    zs = np.where(small, 1.0, z)
+    e = np.exp(z)
+    p1 = np.where(small, 1 + z / 2 + z ** 2 / 6 + z ** 3 / 24, (np.exp(zs) - 1) / zs)
+    p2 = np.where(small, 0.5 + z / 6 + z ** 2 / 24 + z ** 3 / 120, (np.exp(zs) - 1 - zs) / zs ** 2)
+    return e, p1, p2
+
+
+class SpaceTimeResidual:
+    """The defect of a time-dependent spec between consecutive predicted time slices, on a
+    periodic box, in exponential-integrator form.
+
+    The spec's equation c u_t + G(u) = 0 is split into its constant-coefficient linear part,
+    diagonal in Fourier space with the symbols σ_k of the reference's own stencil matrices
+    (circulant on a periodic grid), and the rest: u_t = L u + N(u). The variation-of-constants
+    formula with N linear between slices t_n, t_n + h (the second-order exponential time
+    differencing rule, Cox & Matthews 2002, J. Comput. Phys. 176, eq. 22) gives the defect
+
+        d_n = û_{n+1} − e^{hL} û_n − h (φ1(hL) − φ2(hL)) N̂_n − h φ2(hL) N̂_{n+1}.
+
+    The stiff linear part (diffusion of the input's high modes, rates up to ν(π/Δx)²) is
+    integrated exactly, so the defect of the reference solution is the quadrature error of
+    the smooth nonlinear term only; backward differences in t leave a residual as large as
+    the input's high modes on any practical t grid (docs/operators.md).
+
+    ``relative(u, inputs)`` per sample (batch,):
+    ‖u(t_0) − u_0‖² / ‖u_0‖² + Σ_n ‖d_n‖² / s²_{n+1},
+    where s_n = ‖e^{(t_n − t_0)L} u_0‖ is the size of the input's linear flow at t_n, so that
+    late slices (where the solution has decayed) count like early ones. u: {field: (batch,
+    nt, *space)}; inputs: {name: (batch, *space)}; ``times``: the nt slice times.
+    Raises `TrainingError` for a spec outside this form (non-periodic axes, several fields,
+    second time derivatives, conservative flux terms, boundary conditions with normals).
+    """
+
+    def __init__(self, problem, shape: tuple, times, order: int | None = None) -> None:
+        name = problem.name
+        if problem.time is None:
+            raise TrainingError(f"SpaceTimeResidual needs a time-dependent problem; {name!r} "
+                                "is steady (GridResidual)")
+        if len(problem.fields) != 1 or len(problem.equations) != 1:
+            raise TrainingError(f"the space-time physics loss takes one field and one equation; "
+                                f"{name!r} has fields {', '.join(problem.fields)}")
+        times = np.asarray(times, dtype=float)
+        space = tuple(int(v) for v in shape[1:])
+        if len(times) != shape[0] or len(times) < 2 or np.any(np.diff(times) <= 0):
+            raise TrainingError(f"times must be {shape[0]} increasing values (the grid's t axis)")
+        order = order or problem.reference_options.get("order", 2)
+        names = problem.space_names
+        zeros = {k: np.ones(tuple(dict(zip(names, space))[a.name] for a in v.args))
+                 for k, v in problem.inputs.items()}
+        d = Discretization(problem, dict(zip(names, space)), order=order, inputs=zeros)
+        if not d.grid.is_box or not all(d.grid.periodic) or np.any(d.grid.node != np.arange(d.P)):
+            raise TrainingError(f"the space-time physics loss needs a box periodic in every "
+                                f"spatial axis ({', '.join(names)}); {name!r} is not")
+        self.problem, self.shape = problem, (len(times),) + space
+        self.field = next(iter(problem.fields))
+        self.dims = tuple(range(-len(space), 0))
+        expr = next(iter(problem.equations.values()))
+        expr, flux_keys, _ = conservative_placeholders(problem, expr)
+        if flux_keys:
+            raise TrainingError("the space-time physics loss does not take conservative flux "
+                                "terms")
+        expr, in_syms = input_symbols(problem, expr)
+        sub, keys, syms, normals = problem.placeholders(expr)
+        time_keys = [k for k in keys if d.time_order(k)]
+        ut = (self.field, (0,) * len(space) + (1,))
+        if time_keys != [ut]:
+            raise TrainingError(f"the space-time physics loss takes equations first order in "
+                                f"time (c u_t + G(u) = 0); {name!r} has {time_keys}")
+        s_ut = syms[keys.index(ut)]
+        c = sympy.diff(sub, s_ut)
+        G = sympy.expand(sub - c * s_ut)
+        if c.free_symbols or c == 0 or s_ut in G.free_symbols:
+            raise TrainingError(f"the space-time physics loss needs a constant coefficient of "
+                                f"u_t in {name!r}; got {c}")
+        at_zero = {s: 0 for s in syms}
+        lin = {}
+        for k, s in zip(keys, syms):
+            a = sympy.sympify(sympy.diff(G, s).xreplace(at_zero))
+            if k != ut and not a.free_symbols and a != 0:
+                lin[k] = float(a)
+        self.keys = [k for k in keys if k != ut]
+        self.key_syms = [syms[keys.index(k)] for k in self.keys]
+        # N(u) = -(G(u) - Σ a_k D^k u) / c, evaluated pointwise from the derivative values
+        rest = -(G - sum(a * syms[keys.index(k)] for k, a in lin.items())) / c
+        self.N = compile_expr(list(problem.coords) + in_syms + self.key_syms, rest, "torch")
+        # Fourier symbols of the stencil matrices on the rfft half grid
+        sym = {k: np.fft.rfftn(d.operator(k).tocsc()[:, 0].toarray().reshape(space))
+               for k in self.keys}
+        self._sym = {k: torch.from_numpy(v.astype(np.complex64)) for k, v in sym.items()}
+        Lsym = np.zeros(space[:-1] + (space[-1] // 2 + 1,), complex)
+        for k, a in lin.items():
+            Lsym -= a * sym[k] / float(c)
+        h = np.diff(times)[:, None]
+        Lf = np.reshape(Lsym, (1, -1))
+        E, p1, p2 = _phi(h * Lf)
+        half = (len(times) - 1,) + np.shape(Lsym)
+        as_t = lambda v: torch.from_numpy(np.reshape(v, half).astype(np.complex64))   # noqa: E731
+        self._E, self._A, self._B = as_t(E), as_t(h * (p1 - p2)), as_t(h * p2)
+        self._flow = as_t(np.exp((times[1:, None] - times[0]) * Lf))
+        pts = torch.from_numpy(d.grid.points.T.astype(np.float32))           # (dim, P)
+        tt = torch.from_numpy(times.astype(np.float32))
+        # coordinate arguments on the (t, *space) grid, coordinates in problem order
+        grid = {c.name: pts[i].reshape(space).unsqueeze(0).expand(self.shape)
+                for i, c in enumerate(problem.spatial_coords)}
+        grid[problem.time.name] = tt.reshape((-1,) + (1,) * len(space)).expand(self.shape)
+        self.coords = [grid[c.name] for c in problem.coords]
+        init = [t for t in problem.terms if t.kind == "initial" and t.condition.order == 0]
+        if len(init) != 1:
+            raise TrainingError(f"the space-time physics loss needs one initial value of "
+                                f"{self.field} in {name!r}")
+        iexpr, isyms = input_symbols(problem, init[0].exprs[0])
+        isub, ikeys, iph, _ = problem.placeholders(iexpr)
+        if ikeys != [(self.field, (0,) * (len(space) + 1))]:
+            raise TrainingError(f"the initial condition of {name!r} must be a value of "
+                                f"{self.field}")
+        self.g0 = compile_expr(list(problem.coords) + isyms, -isub.xreplace({iph[0]: 0}), "torch")
+        self.coords0 = [v[0] for v in self.coords]
+
+    def _deriv(self, uh: torch.Tensor, key, n: tuple) -> torch.Tensor:
+        return torch.fft.irfftn(uh * self._sym[key].to(uh.device), s=n, dim=self.dims)
+
+    def _nonlinear(self, u: torch.Tensor, inputs: list) -> torch.Tensor:
+        """N(u) on every slice, (batch, nt, *space)."""
+        n = u.shape[2:]
+        uh = torch.fft.rfftn(u, dim=self.dims)
+        vals = [self._deriv(uh, k, n) for k in self.keys]
+        ins = [v.unsqueeze(1).expand(u.shape) for v in inputs]
+        coords = [c.to(u.device) for c in self.coords]
+        return self.N(*coords, *ins, *vals) * torch.ones_like(u)
+
+    def initial_value(self, inputs: Mapping) -> torch.Tensor:
+        """u(t_0) from the initial condition, (batch, *space)."""
+        ins = [inputs[k] for k in self.problem.inputs]
+        coords = [c.to(ins[0].device) for c in self.coords0] if ins else self.coords0
+        B = ins[0].shape[0] if ins else 1
+        return self.g0(*coords, *ins) * torch.ones((B,) + self.shape[1:], device=coords[0].device)
+
+    def defects(self, u: dict, inputs: Mapping) -> torch.Tensor:
+        """The defects d_n of each step in physical space, (batch, nt - 1, *space)."""
+        U = u[self.field]
+        ins = [inputs[k] for k in self.problem.inputs]
+        N = self._nonlinear(U, ins)
+        Uh, Nh = torch.fft.rfftn(U, dim=self.dims), torch.fft.rfftn(N, dim=self.dims)
+        E, A, B = (v.to(U.device) for v in (self._E, self._A, self._B))
+        D = Uh[:, 1:] - E * Uh[:, :-1] - A * Nh[:, :-1] - B * Nh[:, 1:]
+        return torch.fft.irfftn(D, s=U.shape[2:], dim=self.dims)
+
+    def relative(self, u: dict, inputs: Mapping) -> torch.Tensor:
+        g = self.initial_value(inputs)
+        with torch.no_grad():
+            flow = torch.fft.irfftn(torch.fft.rfftn(g, dim=self.dims).unsqueeze(1)
+                                    * self._flow.to(g.device), s=g.shape[1:], dim=self.dims)
+            s0 = g.flatten(1).pow(2).sum(1).clamp_min(1e-30)
+            s = flow.flatten(2).pow(2).sum(2).clamp_min(1e-30)                  # (batch, nt - 1)
+        U = u[self.field]
+        ic = (U[:, 0] - g).flatten(1).pow(2).sum(1) / s0
+        return ic + (self.defects(u, inputs).flatten(2).pow(2).sum(2) / s).sum(1)

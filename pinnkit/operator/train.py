@@ -56,12 +56,21 @@ class _Layout:
     out_std: list
     normalize: str = "scalar"
     train_shape: list | None = None   # the training grid (padding scales from it)
+    # space-time operators (a dataset made with times=): the output grid is (t, *space), the
+    # inputs are over space only and broadcast over t; t values scaled to [0, 1]
+    times: list | None = None
+
+    @property
+    def input_axes(self) -> list:
+        return self.axes[1:] if self.times is not None else self.axes
 
     def padding(self, pad: int, shape: tuple) -> list | None:
         """Points of padding per axis on a grid of ``shape`` that pad the same length of the
         box as ``pad`` points on the training grid (None: ``pad`` as it is)."""
         if not pad or self.train_shape is None:
             return None
+        if self.times is not None:   # pad the (fixed) t axis only, which is not periodic
+            return [pad if not self.periodic.get(a, False) else 0 for a in self.axes]
         cells = [n if self.periodic[a] else n - 1 for a, n in zip(self.axes, shape)]
         train = [n if self.periodic[a] else n - 1 for a, n in zip(self.axes, self.train_shape)]
         return [int(round(pad * c / t)) for c, t in zip(cells, train)]
@@ -74,7 +83,9 @@ class _Layout:
         """Per axis, node positions scaled to [0, 1] for a grid of ``shape`` on the box."""
         out = []
         for a, n in zip(self.axes, shape):
-            if self.periodic[a]:
+            if self.times is not None and a == self.axes[0]:
+                out.append(torch.tensor(self.times, dtype=torch.float32))
+            elif self.periodic[a]:
                 out.append(torch.arange(n, dtype=torch.float32) / n)
             else:
                 out.append(torch.linspace(0, 1, n))
@@ -98,16 +109,23 @@ class OperatorModel:
         return next(self.net.parameters()).device
 
     def _forward(self, a: torch.Tensor) -> torch.Tensor:
+        L = self.layout
         dev, shape = a.device, tuple(a.shape[2:])
+        out_shape = shape if L.times is None else (len(L.times),) + shape
         key = (shape, str(dev))
         if key not in self._stats:
-            per = [self.layout.periodic[ax] for ax in self.layout.axes]
-            stats = [*self._norms[0].on_grid(shape, per), *self._norms[1].on_grid(shape, per)]
+            per_in = [L.periodic[ax] for ax in L.input_axes]
+            per_out = [L.periodic.get(ax, False) for ax in L.axes]
+            stats = [*self._norms[0].on_grid(shape, per_in),
+                     *self._norms[1].on_grid(out_shape, per_out)]
             self._stats[key] = [torch.from_numpy(v).to(dev) for v in stats]
         mi, si, mo, so = self._stats[key]
-        grid = [g.to(dev) for g in self.layout.grid(shape)]
-        pad = self.layout.padding(self.config["padding"], shape)
-        return self.net((a - mi) / si, grid, pad) * so + mo
+        a = (a - mi) / si
+        if L.times is not None:       # the input at every time slice, beside the t coordinate
+            a = a.unsqueeze(2).expand(-1, -1, len(L.times), *shape)
+        grid = [g.to(dev) for g in L.grid(out_shape)]
+        pad = L.padding(self.config["padding"], out_shape)
+        return self.net(a, grid, pad) * so + mo
 
     def __call__(self, inputs: Mapping[str, Any], batch_size: int = 100) -> dict:
         """Predict: input name -> array (batch, *grid) -> field -> array (batch, *grid)."""
@@ -119,9 +137,9 @@ class OperatorModel:
                                 f"{', '.join(map(str, inputs)) or 'none'}")
         arrays = [np.asarray(inputs[k], dtype=np.float32) for k in L.inputs]
         shapes = {a.shape for a in arrays}
-        if len(shapes) != 1 or len(next(iter(shapes))) != len(L.axes) + 1:
+        if len(shapes) != 1 or len(next(iter(shapes))) != len(L.input_axes) + 1:
             raise TrainingError(f"operator inputs must be arrays (batch, *grid) over "
-                                f"({', '.join(L.axes)}) of one shape; got {sorted(shapes)}")
+                                f"({', '.join(L.input_axes)}) of one shape; got {sorted(shapes)}")
         x = torch.from_numpy(np.stack(arrays, axis=1))
         outs = []
         self.net.eval()
@@ -172,8 +190,14 @@ def _layout(data: Dataset, n_train: int, normalize: str = "scalar") -> _Layout:
     except (KeyError, ValueError) as exc:
         raise DatasetError(f"{data.path}: dataset attributes are missing or damaged "
                            f"({exc})") from None
+    times = None
+    if out_axes and out_axes[0] in data.coords and out_axes[0] not in periodic:
+        # outputs over (t, *space) from pk.dataset(..., times=...): a space-time operator
+        t = np.asarray(data.coords[out_axes[0]], float)
+        if all(ax == out_axes[1:] for ax in in_axes.values()) and len(t) > 1:
+            times = ((t - t[0]) / (t[-1] - t[0])).tolist()
     for k, ax in in_axes.items():
-        if ax != out_axes:
+        if ax != (out_axes if times is None else out_axes[1:]):
             raise TrainingError(f"input {k!r} is defined over ({', '.join(ax)}) but the outputs "
                                 f"over ({', '.join(out_axes)}); the FNO needs one grid")
     if len(out_axes) not in (1, 2):
@@ -182,7 +206,7 @@ def _layout(data: Dataset, n_train: int, normalize: str = "scalar") -> _Layout:
     cls = NORMALIZERS[normalize]
     im, isd = cls.fit(np.stack([data.inputs[k][:n_train] for k in ins], 1)).state()
     om, osd = cls.fit(np.stack([data.outputs[k][:n_train] for k in outs], 1)).state()
-    return _Layout(ins, outs, out_axes, box, periodic, im, isd, om, osd, normalize)
+    return _Layout(ins, outs, out_axes, box, periodic, im, isd, om, osd, normalize, times=times)
 
 
 def _as_dataset(data: Any) -> Dataset:
@@ -217,10 +241,15 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     learning rate (default epochs // 5). checkpoint: a file written every ``checkpoint_every``
     epochs; resume=True continues from it. callback(epoch, model) after each epoch; returning
     True stops. physics_weight > 0 adds that multiple of the squared relative residual
-    ‖r(prediction)‖² / ‖r(0)‖² (per sample, batch mean) of the (steady) spec ``problem`` on
+    ‖r(prediction)‖² / ‖r(0)‖² (per sample, batch mean) of the steady spec ``problem`` on
     the predicted grid, through the reference's finite-difference
     operators (`GridResidual`), at the training inputs and at the unlabeled ``physics_inputs``
-    ({name: (m, *grid)}, no solutions needed), a batch of each per step. Returns an `OperatorModel` whose ``info`` has the final test error per field.
+    ({name: (m, *grid)}, no solutions needed), a batch of each per step. A dataset made
+    with ``times=`` gives a space-time operator u0 -> u(t, *x) (a (t, *x) FNO, the input
+    broadcast over t; the data loss averages the relative L2 of each time slice; ``padding``
+    pads t only; ``info["test_l2re"]`` is at the final time); its physics loss is the
+    exponential-integrator defect between slices (`SpaceTimeResidual`). Returns an
+    `OperatorModel` whose ``info`` has the final test error per field.
     Raises `TrainingError` on a bad option, `DatasetError` on a bad dataset.
     """
     data = _as_dataset(data)
@@ -270,22 +299,27 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     if not isinstance(subsample, (int, np.integer)) or subsample < 1:
         raise OptionsError(f"subsample must be a positive int, got {subsample!r}")
     cut = (slice(None), slice(None)) + tuple(
-        slice(None, None, int(subsample)) for _ in layout.axes)
-    for a, n_a in zip(layout.axes, next(iter(data.inputs.values())).shape[1:]):
+        slice(None, None, int(subsample)) for _ in layout.input_axes)
+    cut_out = cut if layout.times is None else cut[:2] + (slice(None),) + cut[2:]
+    for a, n_a in zip(layout.input_axes, next(iter(data.inputs.values())).shape[1:]):
         cells = n_a if layout.periodic[a] else n_a - 1
         if cells % subsample:
             raise TrainingError(f"subsample={subsample} does not divide the {cells} cells of axis "
                                 f"{a}: the coarse grid would not span the box")
     X = torch.from_numpy(np.stack([data.inputs[k] for k in layout.inputs], 1)[cut]
                          .astype(np.float32))
-    Y = torch.from_numpy(np.stack([data.outputs[k] for k in layout.outputs], 1)[cut]
+    Y = torch.from_numpy(np.stack([data.outputs[k] for k in layout.outputs], 1)[cut_out]
                          .astype(np.float32))
-    layout.train_shape = list(X.shape[2:])
+    layout.train_shape = list(Y.shape[2:])
     Xtr, Ytr = X[:n_train].to(device), Y[:n_train].to(device)
     physics, Xph = None, None
     if physics_weight > 0:
-        from .physics import GridResidual
-        physics = GridResidual(problem, tuple(X.shape[2:]))
+        from .physics import GridResidual, SpaceTimeResidual
+        if layout.times is None:
+            physics = GridResidual(problem, tuple(X.shape[2:]))
+        else:
+            physics = SpaceTimeResidual(problem, tuple(Y.shape[2:]),
+                                        np.asarray(data.coords[layout.axes[0]], float))
         if physics_inputs is not None:
             Xph = torch.from_numpy(np.stack([np.asarray(physics_inputs[k])
                                              for k in layout.inputs], 1)[cut]
@@ -295,6 +329,17 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
         return physics.relative({f: pred[:, j] for j, f in enumerate(layout.outputs)},
                                 {k: x[:, j] for j, k in enumerate(layout.inputs)}).mean()
     Xte, Yte = X[n - n_test:].to(device), Y[n - n_test:].to(device)
+
+    def data_loss(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        if layout.times is None:
+            return relative_l2(pred, true).mean()
+        # space-time: the relative L2 of each time slice (of each field), averaged, so that
+        # late slices, where the solution has decayed, weigh as much as early ones
+        return relative_l2(pred.flatten(0, 2), true.flatten(0, 2)).mean()
+
+    def final(v: torch.Tensor) -> torch.Tensor:
+        """The operator's target: the whole output, or its final time slice."""
+        return v if layout.times is None else v[:, :, -1]
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config["step_size"], gamma=gamma)
     start, elapsed = 0, 0.0
@@ -316,7 +361,7 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     def test_error() -> float:
         net.eval()
         with torch.no_grad():
-            errs = [relative_l2(om._forward(Xte[i:i + 100]), Yte[i:i + 100])
+            errs = [relative_l2(final(om._forward(Xte[i:i + 100])), final(Yte[i:i + 100]))
                     for i in range(0, n_test, 100)]
         return float(torch.cat(errs).mean())
 
@@ -341,7 +386,7 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
             opt.zero_grad()
             if len(idx):
                 pred = om._forward(Xtr[idx])
-                loss = relative_l2(pred, Ytr[idx]).mean() * share
+                loss = data_loss(pred, Ytr[idx]) * share
                 if physics is not None:
                     loss = loss + physics_weight * share * physics_loss(Xtr[idx], pred)
             if physics is not None and Xph is not None:
@@ -382,8 +427,15 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     bar.close()
     test_inputs = {k: data.inputs[k][n - n_test:] for k in layout.inputs}
     test_outputs = {k: data.outputs[k][n - n_test:] for k in layout.outputs}
+    test_l2re = om.evaluate(test_inputs, test_outputs)
+    extra = {}
+    if layout.times is not None:   # the operator's target is the final time (DESIGN §8)
+        pred = om(test_inputs)
+        extra["test_l2re_space_time"] = test_l2re
+        test_l2re = {f: float(np.mean(relative_l2(pred[f][:, -1], test_outputs[f][:, -1])))
+                     for f in pred}
     om.info = {"seconds": _time.perf_counter() - t0, "epochs": om.history["epoch"][-1]
-               if om.history["epoch"] else 0, "test_l2re": om.evaluate(test_inputs, test_outputs),
+               if om.history["epoch"] else 0, "test_l2re": test_l2re, **extra,
                "n_train": n_train, "n_test": n_test,
                "parameters": int(sum(p.numel() for p in net.parameters()))}
     return om

@@ -128,9 +128,9 @@ def test_resampling_changes_points():
     problem = _tiny()[0]
     tr = Trainer(problem, TrainOptions.from_kwargs(steps=20, lbfgs_steps=0, resample_every=10,
                                                     **TINY))
-    before = tr.np_batches.interior.X.copy()
+    before = tr.np_batches["__interior__"]["X"].copy()
     tr.run()
-    assert not np.array_equal(before, tr.np_batches.interior.X)
+    assert not np.array_equal(before, tr.np_batches["__interior__"]["X"])
 
 
 def test_inverse_parameter_recovered():
@@ -211,7 +211,7 @@ def test_whole_step_compile_is_torch_adam(name, extra):
         assert not [w for w in caught if "lr_scheduler" in str(w.message)]
         assert not sol.messages
         runs[compile_] = torch.cat([p.detach().flatten() for p in tr.parameters()])
-        states = [tr.first.optimizer.state[p]["step"] for p in tr.parameters()]
+        states = [tr.adam.state[p]["step"] for p in tr.parameters()]
         assert all(float(t) == 25 for t in states)
         fast = tr.compiled_steps
     every = extra.get("weight_every")

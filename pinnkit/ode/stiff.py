@@ -41,8 +41,8 @@ def _jacobian(f: Callable, t: torch.Tensor, y: torch.Tensor) -> tuple:
         return f(tt, yy.reshape(shape)).reshape(-1)
     flat = y.reshape(-1)
     J = torch.func.jacfwd(g, argnums=0)(flat.detach(), t)
-    F0 = g(flat, t)
-    _, T = torch.func.jvp(lambda tt: g(flat, tt), (t,), (torch.ones_like(t),))
+    # the jvp's primal output is f(t, y) itself (one evaluation for both)
+    F0, T = torch.func.jvp(lambda tt: g(flat, tt), (t,), (torch.ones_like(t),))
     return F0, J.detach(), T
 
 
@@ -97,14 +97,14 @@ def rosenbrock23(f: Callable, y0: torch.Tensor, t: torch.Tensor, rtol: float, at
                 err = (hs / 6.0) * (k1 - 2.0 * k2 + k3).detach()
                 scale = atol + rtol * torch.maximum(y_flat.detach().abs(), y_new.detach().abs())
                 e = float((err / scale).abs().max())
-                if not math.isfinite(e):
+                if not math.isfinite(e):   # nan too: reject, shrink tenfold
                     e = math.inf
                 if e <= 1.0:
                     tc = tc + hd if hs != left else t[k]
                     y = y_new.reshape(y.shape)
                     h = hs * min(5.0, 0.8 * max(e, 1e-10) ** (-1.0 / 3.0))
                     break
-                h = hs * max(0.1, 0.8 * e ** (-1.0 / 3.0)) if math.isfinite(e) else hs * 0.1
+                h = hs * max(0.1, 0.8 * e ** (-1.0 / 3.0))
                 if h < 1e-14 * max(1.0, abs(float(tc))):
                     raise RuntimeError(f"rosenbrock23: the step size underflowed at t = "
                                        f"{float(tc):g}")

@@ -627,12 +627,12 @@ class Trainer:
         # the second phase's loss and gradient as one compiled torch.func graph, like the Adam
         # whole step (eagerly: the loss and autograd)
         self._grad_fn = None
-        if self.second.least_squares and self.compiled.engine != "taylor":
-            # the Jacobian is taken with torch.func, through Taylor mode (checked in __init__)
+        compiled = self.compile_second and not self._compile_broken and self._compilable()
+        if (compiled and self._compiled_loss is None) or self.second.least_squares:
+            # torch.func graphs (the compiled loss and gradient, or LM's Jacobian) need Taylor
+            # mode: from here on when Adam ran eagerly (LM's need is checked in __init__)
             self.engine = self.compiled.engine = resolve_engine(self.opts.engine, self.model, True)
-        if self.compile_second and not self._compile_broken and self._compilable():
-            if self._compiled_loss is None:    # Adam ran eagerly: Taylor mode from here on
-                self.engine = self.compiled.engine = resolve_engine(self.opts.engine, self.model, True)
+        if compiled:
             self._grad_fn = ValueAndGrad(self._loss_module(), self.compile_second, self.device)
 
     def _value_and_grad(self) -> tuple:

@@ -89,24 +89,32 @@ def traced_all_reduce(grads: dict) -> dict:
     return out
 
 
-class LossModule(torch.nn.Module):
-    """The network, the problem's unknown parameters and its learned terms under one module
-    whose forward is ``loss(batches, lam, point_weights) -> (total, terms)``: ``loss`` must
-    use these very submodules, so that the tensors `torch.func.functional_call` swaps in
-    are the ones it differentiates."""
+class _Trainable(torch.nn.Module):
+    """The network, the problem's unknown parameters and its learned terms under one module,
+    so that `torch.func.functional_call` swaps in the tensors a graph differentiates."""
+
+    def __init__(self, model: torch.nn.Module, params: torch.nn.ParameterDict,
+                 networks: torch.nn.ModuleDict) -> None:
+        super().__init__()
+        self.model, self.params, self.networks = model, params, networks
+
+    def trainable(self) -> list[tuple[str, torch.Tensor]]:
+        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+
+
+class LossModule(_Trainable):
+    """The trainable modules whose forward is ``loss(batches, lam, point_weights) -> (total,
+    terms)``: ``loss`` must use these very submodules, so that the tensors
+    `torch.func.functional_call` swaps in are the ones it differentiates."""
 
     def __init__(self, model: torch.nn.Module, params: torch.nn.ParameterDict,
                  networks: torch.nn.ModuleDict, loss: Callable) -> None:
-        super().__init__()
-        self.model, self.params, self.networks = model, params, networks
+        super().__init__(model, params, networks)
         self.__dict__["loss"] = loss          # a plain attribute, not a submodule
 
     def forward(self, batches: dict, lam: torch.Tensor, point_weights) -> tuple:
         total, terms = self.loss(batches, lam, point_weights)
         return total, {k: v.detach() for k, v in terms.items()}
-
-    def trainable(self) -> list[tuple[str, torch.Tensor]]:
-        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
 
 
 def _grad_and_loss(module: LossModule) -> Callable:
@@ -203,20 +211,11 @@ class ValueAndGrad:
             return self.fn(ps, batches, lam, point_weights)
 
 
-class _Rows(torch.nn.Module):
-    """The trainable modules under one module whose forward is ``fn(batch)``, so that
-    `torch.func.functional_call` swaps in the tensors `GaussNewton` differentiates."""
-
-    def __init__(self, model: torch.nn.Module, params: torch.nn.ParameterDict,
-                 networks: torch.nn.ModuleDict) -> None:
-        super().__init__()
-        self.model, self.params, self.networks = model, params, networks
+class _Rows(_Trainable):
+    """The trainable modules whose forward is ``fn(batch)`` (a group of `GaussNewton` rows)."""
 
     def forward(self, fn: Callable, batch: dict) -> torch.Tensor:
         return fn(batch)
-
-    def trainable(self) -> list[tuple[str, torch.Tensor]]:
-        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
 
 
 class GaussNewton:

@@ -322,12 +322,6 @@ class LevenbergMarquardt(SecondPhase):
     def stopped(self) -> bool:
         return self.reason is not None
 
-    def _flat(self) -> torch.Tensor:
-        return flatten(self.objective.parameters())
-
-    def _load(self, x: torch.Tensor) -> None:
-        load_flat(self.objective.parameters(), x)
-
     def _iterate(self) -> None:
         obj = self.objective
         if obj.signalled():
@@ -345,7 +339,8 @@ class LevenbergMarquardt(SecondPhase):
         top = float(A.diagonal().max())
         if self.mu is None:
             self.mu = 1e-3 * top
-        x = self._flat()
+        params = obj.parameters()
+        x = flatten(params)
         eye = torch.eye(len(g), dtype=A.dtype, device=A.device)
         for _ in range(self.MAX_TRIES):
             if self.mu > 1e16 * max(top, 1e-300):
@@ -358,9 +353,9 @@ class LevenbergMarquardt(SecondPhase):
                 continue
             d = -torch.cholesky_solve(g.unsqueeze(1), Lc).squeeze(1)
             predicted = -float(2 * (d @ g) + d @ (A @ d))    # decrease of the linear model
-            self._load(x + d.to(x.dtype))
+            load_flat(params, x + d.to(x.dtype))
             if obj.signalled():
-                self._load(x)
+                load_flat(params, x)
                 raise Abort
             new = float(obj.loss()[0].detach())
             rho = (f - new) / predicted if predicted > 0 else -1.0
@@ -370,7 +365,7 @@ class LevenbergMarquardt(SecondPhase):
                 self.loss_value = new
                 self.iterations += 1
                 return
-            self._load(x)
+            load_flat(params, x)
             self.rejected += 1
             self.mu *= self.nu
             self.nu *= 2

@@ -149,13 +149,12 @@ class ODEOptions(KeywordOptions):
 
 
 def _stiff_message(problem: Problem, opts: ODEOptions, t: float, span: tuple) -> str:
+    spent = (f"problem {problem.name!r}: the {opts.ode_solver} solver used more than "
+             f"{opts.max_nfe} right-hand-side evaluations in one integration and reached only "
+             f"t = {t:.4g} of [{span[0]:g}, {span[1]:g}]")
     if opts.ode_solver in STIFF_SOLVERS:
-        return (f"problem {problem.name!r}: the {opts.ode_solver} solver used more than "
-                f"{opts.max_nfe} right-hand-side evaluations in one integration and reached only "
-                f"t = {t:.4g} of [{span[0]:g}, {span[1]:g}]; raise max_nfe or loosen rtol/atol")
-    return (f"problem {problem.name!r}: the {opts.ode_solver} solver used more than "
-            f"{opts.max_nfe} right-hand-side evaluations in one integration and reached only "
-            f"t = {t:.4g} of [{span[0]:g}, {span[1]:g}]: the system is probably stiff (explicit "
+        return f"{spent}; raise max_nfe or loosen rtol/atol"
+    return (f"{spent}: the system is probably stiff (explicit "
             "methods need tiny steps there). Use an implicit method: ode_solver='rosenbrock23' "
             "(pinnkit's, with gradients), ode_solver='implicit_adams' with a step_size "
             "(torchdiffeq), or SciPy's Radau/BDF/LSODA through pk.reference(problem); or raise "

@@ -3,6 +3,9 @@
     python scripts/ode_bench.py spiral [--iters N]     pinnkit vs torchdiffeq's ode_demo loop
     python scripts/ode_bench.py adjoint                 peak memory, odeint vs odeint_adjoint
     python scripts/ode_bench.py lv [--steps N --lbfgs-steps M]   hybrid UDE + SINDy + pure NODE
+        [--noise-seed S] [--skip-pure]     another draw of the 5 % noise; no pure neural ODE
+    python scripts/ode_bench.py lv_limit [--draws N]     what the data determine: the true
+        model (x*y only) refit to each noise draw, integrated on [0, 10]
     python scripts/ode_bench.py robertson               reference at t = 40, explicit-solver guard
     python scripts/ode_bench.py hybrid_pde              Fisher-KPP with a learned reaction (PINN)
 
@@ -207,9 +210,27 @@ print(status("VmHWM") - base, sum(saved.values()) / 2 ** 20, nfe_forward / 4, (f
               f"{row[3]:>17.1f} {row[4]:>9.1f} {row[5]:>9.0f}", flush=True)
 
 
+def lv_problem(ns: dict, noise_seed: int | None):
+    """The file's problem, or the same with another draw of its 5 % noise (the file's model:
+    Gaussian, 5 % of each component's mean, on its 31 times)."""
+    problem = ns["problem"]
+    if noise_seed is None:
+        return problem
+    x, y = problem.fields["x"], problem.fields["y"]
+    clean = ns["clean"]
+    rng = np.random.default_rng(noise_seed)
+    obs = clean + 0.05 * clean.mean(axis=0) * rng.standard_normal(clean.shape)
+    conditions = [c for c in problem.conditions if not isinstance(c, pk.Data)]
+    conditions.append(pk.Data([x, y], points={"t": ns["ts"]}, values=obs))
+    return pk.Problem(problem.name, problem.domain, problem.equations, conditions,
+                      exact=problem.exact)
+
+
 def lv(args) -> None:
     ns = load("lotka_volterra_ude")
-    problem, opts = ns["problem"], dict(ns["options"])
+    problem, opts = lv_problem(ns, args.noise_seed), dict(ns["options"])
+    if args.noise_seed is not None:
+        print(f"noise draw: seed {args.noise_seed} (the file's is 1234)")
     opts.pop("method")
     opts.update(steps=args.steps, lbfgs_steps=args.lbfgs_steps, quiet=True)
     t_fit, t_ex = np.linspace(0, 3, 301), np.linspace(3, 10, 701)
@@ -230,6 +251,8 @@ def lv(args) -> None:
     Y = sol({"t": t_ex})
     print(f"  trained hybrid (network) extrapolated on [3, 10]: "
           f"{l2re(np.stack([Y['x'], Y['y']]), true_ex):.3e}")
+    if args.skip_pure:
+        return
     # a pure neural ODE on the same data: x' = N_0(x, y), y' = N_1(x, y)
     t = problem.time
     x, y = problem.fields["x"], problem.fields["y"]
@@ -243,6 +266,41 @@ def lv(args) -> None:
           f"final loss {psol.final_loss:.3e}")
     print(f"  on [0, 3]: {l2re(np.stack([Yf['x'], Yf['y']]), true_fit):.3e}; "
           f"extrapolated on [3, 10]: {l2re(np.stack([Ye['x'], Ye['y']]), true_ex):.3e}")
+
+
+def lv_limit(args) -> None:
+    """How well 31 points with 5 % noise on [0, 3] determine the system on [0, 10], whatever
+    learns from them: for each noise draw, the *true* model (x*y alone in each equation, the
+    known alpha, delta and initial state) with its two coefficients refit to the data by the
+    maximum likelihood that `pk.discover(select="bic")` uses (pinnkit.sindy.rank_models, one
+    noise variance per component), then integrated by the reference on [0, 10]."""
+    from types import SimpleNamespace
+
+    from pinnkit.sindy import rank_models
+    ns = load("lotka_volterra_ude")
+    x, y = ns["problem"].fields["x"], ns["problem"].fields["y"]
+    outs = [c.func.__name__ for c in ns["problem"].networks["U"].outputs]
+    xy = np.prod(ns["clean"], axis=1)[:, None]           # x*y along the true trajectory
+    true_coef = (-ns["BETA"], ns["GAMMA"])
+    fits = {o: ([x * y], xy, c * xy[:, 0], None) for o, c in zip(outs, true_coef)}
+    tt = np.linspace(0, 10, 1001)
+    true = ns["TRUE"].sol(tt)
+    seeds = [1234] + list(range(args.draws - 1))
+    errors = []
+    print("| noise seed | beta | gamma | substituted vs true on [0, 10] |")
+    print("|---:|---:|---:|---:|")
+    for seed in seeds:
+        problem = lv_problem(ns, seed)
+        found = rank_models(SimpleNamespace(problem=problem, parameters={}), fits)[0]["found"]
+        coef = [float(found[o].as_coefficients_dict()[x * y]) for o in outs]
+        ref = pk.reference(problem.substitute(found), times=tt)
+        err = l2re(np.stack([ref.fields["x"], ref.fields["y"]]), true)
+        errors.append(err)
+        print(f"| {seed} | {-coef[0]:.4f} ({-coef[0] / ns['BETA'] - 1:+.1%}) | "
+              f"{coef[1]:.4f} ({coef[1] / ns['GAMMA'] - 1:+.1%}) | {err:.3e} |", flush=True)
+    e = np.array(errors)
+    print(f"{len(e)} draws: median {np.median(e):.3e}, min {e.min():.3e}, max {e.max():.3e}; "
+          f"within 5 %: {int((e <= 0.05).sum())} of {len(e)}")
 
 
 def _lv_substituted(ns: dict, problem, found: dict) -> None:
@@ -353,11 +411,15 @@ def robertson(args) -> None:
 def main() -> None:
     torch.set_num_threads(1)
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["spiral", "adjoint", "lv", "robertson", "hybrid_pde", "all"])
+    p.add_argument("what", choices=["spiral", "adjoint", "lv", "lv_limit", "robertson", "hybrid_pde",
+                                    "all"])
     p.add_argument("--iters", type=int, default=2000, help="spiral: demo-loop iterations")
     p.add_argument("--steps", type=int, default=1500, help="lv: Adam steps")
     p.add_argument("--lbfgs-steps", type=int, default=200, help="lv: L-BFGS iterations")
     p.add_argument("--threshold", type=float, default=0.1)
+    p.add_argument("--noise-seed", type=int, default=None, help="lv: another draw of the noise")
+    p.add_argument("--skip-pure", action="store_true", help="lv: no pure neural ODE")
+    p.add_argument("--draws", type=int, default=20, help="lv_limit: noise draws (the file's first)")
     p.add_argument("--steps-pinn", type=int, default=None, help="hybrid_pde: Adam steps")
     p.add_argument("--lbfgs-steps-pinn", type=int, default=None, help="hybrid_pde: L-BFGS iterations")
     p.add_argument("--max-seconds", type=float, default=180.0, help="cap per training run")
@@ -365,7 +427,7 @@ def main() -> None:
     p.add_argument("--skip-demo", action="store_true", help="spiral: no demo-loop speed comparison")
     args = p.parse_args()
     runs = {"robertson": robertson, "adjoint": adjoint, "spiral": spiral, "lv": lv,
-            "hybrid_pde": hybrid_pde}
+            "lv_limit": lv_limit, "hybrid_pde": hybrid_pde}
     for name, fn in runs.items():
         if args.what in (name, "all"):
             t0 = time.perf_counter()

@@ -196,8 +196,6 @@ class _Parser(argparse.ArgumentParser):
 # options with a flag of their own (every option also takes --set KEY=VALUE)
 _FLAGS = ("steps", "lbfgs_steps", "seed", "device", "dtype", "width", "depth", "interior_points",
           "boundary_points", "initial_points", "lr", "engine", "threads")
-_SECOND_PHASE = {"lbfgs": "L-BFGS", "bfgs": "BFGS", "ssbfgs": "SSBFGS", "ssbroyden": "SSBroyden",
-                 "lm": "Levenberg-Marquardt"}
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
@@ -487,10 +485,11 @@ def _solve(args: argparse.Namespace, problem, opts: dict, train_opts, out: Path,
     if not args.reference_only:
         import pinnkit as pk
         opts.setdefault("checkpoint", str(out / "checkpoint.pt"))
+        from .pinn.second_phase import SECOND_PHASES
         second = opts.get("optimizer", getattr(train_opts, "optimizer", "lbfgs"))  # ode: none
         say(f"[{problem.name}] training: {opts.get('steps', train_opts.steps)} Adam steps + "
             f"{opts.get('lbfgs_steps', train_opts.lbfgs_steps)} "
-            f"{_SECOND_PHASE.get(second, 'L-BFGS')} iterations")
+            f"{SECOND_PHASES.get(second, SECOND_PHASES['lbfgs']).label} iterations")
         try:
             sol = pk.train(problem, method=method, **opts)
         except TrainingInterrupted as exc:

@@ -75,18 +75,42 @@ class SignalAt:
     Adam step or inside an L-BFGS line search)."""
 
     def __init__(self, monkeypatch):
-        self.n, self.k, self.sig = 0, None, signal.SIGINT
+        self.n, self.k, self.sig, self.sent, self.handler = 0, None, signal.SIGINT, False, None
         orig = CompiledProblem.losses
 
         def counting(cp, *a, **kw):
             self.n += 1
             if self.n == self.k:
+                self.sent, self.handler = True, signal.getsignal(self.sig)
                 os.kill(os.getpid(), self.sig)
             return orig(cp, *a, **kw)
         monkeypatch.setattr(CompiledProblem, "losses", counting)
 
     def arm(self, k, sig):
-        self.n, self.k, self.sig = 0, k, sig
+        self.n, self.k, self.sig, self.sent, self.handler = 0, k, sig, False, None
+
+    def raises(self):
+        """pytest.raises(TrainingInterrupted), saying on failure whether the signal was sent
+        and which handler it met (a run in the full suite once did not raise)."""
+        return _Raises(self)
+
+
+class _Raises:
+    def __init__(self, at):
+        self.at, self.value = at, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, TrainingInterrupted):
+            self.value = exc
+            return True
+        if kind is None:
+            pytest.fail(f"did not raise TrainingInterrupted: {self.at.n} loss evaluations, signal "
+                        f"at {self.at.k} {'sent' if self.at.sent else 'not sent'}, "
+                        f"handler then {self.at.handler!r}")
+        return False
 
 
 # ----------------------------------------------------------------------------- finding 1
@@ -151,7 +175,7 @@ def test_interrupt_at_random_points_resumes_exactly(tmp_path, monkeypatch):
     for trial in range(24):
         ck = tmp_path / f"ck{trial}.pt"
         at.arm(rng.randint(1, total), rng.choice([signal.SIGINT, signal.SIGTERM]))
-        with pytest.raises(TrainingInterrupted) as info:
+        with at.raises() as info:
             pk.train(poisson(), checkpoint=str(ck), **kw)
         assert info.value.checkpoint == str(ck) and info.value.signum == at.sig
         phases.add(info.value.where.split()[0])
@@ -168,7 +192,7 @@ def test_interrupt_inside_lbfgs_step_leaves_a_consistent_checkpoint(tmp_path, mo
     at = SignalAt(monkeypatch)
     ref = pk.train(poisson(), **kw).final_loss
     at.arm(30, signal.SIGINT)          # inside an L-BFGS line search (10 Adam evaluations before)
-    with pytest.raises(TrainingInterrupted) as info:
+    with at.raises() as info:
         pk.train(poisson(), checkpoint=str(tmp_path / "ck.pt"), **kw)
     assert info.value.where.startswith("L-BFGS iteration")
     state = load_checkpoint(tmp_path / "ck.pt")

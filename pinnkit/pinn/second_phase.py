@@ -100,6 +100,8 @@ class SecondPhase:
     and `finish` at the end; `state_dict`/`load_state_dict` give the checkpoint's keys."""
 
     name = ""
+    #: what progress lines and the CLI call it
+    label = ""
     #: keeps a dense inverse Hessian (its size is checked before training, `pinnkit.options`)
     dense = False
     #: works on the residuals (`Objective.gauss_newton`): needs a least-squares loss and the
@@ -146,7 +148,7 @@ class RestartingLBFGS(SecondPhase):
     early; it stops after 3 restarts in a row without a decrease, and ends at the best state
     it has seen (``best``: loss, parameters, restarts without progress since)."""
 
-    name = "L-BFGS"
+    name = label = "L-BFGS"
     OPTIONS = ("lbfgs_history",)
 
     def __init__(self, objective: Objective, options) -> None:
@@ -302,7 +304,7 @@ class LevenbergMarquardt(SecondPhase):
     below 1e-12 · (1 + loss), or when μ grows past 1e16 · max diag JᵀJ (no step decreases
     the loss), and says which."""
 
-    name = "Levenberg-Marquardt"
+    name = label = "Levenberg-Marquardt"
     dense = True
     least_squares = True
     #: damped steps tried per iteration before it gives up
@@ -401,7 +403,7 @@ class LevenbergMarquardt(SecondPhase):
 
 def _dense(method: type[QuasiNewton]) -> type[DenseQuasiNewton]:
     return type(f"Dense{method.__name__}", (DenseQuasiNewton,),
-                {"method": method, "__doc__": f"`pinnkit.optim.{method.__name__}` as a second phase."})
+                {"method": method, "label": method.__name__, "__doc__": f"`pinnkit.optim.{method.__name__}` as a second phase."})
 
 
 #: option ``optimizer``: name -> class

@@ -29,7 +29,7 @@ from .nn import build_model
 from .pinn.compiled import (AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, AdamStep, LossModule,
                             ValueAndGrad, GaussNewton, decide_compile, own_code)
 from .pinn.points import (ADAPTIVE_SAMPLING, POINT_WEIGHTINGS, CausalWeighting, TimeMarching)
-from .pinn.progress import Progress
+from .pinn.progress import Progress, record
 from .pinn.second_phase import SECOND_PHASES, finite
 from .pinn.signals import Abort, SignalFlag
 from .pinn.solution import Solution
@@ -351,22 +351,13 @@ class Trainer:
     def _record(self, phase: int, step: int, total: torch.Tensor, terms: dict, t0: float) -> float:
         if self.shard.active and phase == 0:   # second-phase losses come reduced already
             total, terms = self._reduce_losses(total, terms)
-        values = {k: float(v.detach()) for k, v in terms.items()}
+        values = {k: float(terms[k].detach()) for k in self.term_names}
         loss = float(total.detach())
-        if not math.isfinite(loss):
-            bad = [k for k, v in values.items() if not math.isfinite(v)] or ["total"]
-            raise TrainingError(f"problem {self.problem.name!r}: loss became non-finite at "
-                                f"{'L-BFGS iteration' if phase else 'step'} {step} "
-                                f"(term(s) {', '.join(bad)}); lower --lr or check the spec"
-                                f"{self._kept()}")
         h = self.history
-        h["step"].append(step)
-        h["phase"].append(phase)
-        h["loss"].append(loss)
-        h["time"].append(self.elapsed + time.perf_counter() - t0)
-        h["lr"].append(self.adam.param_groups[0]["lr"] if phase == 0 else 1.0)
-        for k in self.term_names:
-            h[f"loss_{k}"].append(values[k])
+        record(h, self.problem.name, phase, step, loss, values,
+               self.elapsed + time.perf_counter() - t0,
+               self.adam.param_groups[0]["lr"] if phase == 0 else 1.0,
+               f"lower --lr or check the spec{self._kept()}")
         if self.opts.loss_weighting != "fixed":
             for i, k in enumerate(self.term_names):
                 h[f"weight_{k}"].append(float(self.lam[i]))

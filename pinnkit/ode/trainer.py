@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import OptionsError, TrainingError
 from ..options import KeywordOptions
+from ..pinn.progress import record
 from ..spec import Problem
 from .modules import ODEFunc, _BudgetExceeded, build_networks
 from .system import ODESystem, ode_system, trajectory_state
@@ -490,20 +491,12 @@ class _ODETrainer:
     # -- history
     def _record(self, phase: int, step: int, total: torch.Tensor, terms: dict, t0: float) -> float:
         loss = float(total.detach())
-        if not math.isfinite(loss):
-            bad = [k for k, v in terms.items() if not math.isfinite(float(v))] or ["total"]
-            raise TrainingError(f"problem {self.problem.name!r}: loss became non-finite at "
-                                f"{'L-BFGS iteration' if phase else 'step'} {step} (term(s) "
-                                f"{', '.join(bad)}); lower lr, use float64 or check the spec")
-        h = self.history
-        h["step"].append(step)
-        h["phase"].append(phase)
-        h["loss"].append(loss)
-        h["time"].append(self.elapsed + time.perf_counter() - t0)
-        h["lr"].append(self.adam.param_groups[0]["lr"] if phase == 0 else 1.0)
-        h["nfe"].append(self.func.nfe)
-        for k, v in terms.items():
-            h[f"loss_{k}"].append(float(v.detach()))
+        record(self.history, self.problem.name, phase, step, loss,
+               {k: float(v.detach()) for k, v in terms.items()},
+               self.elapsed + time.perf_counter() - t0,
+               self.adam.param_groups[0]["lr"] if phase == 0 else 1.0,
+               "lower lr, use float64 or check the spec")
+        self.history["nfe"].append(self.func.nfe)
         return loss
 
     def solution(self, seconds: float) -> ODESolution:

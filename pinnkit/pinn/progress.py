@@ -12,9 +12,27 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["Progress"]
+from ..errors import TrainingError
+
+__all__ = ["Progress", "record"]
 
 _log = logging.getLogger("pinnkit.train")
+
+
+def record(history: dict, problem: str, phase: int, step: int, loss: float, values: dict,
+           seconds: float, lr: float, hint: str) -> None:
+    """Append one logged step to ``history``: step, phase, loss, time, lr and loss_<term> for
+    each of ``values`` ({term: float}). A non-finite loss raises `TrainingError` naming the
+    non-finite term(s), with ``hint`` (what to try) at the end."""
+    if not math.isfinite(loss):
+        bad = [k for k, v in values.items() if not math.isfinite(v)] or ["total"]
+        raise TrainingError(f"problem {problem!r}: loss became non-finite at "
+                            f"{'L-BFGS iteration' if phase else 'step'} {step} "
+                            f"(term(s) {', '.join(bad)}); {hint}")
+    for key, v in (("step", step), ("phase", phase), ("loss", loss), ("time", seconds), ("lr", lr)):
+        history[key].append(v)
+    for k, v in values.items():
+        history[f"loss_{k}"].append(v)
 
 
 def _is_tty(stream: Any) -> bool:

@@ -19,9 +19,12 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
+
+from .pinn.batches import Batch, Batches
 
 __all__ = ["Shard", "current", "init_from_env", "TIMEOUT_S"]
 
@@ -64,6 +67,15 @@ class Shard:
     def rows(self, a: np.ndarray) -> np.ndarray:
         """This rank's rows of a global point array (rows rank, rank + world, ...)."""
         return a[self.rank::self.world] if self.active else a
+
+    def batches(self, batches: Batches, convert: Callable) -> Batches:
+        """This rank's rows (`rows`) of every point set, each array converted by ``convert``
+        (e.g. to tensors); in a data-parallel run each `Batch` also carries ``S``, its share
+        of the global count (``convert``ed), by which the losses multiply its mean."""
+        def local(b: Batch) -> Batch:
+            mine = b.map(lambda a: convert(self.rows(a)))
+            return mine._replace(S=convert(len(mine.X) / len(b.X))) if self.active else mine
+        return batches.map_batches(local)
 
     def all_reduce(self, t: torch.Tensor, op: str = "sum") -> torch.Tensor:
         """``t`` reduced over the ranks, in place (and returned); identity in one process."""

@@ -22,6 +22,7 @@ from .errors import TrainingError
 from .expr import compile_expr, compile_exprs
 from .geometry import Domain, _AxisBox
 from .mesh import Mesh
+from .pinn.batches import Batch, Batches
 from .spec import Dirichlet, Initial, Problem, Term
 
 __all__ = ["CompiledProblem", "hard_constraint"]
@@ -146,34 +147,34 @@ class CompiledProblem:
         value = e.fn(*args, *outs)
         return _broadcast(value, cols[0])
 
-    def residuals(self, model: Callable, params: dict, batches: dict,
+    def residuals(self, model: Callable, params: dict, batches: Batches,
                   create_graph: bool = True) -> dict:
         """Residuals per term name: list (one per expression) of (N,) tensors."""
         out: dict = {}
         if any(t.kind == "pde" for t in self.terms):
-            out.update(self._pde_residuals(model, params, batches["__interior__"]["X"], create_graph))
+            out.update(self._pde_residuals(model, params, batches.interior.X, create_graph))
         shared = self._shared_values(model, batches, create_graph)
         for t in self.terms:
             if t.kind != "pde":
-                out[t.name] = self.term_residuals(model, params, t, batches[t.name],
+                out[t.name] = self.term_residuals(model, params, t, batches.terms[t.name],
                                                   create_graph, shared.get(t.name))
         return out
 
-    def term_residuals(self, model: Callable, params: dict, term: Term, b: dict,
+    def term_residuals(self, model: Callable, params: dict, term: Term, b: Batch,
                        create_graph: bool = True, derivs: dict | None = None) -> list:
         """Residuals of the (non-PDE) ``term`` at the points of its batch ``b``: one (N,)
         tensor per expression (``derivs``: the field values there, when already computed)."""
         plan = self.plans[term.name]
         if term.kind == "periodic":
-            lo = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
-            hi = compute_derivatives(model, b["X2"], plan, self.engine, create_graph)
-            return [self._eval(e, b["X"], lo, params, None) - self._eval(e, b["X2"], hi, params, None)
+            lo = compute_derivatives(model, b.X, plan, self.engine, create_graph)
+            hi = compute_derivatives(model, b.X2, plan, self.engine, create_graph)
+            return [self._eval(e, b.X, lo, params, None) - self._eval(e, b.X2, hi, params, None)
                     for e in self.exprs[term.name]]
         if derivs is None:
-            derivs = compute_derivatives(model, b["X"], plan, self.engine, create_graph)
-        res = [self._eval(e, b["X"], derivs, params, b.get("N")) for e in self.exprs[term.name]]
+            derivs = compute_derivatives(model, b.X, plan, self.engine, create_graph)
+        res = [self._eval(e, b.X, derivs, params, b.N) for e in self.exprs[term.name]]
         if term.kind == "data":   # values (n,) for one field, (n, n_fields) for a list
-            v = b["values"]
+            v = b.values
             res = [r - (v[:, i] if v.ndim == 2 else v) for i, r in enumerate(res)]
         return res
 
@@ -184,7 +185,7 @@ class CompiledProblem:
         return {t.name: [self._eval(e, X, derivs, params, None) for e in self.exprs[t.name]]
                 for t in self.terms if t.kind == "pde"}
 
-    def _shared_values(self, model: Callable, batches: dict, create_graph: bool) -> dict:
+    def _shared_values(self, model: Callable, batches: Batches, create_graph: bool) -> dict:
         """Field values for the terms that need nothing else (Dirichlet, initial values, data),
         from one forward pass over their concatenated points (fewer, larger kernels):
         {term name: derivative dict}; empty when fewer than two such terms."""
@@ -192,14 +193,14 @@ class CompiledProblem:
                  and self.plans[t.name].max_order == 0]
         if len(terms) < 2:
             return {}
-        Xs = [batches[t.name]["X"] for t in terms]
+        Xs = [batches.terms[t.name].X for t in terms]
         Y = model(torch.cat(Xs))
         if not create_graph:
             Y = Y.detach()
         return {t.name: {k: Yt[:, self.fields.index(k[0])] for k in self.plans[t.name].requested}
                 for t, Yt in zip(terms, Y.split([len(X) for X in Xs]))}
 
-    def losses(self, model: Callable, params: dict, batches: dict,
+    def losses(self, model: Callable, params: dict, batches: Batches,
                point_weights: torch.Tensor | None = None) -> dict:
         """Mean squared residual per term name (a 0-dim tensor each); PDE terms of a
         time-dependent problem are causally weighted when ``causal`` is set, and their
@@ -211,11 +212,11 @@ class CompiledProblem:
                     res[term.name] = [point_weights * r for r in res[term.name]]
         out = {name: sum(torch.mean(r ** 2) for r in rs) for name, rs in res.items()}
         for t in self.terms:   # data-parallel shard: its share of the global mean
-            S = batches.get("__interior__" if t.kind == "pde" else t.name, {}).get("S")
-            if S is not None:
-                out[t.name] = out[t.name] * S
+            b = batches.of(t)
+            if b is not None and b.S is not None:
+                out[t.name] = out[t.name] * b.S
         if self.causal is not None:
-            X = batches["__interior__"]["X"]
+            X = batches.interior.X
             reduce = self.shard.all_reduce if self.shard.active else None
             for term in self.terms:
                 if term.kind == "pde":
@@ -253,39 +254,41 @@ def mesh_vertex_points(problem: Problem, seed: int) -> dict:
 
 def sample_batches(problem: Problem, terms: list[Term], interior_points: int,
                    boundary_points: int, initial_points: int, seed: int,
-                   method: str = "sobol", mesh_vertices: bool = False) -> dict:
-    """Numpy point sets per term (and ``__interior__``), arrays (N, ndim) in coordinate order.
+                   method: str = "sobol", mesh_vertices: bool = False) -> Batches:
+    """Numpy point sets of ``terms`` (the interior one shared by the PDE terms), arrays
+    (N, ndim) in coordinate order.
 
     mesh_vertices: add the mesh's interior vertices (fixed) to the sampled interior points."""
     domain: Domain = problem.domain
     names = problem.coord_names
     stack = lambda pts: stack_points(pts, names)  # noqa: E731
     out: dict = {}
+    interior = None
     if any(t.kind == "pde" for t in terms):
         X = stack(domain.sample_interior(interior_points, method, seed))
         if mesh_vertices:
             X = np.concatenate([stack(mesh_vertex_points(problem, 0)), X])
-        out["__interior__"] = {"X": X}
+        interior = Batch(X)
     for k, t in enumerate(terms, start=1):
         s = seed * 1000 + k
         if t.kind == "boundary":
             P, N = domain.sample_boundary(boundary_points, on=list(t.on), seed=s)
-            out[t.name] = {"X": stack(P), "N": stack(N)}
+            out[t.name] = Batch(stack(P), N=stack(N))
         elif t.kind == "initial":
-            out[t.name] = {"X": stack(domain.sample_initial(initial_points, seed=s))}
+            out[t.name] = Batch(stack(domain.sample_initial(initial_points, seed=s)))
         elif t.kind == "periodic":
             P, _ = domain.sample_boundary(boundary_points, on=f"{t.coord}_min", seed=s)
             X = stack(P)
             X2 = X.copy()
             X2[:, names.index(t.coord)] = domain.bbox[1][names.index(t.coord)]
-            out[t.name] = {"X": X, "X2": X2}
+            out[t.name] = Batch(X, X2=X2)
         elif t.kind == "data":
             if t.data_initial is not None:   # the PINN is one solution: one trajectory
                 raise TrainingError(f"problem {problem.name!r}: condition {t.name!r} observes "
                                     "another trajectory (Data(initial=...)), which the PINN (one "
                                     "solution) cannot fit; use method='ode'")
-            out[t.name] = {"X": stack(t.data_points), "values": np.asarray(t.data_values)}
-    return out
+            out[t.name] = Batch(stack(t.data_points), values=np.asarray(t.data_values))
+    return Batches(interior, out)
 
 
 # --------------------------------------------------------------------------- hard constraints

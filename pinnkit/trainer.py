@@ -1,5 +1,6 @@
-"""The PINN trainer: the loop of its two phases, Adam (with a learning-rate schedule) and then
-a second-phase optimizer (`pinnkit.pinn.second_phase`: the restarting L-BFGS by default),
+"""The PINN trainer: the loop of its two phases, a first-phase optimizer
+(`pinnkit.pinn.first_phase`: Adam with a learning-rate schedule) and then a second-phase
+optimizer (`pinnkit.pinn.second_phase`: the restarting L-BFGS by default),
 with the registered strategies in between (loss weighting, `pinnkit.weighting`; time
 marching, adaptive sampling, point and causal weighting, `pinnkit.pinn.points`), history,
 progress, checkpoints, signals and the NaN guard.
@@ -26,8 +27,10 @@ from .distributed import current as current_shard
 from .errors import OptionsError, SpecError, TrainingError, TrainingInterrupted
 from .losses import CompiledProblem, hard_constraint, sample_batches, stack_points
 from .nn import build_model
-from .pinn.compiled import (AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, AdamStep, LossModule,
-                            ValueAndGrad, GaussNewton, decide_compile, own_code)
+from .pinn.batches import Batch, Batches
+from .pinn.compiled import (AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, GaussNewton, LossModule,
+                            ValueAndGrad, WholeStep, decide_compile, own_code)
+from .pinn.first_phase import FIRST_PHASE, FIRST_PHASES
 from .pinn.points import (ADAPTIVE_SAMPLING, POINT_WEIGHTINGS, CausalWeighting, TimeMarching)
 from .pinn.progress import Progress, record
 from .pinn.second_phase import SECOND_PHASES, finite
@@ -39,14 +42,6 @@ from .spec import Problem
 
 __all__ = ["TrainOptions", "Solution", "train", "resolve_device", "resolve_threads", "DTYPES",
            "COMPILE_MODES", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
-
-
-def _adam(params: list, lr: float) -> torch.optim.Adam:
-    """Adam, fused into one kernel where torch supports it (fewer launches per step)."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr)
 
 
 class _Objective:
@@ -77,11 +72,14 @@ class Trainer:
 
     Its state, for tests and tools (read, do not assign): ``model``, ``params`` and
     ``networks`` (the trainable modules); ``compiled`` (the `CompiledProblem`);
-    ``np_batches`` / ``batches`` (the current points per term, numpy and torch);
+    ``np_batches`` / ``batches`` (the current points, `pinnkit.pinn.batches.Batches` of
+    numpy and torch arrays);
     ``point_weights`` (the point weighting's multipliers, or None); ``window`` (the time
     marching's current fraction); ``lam`` (loss weights); ``step`` and ``lbfgs_iter``;
-    ``compile`` and ``engine`` (what was decided), ``whole_step`` (the compiled Adam step or
-    None) and ``compiled_steps`` (how many steps it took); ``messages``; ``history``."""
+    ``first`` and ``second`` (the phases' optimizers, `pinnkit.pinn.first_phase` and
+    `pinnkit.pinn.second_phase`; ``second`` None until that phase starts);
+    ``compile`` and ``engine`` (what was decided), ``whole_step`` (the compiled first-phase
+    step or None) and ``compiled_steps`` (how many steps it took); ``messages``; ``history``."""
 
     def __init__(self, problem: Problem, opts: TrainOptions, callback: Any = None) -> None:
         opts.check_problem(problem)         # every option checked before any work
@@ -159,7 +157,7 @@ class Trainer:
         self._signals = SignalFlag()            # inactive until run()
         self._set_batches(seed=opts.seed)
         # everything that determines the run; a checkpoint with a different one is refused
-        self.fingerprint = problem_fingerprint(problem, self.np_batches)
+        self.fingerprint = problem_fingerprint(problem, self.np_batches.as_dict())
         self.result_options = opts.result_options()
         # each phase compiles when it is long enough to pay for its own graph (compile="auto")
         compilable = self._compilable()
@@ -168,14 +166,12 @@ class Trainer:
                                              compilable)
         self._compile_broken = False     # a compile failed: the rest of the run is eager
         self.engine = self.compiled.engine = resolve_engine(opts.engine, self.model, bool(self.compile))
-        self.adam = _adam(self.parameters(), opts.lr)
+        self.first = FIRST_PHASES[FIRST_PHASE](self.parameters(), opts)
         self._compiled_loss = self._make_compiled() if self.compile else None
         self._grad_fn = None     # the second phase's compiled loss and gradient (_enter_second)
         self._gn = None          # the Gauss–Newton system (optimizer="lm", gauss_newton)
         self.whole_step = self._make_step() if self._compiled_loss is not None else None
         self.compiled_steps = 0
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.adam, lambda s: opts.lr_decay ** (s / opts.lr_decay_steps))
 
     # -- data
     def parameters(self) -> list:
@@ -188,23 +184,21 @@ class Trainer:
                                          o.boundary_points, o.initial_points, seed, o.sampling,
                                          o.mesh_vertices)
         self.window = self.marching.fraction(self.step, self.second is not None)
-        self.marching.squeeze(self.np_batches, {t.name: t.kind for t in self.compiled.terms},
-                              self.window)
+        self.np_batches = self.marching.squeeze(self.np_batches,
+                                                {t.name: t.kind for t in self.compiled.terms},
+                                                self.window)
         if self.point_weighting is not None:   # new points: multipliers start again from 1
             self.point_weighting.weights = None
         self._to_tensors()
 
     def _to_tensors(self) -> None:
         dt = DTYPES[self.opts.lbfgs_dtype] if self.second is not None else self.dtype
-        rows = self.shard.rows
-        self.batches = {k: {n: torch.as_tensor(rows(a), dtype=dt, device=self.device)
-                            for n, a in b.items()} for k, b in self.np_batches.items()}
-        if self.shard.active:   # each term's share of its global mean (losses multiply by it)
-            for k, b in self.batches.items():
-                n_global = len(self.np_batches[k]["X"])
-                b["S"] = torch.tensor(len(b["X"]) / n_global, dtype=dt, device=self.device)
+        # this rank's rows; data parallel: each term's share of its global mean (the losses
+        # multiply by it)
+        self.batches = self.shard.batches(
+            self.np_batches, lambda a: torch.as_tensor(a, dtype=dt, device=self.device))
         if self.point_weighting is not None:   # RAR appends points: the old keep their weights
-            n = len(self.batches["__interior__"]["X"])
+            n = len(self.batches.interior.X)
             self.point_weighting.fit(n, dt, self.device)
 
     @property
@@ -214,10 +208,22 @@ class Trainer:
         return None if self.point_weighting is None else self.point_weighting.weights
 
     # -- loss
-    def _loss_on(self, batches: dict, lam: torch.Tensor,
-                 point_weights: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
-        """(weighted total, {term: loss}) on ``batches``: what the compiled graphs trace."""
-        terms = self.compiled.losses(self.model, dict(self.params), batches, point_weights)
+    def _param_values(self, given: dict | None = None) -> dict:
+        """{name: tensor} of the problem's parameters, with ``given`` (the tensors a
+        torch.func graph differentiates, `pinnkit.pinn.compiled.param_values`) in place of
+        the module's. Not ``dict(self.params)``: dynamo (torch 2.13) unpacks a
+        ParameterDict's keys as pairs there and breaks the graph."""
+        values = {k: v for k, v in self.params.items()}
+        values.update(given or {})
+        return values
+
+    def _loss_on(self, batches: Batches, lam: torch.Tensor,
+                 point_weights: torch.Tensor | None,
+                 values: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """(weighted total, {term: loss}) on ``batches``: what the compiled graphs trace;
+        ``values``: parameter tensors to use instead of the module's."""
+        terms = self.compiled.losses(self.model, self._param_values(values), batches,
+                                     point_weights)
         return self._total(terms, lam), terms
 
     def _loss_eager(self) -> tuple[torch.Tensor, dict]:
@@ -253,21 +259,21 @@ class Trainer:
         g = torch.Generator().manual_seed(self.opts.seed * 9973 + self.step)
         sub = {}
         # the same subset of the global points on every rank: identical weights, no collective
-        batches = (self.batches if not self.shard.active else
-                   {k: {n: torch.as_tensor(a, dtype=self.dtype, device=self.device)
-                        for n, a in b.items()} for k, b in self.np_batches.items()})
-        for k, b in batches.items():
-            n = len(next(iter(b.values())))
+        batches = (self.batches if not self.shard.active else self.np_batches.map(
+            lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)))
+
+        def subset(b):    # interior first, then the terms in order: the generator's draws
+            n = len(b.X)
             idx = torch.randperm(n, generator=g)[:self.opts.ntk_points].to(self.device)
-            sub[k] = {name: (a[idx] if a.ndim and len(a) == n else a) for name, a in b.items()}
-            sub[k].pop("S", None)
-        res = self.compiled.residuals(self.model, dict(self.params), sub, create_graph=True)
+            return b.map(lambda a: a[idx] if a.ndim and len(a) == n else a)._replace(S=None)
+        sub = batches.map_batches(subset)
+        res = self.compiled.residuals(self.model, self._param_values(), sub, create_graph=True)
         return {k: torch.cat(res[k]) for k in self.term_names}
 
     def _update_point_weights(self) -> None:
         """The point weighting's update from the PDE residual at the interior points."""
-        X = self.batches["__interior__"]["X"]
-        r = self.compiled.pde_residual(self.model, dict(self.params), X) ** 0.5
+        X = self.batches.interior.X
+        r = self.compiled.pde_residual(self.model, self._param_values(), X) ** 0.5
         reduce_max = ((lambda a: self.shard.all_reduce(a, "max")) if self.shard.active else None)
         self.point_weighting.update(r, reduce_max)
 
@@ -278,11 +284,11 @@ class Trainer:
                                                   seed=s.candidate_seed(self.step))
         C = stack_points(pts, self.problem.coord_names)
         X = torch.as_tensor(C, dtype=self.dtype, device=self.device)
-        r = self.compiled.pde_residual(self.model, dict(self.params), X).cpu().numpy() ** 0.5
-        new = s.select(self.np_batches["__interior__"]["X"], C, r, self.step)
+        r = self.compiled.pde_residual(self.model, self._param_values(), X).cpu().numpy() ** 0.5
+        new = s.select(self.np_batches.interior.X, C, r, self.step)
         if not s.keeps_points and self.point_weighting is not None:
             self.point_weighting.weights = None
-        self.np_batches["__interior__"]["X"] = new
+        self.np_batches = self.np_batches.with_interior(new)
         self._to_tensors()
 
     def _loss(self) -> tuple[torch.Tensor, dict]:
@@ -327,9 +333,9 @@ class Trainer:
     def _loss_module(self) -> LossModule:
         return LossModule(self.model, self.params, self.networks, self._loss_on)
 
-    def _make_step(self) -> AdamStep | None:
-        step = AdamStep(self._loss_module(), self.adam, self.compile, self.device, self.dtype,
-                        self.shard.active)
+    def _make_step(self) -> WholeStep | None:
+        step = WholeStep(self._loss_module(), self.first, self.compile, self.device, self.dtype,
+                         self.shard.active)
         return step if step.supported else None
 
     def _fast_step(self) -> tuple | None:
@@ -356,7 +362,7 @@ class Trainer:
         h = self.history
         record(h, self.problem.name, phase, step, loss, values,
                self.elapsed + time.perf_counter() - t0,
-               self.adam.param_groups[0]["lr"] if phase == 0 else 1.0,
+               self.first.lr if phase == 0 else 1.0,
                f"lower --lr or check the spec{self._kept()}")
         if self.opts.loss_weighting != "fixed":
             for i, k in enumerate(self.term_names):
@@ -382,7 +388,9 @@ class Trainer:
             what = f"{o.optimizer.upper().replace('LBFGS', 'L-BFGS')} iteration"
             tag, unit, start, total = self.second.name.lower(), "it", self.lbfgs_iter, o.lbfgs_steps
         else:
-            tag, what, unit, start, total = "adam", "Adam step", "steps", self.step, o.steps
+            name = self.first.name
+            tag, what, unit, start, total = (name.lower(), f"{name} step", "steps", self.step,
+                                             o.steps)
         self.progress = Progress(self.problem.name, tag, what, unit, start, total, o.quiet,
                                  self.shard.main, o.progress_seconds)
         return self.progress
@@ -402,13 +410,13 @@ class Trainer:
     # -- checkpoints
     def state(self) -> dict:
         pw = self.point_weighting
-        gather = lambda w: self.shard.gather_rows(w, len(self.np_batches["__interior__"]["X"])).cpu().clone()
+        gather = lambda w: self.shard.gather_rows(w, len(self.np_batches.interior.X)).cpu().clone()
         return {
             "problem": self.problem.name, "fingerprint": self.fingerprint,
             "options": json.dumps(self.result_options, sort_keys=True),
             "model": self.model.state_dict(), "params": self.params.state_dict(),
             "networks": self.networks.state_dict(),
-            "adam": self.adam.state_dict(), "sched": self.sched.state_dict(),
+            **self.first.state_dict(),
             **(self.second.state_dict() if self.second is not None
                else {"lbfgs": None, "lbfgs_best": None}),
             "lbfgs_done": self.lbfgs_done,
@@ -416,8 +424,7 @@ class Trainer:
             "history": self.history, "messages": self.messages, "lam": self.lam.clone(), "window": self.window,
             "weighting": self.weighting.state_dict() if self.weighting is not None else {},
             **(pw.state_dict(gather) if pw is not None else {"point_lam": None}),
-            "batches": {k: {n: torch.as_tensor(a) for n, a in b.items()}
-                        for k, b in self.np_batches.items()},
+            "batches": self.np_batches.map(torch.as_tensor).as_dict(),
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -432,7 +439,7 @@ class Trainer:
                 save_checkpoint(self.opts.checkpoint, state)
             self.elapsed = elapsed
             self.saved_at = (f"L-BFGS iteration {self.lbfgs_iter}" if self.second is not None
-                             else f"Adam step {self.step}")
+                             else f"{self.first.name} step {self.step}")
 
     def _finite_state(self) -> bool:
         return finite(self.parameters())
@@ -469,7 +476,7 @@ class Trainer:
                                 f"({type(exc).__name__}: {first}); remove it to start afresh") from None
 
     def _restore(self, s: dict) -> None:
-        self.np_batches = {k: {n: a.numpy() for n, a in b.items()} for k, b in s["batches"].items()}
+        self.np_batches = Batches.from_dict(s["batches"]).map(lambda a: a.numpy())
         self.step, self.lbfgs_iter, self.elapsed = int(s["step"]), int(s["lbfgs_iter"]), float(s["elapsed"])
         self.history, self.messages = s["history"], list(s["messages"])
         self.window = s.get("window", 1.0)
@@ -489,8 +496,7 @@ class Trainer:
         if second:
             self.second.load_state_dict(s)
         else:
-            self.adam.load_state_dict(s["adam"])
-            self.sched.load_state_dict(s["sched"])
+            self.first.load_state_dict(s)
             self._to_tensors()
         torch.set_rng_state(s["torch_rng"])
 
@@ -524,7 +530,7 @@ class Trainer:
             self.restore(o.checkpoint)      # a missing file is an error, never a silent fresh start
         t0 = time.perf_counter()
         with SignalFlag() as self._signals:
-            self._adam(t0)
+            self._first_phase(t0)
             self._second_phase(t0)
             self.elapsed += time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -539,7 +545,7 @@ class Trainer:
         sol.world_size, sol.backend = self.shard.world, self.shard.backend
         return sol
 
-    def _adam(self, t0: float) -> None:
+    def _first_phase(self, t0: float) -> None:
         o = self.opts
         if self.step >= o.steps or self.second is not None:
             return
@@ -550,10 +556,10 @@ class Trainer:
                         or self.marching.fraction(self.step) != self.window:
                     self._set_batches(seed=o.seed + self.step)
                 if (self.sampling is not None and self.sampling.due(self.step)
-                        and "__interior__" in self.np_batches):
+                        and self.np_batches.interior is not None):
                     self._adapt()
                 total, terms = self.adam_step()
-                self.sched.step()
+                self.first.advance()
                 self.step += 1
                 if self.point_weighting is not None and self.point_weighting.due(self.step):
                     self._update_point_weights()
@@ -566,14 +572,14 @@ class Trainer:
                     self._guard(0, self.step, total, terms)
                     self.save(t0)
                 if self._signals.signum is not None:
-                    self._interrupt(t0, f"Adam step {self.step}", total, terms)
+                    self._interrupt(t0, f"{self.first.name} step {self.step}", total, terms)
         finally:
             progress.close()
             self.progress = None
 
     def adam_step(self) -> tuple:
-        """One Adam step on the current points: the compiled whole step when there is one,
-        else loss (compiled or eager), backward and torch's Adam; (total, terms)."""
+        """One first-phase step on the current points: the compiled whole step when there is
+        one, else loss (compiled or eager), backward and the optimizer's step; (total, terms)."""
         due = self.weighting is not None and self.step % self.opts.weight_every == 0
         reweigh = due and self.weighting.needs_graph
         out = self._fast_step() if self.whole_step is not None and not reweigh else None
@@ -581,7 +587,7 @@ class Trainer:
             if due:       # a scheme of loss values only: from the compiled step's values
                 self._update_weights(self._global_values(*out)[1])
             return out
-        self.adam.zero_grad(set_to_none=True)
+        self.first.zero_grad()
         # a reweighting step differentiates each term on its own (autograd.grad with
         # retain_graph): eagerly, since a compiled loss's backward may donate its buffers
         # (it failed so after RAR grew the point set)
@@ -590,7 +596,7 @@ class Trainer:
             total = self._update_weights(terms)
         total.backward()
         self._reduce_grads()
-        self.adam.step()
+        self.first.step()
         if due and not reweigh:
             self._update_weights(self._global_values(total, terms)[1])
         return total, terms
@@ -660,28 +666,28 @@ class Trainer:
         scale = {}
         for i, k in enumerate(self.term_names):   # the weight of the term's mean, as _total
             c = opts.weights.get(k, 1.0) * (float(self.lam[i]) if adaptive else 1.0)
-            b = self.batches["__interior__" if compiled.terms[i].kind == "pde" else k]
-            S = float(b["S"]) if "S" in b else 1.0
-            scale[k] = math.sqrt(c * S / len(b["X"]))
+            b = self.batches.of(compiled.terms[i])
+            S = 1.0 if b.S is None else float(b.S)
+            scale[k] = math.sqrt(c * S / len(b.X))
         groups = []
         pde = [t for t in compiled.terms if t.kind == "pde"]
         if pde:
-            X = self.batches["__interior__"]["X"]
+            X = self.batches.interior.X
             pw = self.point_weights
             batch = {"X": X} if pw is None else {"X": X, "w": pw}
 
             def interior(b: dict) -> torch.Tensor:
-                res = compiled._pde_residuals(self.model, dict(self.params), b["X"], True)
+                res = compiled._pde_residuals(self.model, self._param_values(), b["X"], True)
                 w = b.get("w", 1.0)
                 return torch.cat([scale[t.name] * w * r for t in pde for r in res[t.name]])
             groups.append((interior, batch))
         for t in compiled.terms:
             if t.kind == "pde":
                 continue
-            batch = {n: v for n, v in self.batches[t.name].items() if n != "S"}
+            batch = self.batches.terms[t.name]._replace(S=None).as_dict()
 
             def term(b: dict, t=t) -> torch.Tensor:
-                res = compiled.term_residuals(self.model, dict(self.params), t, b)
+                res = compiled.term_residuals(self.model, self._param_values(), t, Batch(**b))
                 return torch.cat([scale[t.name] * r for r in res])
             groups.append((term, batch))
         loss, A, g = self._gn(groups)

@@ -25,8 +25,7 @@ class ExactModel(torch.nn.Module):
 def term_losses(problem, exprs, params=None):
     comp = CompiledProblem(problem)
     batches = sample_batches(problem, comp.terms, 512, 128, 128, seed=0)
-    batches = {k: {n: torch.as_tensor(a, dtype=torch.float64) for n, a in b.items()}
-               for k, b in batches.items()}
+    batches = batches.map(lambda a: torch.as_tensor(a, dtype=torch.float64))
     params = {k: torch.tensor(v, dtype=torch.float64) for k, v in (params or {}).items()}
     losses = comp.losses(ExactModel(problem, exprs), params, batches)
     return {k: float(v.detach()) for k, v in losses.items()}

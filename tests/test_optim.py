@@ -172,7 +172,7 @@ def test_gauss_newton_system_is_the_loss_and_its_gradient(case):
     tr = Trainer(problem, opts)
     pw = None
     if tr.point_weighting is not None:     # multipliers other than 1
-        pw = torch.rand(len(tr.batches["__interior__"]["X"]), dtype=torch.float64,
+        pw = torch.rand(len(tr.batches.interior.X), dtype=torch.float64,
                         generator=torch.Generator().manual_seed(0)) + 0.5
         tr.point_weighting.weights = pw
     loss, A, g = tr.gauss_newton()

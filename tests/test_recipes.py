@@ -102,7 +102,7 @@ def test_ntk_option_equalizes_the_terms_kernel_traces():
     assert all(len(sol.history[c]) == 2 for c in cols)
     # the scheme's weights make every term's weighted kernel trace equal, on the trained network
     pts = sample_batches(ns["problem"], comp.terms, 16, 16, 16, seed=1)
-    batches = {k: {n: torch.as_tensor(a) for n, a in b.items()} for k, b in pts.items()}
+    batches = pts.map(torch.as_tensor)
     residuals = {k: torch.cat(v) for k, v in
                  comp.residuals(sol.model, {}, batches, create_graph=True).items()}
     params = list(sol.model.parameters())
@@ -134,7 +134,7 @@ def test_rba_multipliers_follow_the_residual():
     W = tr.point_weights
     assert len(W) == 300 and float(W.std()) > 0
     # the largest multiplier sits where the residual was largest
-    r = tr.compiled.pde_residual(tr.model, {}, tr.batches["__interior__"]["X"])
+    r = tr.compiled.pde_residual(tr.model, {}, tr.batches.interior.X)
     assert float(r[int(torch.argmax(W))]) >= float(torch.quantile(r, 0.8))
     # the PDE loss is the mean of (λ r)²
     terms = tr.compiled.losses(tr.model, {}, tr.batches, W)
@@ -232,10 +232,10 @@ def test_time_windows_march_the_points_through_time():
     tr = Trainer(problem, opts)
     seen = []
     tr.callback = lambda phase, step, sol: seen.append(
-        (phase, tr.window, float(tr.np_batches["__interior__"]["X"][:, 1].max()))) and False
+        (phase, tr.window, float(tr.np_batches.interior.X[:, 1].max()))) and False
     kinds = {t.name: t.kind for t in tr.compiled.terms}
-    for name, b in tr.np_batches.items():
-        t = b["X"][:, 1]
+    for name, b in [(None, tr.np_batches.interior), *tr.np_batches.terms.items()]:
+        t = b.X[:, 1]
         if kinds.get(name, "pde") == "initial":
             assert np.all(t == t0)
         else:
@@ -244,7 +244,7 @@ def test_time_windows_march_the_points_through_time():
     windows = [w for phase, w, _ in seen if phase == "adam"]
     assert windows == [0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 1.0, 1.0]
     assert all(tmax <= t0 + w * (t1 - t0) + 1e-12 for _, w, tmax in seen)
-    assert tr.window == 1.0 and tr.np_batches["__interior__"]["X"][:, 1].max() > t0 + 0.9 * (t1 - t0)
+    assert tr.window == 1.0 and tr.np_batches.interior.X[:, 1].max() > t0 + 0.9 * (t1 - t0)
     with pytest.raises(pk.TrainingError, match="time_windows needs a time-dependent problem"):
         pk.train(load_problem("poisson2d")["problem"], steps=1, time_windows=2, quiet=True)
 

@@ -119,7 +119,7 @@ def test_constraint_jets_match_nested_autograd(name, S, lap):
                                                             "hard_constraints": True, "quiet": True,
                                                             "interior_points": 300}))
     constraint = tr.model.constraint
-    X = tr.batches["__interior__"]["X"]
+    X = tr.batches.interior.X
     A1, D1 = _constraint_jets(constraint, X, S, lap)
     # reference: nested autograd of the factors, scaled to Taylor coefficients
     Xd = X.detach().requires_grad_(True)

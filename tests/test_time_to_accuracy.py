@@ -108,7 +108,7 @@ def test_jax_pinn_is_pinnkits_default_pinn(tta):
     assert net == {k: opts[k] for k in ("width", "depth", "interior_points")}
     opts.update(steps=0, lbfgs_steps=0, seed=3, quiet=True, dtype="float64", compile=False)
     tr = Trainer(problem, TrainOptions.from_kwargs(**opts))
-    X = tr.np_batches["__interior__"]["X"]
+    X = tr.np_batches.interior.X
     np.testing.assert_array_equal(points, X)          # the same Sobol points
     p = [(jnp.asarray(W), jnp.asarray(b)) for W, b in init]
     uj = np.asarray(jax.vmap(u, (None, 0, 0))(p, jnp.asarray(X[:, 0]), jnp.asarray(X[:, 1])))

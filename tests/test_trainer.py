@@ -128,9 +128,9 @@ def test_resampling_changes_points():
     problem = _tiny()[0]
     tr = Trainer(problem, TrainOptions.from_kwargs(steps=20, lbfgs_steps=0, resample_every=10,
                                                     **TINY))
-    before = tr.np_batches["__interior__"]["X"].copy()
+    before = tr.np_batches.interior.X.copy()
     tr.run()
-    assert not np.array_equal(before, tr.np_batches["__interior__"]["X"])
+    assert not np.array_equal(before, tr.np_batches.interior.X)
 
 
 def test_inverse_parameter_recovered():
@@ -201,8 +201,10 @@ def test_whole_step_compile_is_torch_adam(name, extra):
     problem = load_problem(name)["problem"]
     kw = dict(steps=25, lbfgs_steps=0, width=12, depth=2, interior_points=150, boundary_points=20,
               initial_points=20, quiet=True, seed=5, dtype="float64", lr=1e-2, **extra)
+    from torch._dynamo.utils import counters
     runs = {}
     for compile_ in (False, True):
+        counters.clear()
         tr = Trainer(problem, TrainOptions.from_kwargs(engine="taylor", compile=compile_, **kw))
         assert (tr.whole_step is not None) == compile_
         with warnings.catch_warnings(record=True) as caught:
@@ -211,7 +213,13 @@ def test_whole_step_compile_is_torch_adam(name, extra):
         assert not [w for w in caught if "lr_scheduler" in str(w.message)]
         assert not sol.messages
         runs[compile_] = torch.cat([p.detach().flatten() for p in tr.parameters()])
-        states = [tr.adam.state[p]["step"] for p in tr.parameters()]
+        if compile_:    # one whole graph was compiled (fullgraph: no eager frames inside)
+            assert counters["stats"]["unique_graphs"] >= 1
+            assert not counters["graph_break"]
+        for n, p in tr.params.items():     # the problem's parameters were trained
+            init = {q.name: q.init for q in problem.parameters}[n]
+            assert abs(float(p.detach()) - init) > 1e-3, n
+        states = [tr.first.optimizer.state[p]["step"] for p in tr.parameters()]
         assert all(float(t) == 25 for t in states)
         fast = tr.compiled_steps
     every = extra.get("weight_every")

@@ -1,7 +1,7 @@
-"""The compiled training step: loss, gradients and the Adam update as one torch.compile graph
-(`AdamStep`), the second phase's loss and gradient as another (`ValueAndGrad`), and when
-``compile="auto"`` compiles at all (`decide_compile`); the Gauss–Newton system of the loss's
-residuals (`GaussNewton`) for the Levenberg–Marquardt phase.
+"""The compiled training step: loss, gradients and the first phase's update (Adam) as one
+torch.compile graph (`WholeStep`), the second phase's loss and gradient as another
+(`ValueAndGrad`), and when ``compile="auto"`` compiles at all (`decide_compile`); the
+Gauss–Newton system of the loss's residuals (`GaussNewton`) for the Levenberg–Marquardt phase.
 
 Both graphs differentiate with torch.func, not the autograd engine: a `LossModule` holds the
 network, the problem's parameters and its learned terms, and its forward is the trainer's
@@ -16,7 +16,10 @@ from typing import Callable
 
 import torch
 
-__all__ = ["LossModule", "AdamStep", "ValueAndGrad", "GaussNewton", "compile_function", "decide_compile",
+from .batches import Batches
+
+__all__ = ["LossModule", "WholeStep", "ValueAndGrad", "GaussNewton", "compile_function",
+           "decide_compile",
            "own_code", "STEP_COMPILE_OPTIONS", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
 
 # Inductor options of the whole-step compile on a CPU (compile=True): a C++ wrapper instead of
@@ -65,12 +68,17 @@ def compile_function(fn: Callable, compile: bool | str, device: torch.device,
 
     The function gets a code object of its own: dynamo keeps its compiled graphs per code
     object, so each run gets its own cache (and recompile budget) instead of piling guarded
-    variants onto one shared entry until the recompile limit turns it eager."""
+    variants onto one shared entry until the recompile limit turns it eager.
+
+    ``fullgraph=True``: the whole function is one graph or compiling fails (and the trainer
+    runs eagerly, with a note). Partial graphs inside the torch.func gradient transform are
+    not safe: frames compiled under an eager transform ("Unsupported functorch tracing
+    attempt") once lost an inverse problem's parameter update without any error."""
     fn = own_code(fn)
     if isinstance(compile, str):
-        return torch.compile(fn, mode=compile)
+        return torch.compile(fn, mode=compile, fullgraph=True)
     options = dict(cpu_options) if device.type == "cpu" else {}
-    return torch.compile(fn, options=options)
+    return torch.compile(fn, options=options, fullgraph=True)
 
 
 def traced_all_reduce(grads: dict) -> dict:
@@ -112,78 +120,66 @@ class LossModule(_Trainable):
         super().__init__(model, params, networks)
         self.__dict__["loss"] = loss          # a plain attribute, not a submodule
 
-    def forward(self, batches: dict, lam: torch.Tensor, point_weights) -> tuple:
-        total, terms = self.loss(batches, lam, point_weights)
+    def forward(self, batches: Batches, lam: torch.Tensor, point_weights,
+                values: dict | None = None) -> tuple:
+        total, terms = self.loss(batches, lam, point_weights, values)
         return total, {k: v.detach() for k, v in terms.items()}
 
 
+def param_values(ps: dict) -> dict:
+    """{problem parameter name: tensor} of the ``params.*`` entries of a functional_call's
+    tensors. The loss takes them as an argument instead of reading the swapped-in
+    ParameterDict: under torch.compile (torch 2.13) that read returned the original
+    parameter, whose gradient then came out zero and left it at its initial value."""
+    return {n[len("params."):]: t for n, t in ps.items() if n.startswith("params.")}
+
+
 def _grad_and_loss(module: LossModule) -> Callable:
-    def loss(ps: dict, batches: dict, lam: torch.Tensor, point_weights) -> tuple:
-        return torch.func.functional_call(module, ps, (batches, lam, point_weights))
+    def loss(ps: dict, batches: Batches, lam: torch.Tensor, point_weights) -> tuple:
+        return torch.func.functional_call(module, ps, (batches, lam, point_weights,
+                                                       param_values(ps)))
     return torch.func.grad_and_value(loss, has_aux=True)
 
 
-def adam_state(adam: torch.optim.Adam, p: torch.Tensor) -> tuple:
-    """(step, exp_avg, exp_avg_sq) of ``p`` in ``adam``, created as torch's Adam would on its
-    first step."""
-    st = adam.state[p]
-    if not st:
-        st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-        st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-    return st["step"], st["exp_avg"], st["exp_avg_sq"]
+class WholeStep:
+    """A first-phase step as one compiled graph: loss, gradients (torch.func) and the
+    phase's update (`pinnkit.pinn.first_phase.FirstPhase.compiled_update`), with no autograd
+    engine, no .grad tensors and no separate optimizer kernels in between (Adam on a 2-core
+    CPU: about 1.4x faster per step than a compiled loss with autograd and fused Adam,
+    scripts/bench.py). It updates the parameters and the phase's own state tensors in place,
+    so the eager path (loss-weight updates), checkpoints and the second phase see exactly
+    what the phase's eager step would have left. `supported` says whether the phase has a
+    compiled update with its settings."""
 
-
-class AdamStep:
-    """The whole Adam step as one compiled graph: loss, gradients (torch.func) and the Adam
-    update, with no autograd engine, no .grad tensors and no separate optimizer kernels in
-    between (on a 2-core CPU about 1.4x faster per step than a compiled loss with autograd and
-    fused Adam, scripts/bench.py). It updates the parameters and ``adam``'s own state tensors
-    in place, so the eager path (loss-weight updates), checkpoints and L-BFGS see exactly
-    what torch's Adam would have left. `supported` says whether ``adam``'s settings allow it
-    (no amsgrad, weight decay or maximize)."""
-
-    def __init__(self, module: LossModule, adam: torch.optim.Adam, compile: bool | str,
+    def __init__(self, module: LossModule, phase, compile: bool | str,
                  device: torch.device, dtype: torch.dtype, data_parallel: bool) -> None:
-        group = adam.param_groups[0]
-        self.supported = not (group["amsgrad"] or group["weight_decay"] or group["maximize"])
-        self.adam = adam
+        update = phase.compiled_update()
+        self.supported = update is not None
+        self.phase = phase
         self.params = module.trainable()
         self.lr = torch.zeros((), dtype=dtype, device=device)
-        b1, b2 = group["betas"]
-        eps = group["eps"]
         grad_and_loss = _grad_and_loss(module)
         reduce = traced_all_reduce if data_parallel else None
 
-        def step(ps: dict, states: list, lr: torch.Tensor, batches: dict, lam: torch.Tensor,
+        def step(ps: dict, states: list, lr: torch.Tensor, batches: Batches, lam: torch.Tensor,
                  point_weights) -> tuple:
             grads, (total, terms) = grad_and_loss(ps, batches, lam, point_weights)
             if reduce is not None:   # data parallel: the global gradient, inside the graph
                 grads = reduce(grads)
-            for (name, p), (t, m, v) in zip(ps.items(), states):
-                g = grads[name]
-                t.add_(1)
-                m.lerp_(g, 1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                # torch.optim.Adam's update, term for term (bias corrections in p's precision:
-                # the step counter is float32)
-                k = t.to(p.dtype)
-                denom = v.sqrt() / (1 - b2 ** k).sqrt() + eps
-                p.sub_((lr / (1 - b1 ** k)) * m / denom)
+            update(ps, grads, states, lr)
             return total.detach(), terms
-        self.fn = compile_function(step, compile, device)
+        self.fn = compile_function(step, compile, device) if self.supported else None
 
-    def __call__(self, batches: dict, lam: torch.Tensor, point_weights) -> tuple:
-        """One step at the optimizer's current learning rate: (total, terms). Raises whatever
+    def __call__(self, batches: Batches, lam: torch.Tensor, point_weights) -> tuple:
+        """One step at the phase's current learning rate: (total, terms). Raises whatever
         compiling raised."""
         ps = {n: p.detach() for n, p in self.params}
-        states = [adam_state(self.adam, p) for _, p in self.params]
-        self.lr.fill_(self.adam.param_groups[0]["lr"])
+        states = self.phase.states([p for _, p in self.params])
+        self.lr.fill_(self.phase.lr)
         with torch.no_grad():
             # λ (loss weights) as an argument: the graph must see every update
             out = self.fn(ps, states, self.lr, batches, lam, point_weights)
-        # the lr scheduler checks that the optimizer stepped (else it warns, once)
-        self.adam._opt_called = True
+        self.phase.compiled_step_done()
         return out
 
 
@@ -196,7 +192,7 @@ class ValueAndGrad:
         names = self.names
         grad_and_loss = _grad_and_loss(module)
 
-        def value_and_grad(ps: dict, batches: dict, lam: torch.Tensor, point_weights) -> tuple:
+        def value_and_grad(ps: dict, batches: Batches, lam: torch.Tensor, point_weights) -> tuple:
             grads, (total, _) = grad_and_loss(ps, batches, lam, point_weights)
             return total.detach(), [grads[n] for n in names]
         # Inductor's default Python wrapper: the C++ one saves ~0.1 ms a call, nothing beside
@@ -205,7 +201,7 @@ class ValueAndGrad:
         # warm 23.4 vs 21.4 s; docs/benchmarks.md 5.3)
         self.fn = compile_function(value_and_grad, compile, device, cpu_options={})
 
-    def __call__(self, params: list, batches: dict, lam: torch.Tensor, point_weights) -> tuple:
+    def __call__(self, params: list, batches: Batches, lam: torch.Tensor, point_weights) -> tuple:
         ps = dict(zip(self.names, (p.detach() for p in params)))
         with torch.no_grad():
             return self.fn(ps, batches, lam, point_weights)

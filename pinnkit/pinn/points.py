@@ -25,6 +25,7 @@ import torch
 
 from ..recipes import causal_loss, rad_select, rar_select, rba_update
 from ..spec import Problem
+from .batches import Batch, Batches
 
 __all__ = ["TimeMarching", "AdaptiveSampling", "RAR", "RAD", "ADAPTIVE_SAMPLING",
            "PointWeighting", "RBA", "POINT_WEIGHTINGS", "CausalWeighting"]
@@ -48,16 +49,23 @@ class TimeMarching:
             return 1.0
         return (min(K - 1, step * K // self.steps) + 1) / K
 
-    def squeeze(self, batches: dict, kinds: dict, fraction: float) -> None:
-        """Squeeze the sampled times of the PDE, boundary and periodic points (numpy, in
-        place) into [t0, t0 + fraction (t1 − t0)]: still uniform in the window."""
+    def squeeze(self, batches: Batches, kinds: dict, fraction: float) -> Batches:
+        """The sampled times of the PDE, boundary and periodic points (numpy; ``kinds``:
+        {term name: kind}) squeezed into [t0, t0 + fraction (t1 − t0)]: still uniform in the
+        window."""
         if fraction >= 1.0:
-            return
-        for name, b in batches.items():
-            if kinds.get(name, "pde") in ("pde", "boundary", "periodic"):
-                for key in ("X", "X2"):
-                    if key in b:
-                        b[key][:, self.col] = self.t0 + (b[key][:, self.col] - self.t0) * fraction
+            return batches
+
+        def times(X: np.ndarray) -> np.ndarray:
+            X = X.copy()
+            X[:, self.col] = self.t0 + (X[:, self.col] - self.t0) * fraction
+            return X
+
+        def squeezed(b: Batch) -> Batch:
+            return b._replace(X=times(b.X), X2=None if b.X2 is None else times(b.X2))
+        interior = None if batches.interior is None else squeezed(batches.interior)
+        return Batches(interior, {name: squeezed(b) if kinds[name] in ("boundary", "periodic")
+                                  else b for name, b in batches.terms.items()})
 
 
 class AdaptiveSampling:

@@ -49,6 +49,90 @@ def test_spectral_layer_is_exact_across_resolutions(dim):
     assert torch.max(torch.abs(K(fine)[sub] - K(coarse))) < 1e-12
 
 
+def _rel(a, b):
+    return float((a - b).detach().norm() / b.detach().norm())
+
+
+def _fft_spectral(K, x):
+    """The plain torch.fft formula of SpectralConv: rfftn, keep the low modes, irfftn."""
+    dims = len(K.modes)
+    shape = x.shape[-dims:]
+    X = torch.fft.rfftn(x, dim=tuple(range(-dims, 0)))
+    out = torch.zeros(x.shape[0], K.channels_out, *X.shape[2:], dtype=X.dtype)
+    if dims == 1:
+        m = min(K.modes[0], X.shape[-1])
+        out[..., :m] = torch.einsum("bix,iox->box", X[..., :m], K.weights[0][..., :m])
+    else:
+        m1, m2 = min(K.modes[0], shape[0] // 2), min(K.modes[1], X.shape[-1])
+        out[..., :m1, :m2] = torch.einsum("bixy,ioxy->boxy", X[..., :m1, :m2],
+                                          K.weights[0][..., :m1, :m2])
+        out[..., -m1:, :m2] = torch.einsum("bixy,ioxy->boxy", X[..., -m1:, :m2],
+                                           K.weights[1][..., :m1, :m2])
+    return torch.fft.irfftn(out, s=shape, dim=tuple(range(-dims, 0)))
+
+
+def _fft_fno(net, a, grid, pad):
+    """FNO.forward with nn.functional.conv for the 1x1 maps and `_fft_spectral`."""
+    conv = torch.nn.functional.conv1d if net.dim == 1 else torch.nn.functional.conv2d
+
+    def pw(c, x):
+        return conv(x, c.weight, c.bias)
+    mesh = torch.meshgrid(*grid, indexing="ij")
+    coords = torch.stack(mesh).to(a.dtype).unsqueeze(0).expand(a.shape[0], -1, *mesh[0].shape)
+    x = pw(net.lift, torch.cat([a, coords], dim=1))
+    x = torch.nn.functional.pad(x, [v for _ in range(net.dim) for v in (0, pad)])
+    for k, (K, W) in enumerate(zip(net.spectral, net.pointwise)):
+        x = _fft_spectral(K, x) + pw(W, x)
+        x = torch.nn.functional.gelu(x) if k < len(net.spectral) - 1 else x
+    x = x[(...,) + tuple(slice(0, n) for n in a.shape[2:])]
+    return pw(net.project[2], torch.nn.functional.gelu(pw(net.project[0], x)))
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+@pytest.mark.parametrize("dim,shapes", [(1, [(16,), (17,), (5,)]),
+                                        (2, [(16, 16), (17, 15), (12, 9), (5, 4)])])
+def test_spectral_layer_equals_the_fft_formula(dim, shapes, dtype, tol):
+    # the partial DFTs (only the retained modes) give rfftn -> truncate -> irfftn's numbers
+    # and gradients, on odd and even grids and with more modes than the grid holds (5 > 5 // 2)
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        K = SpectralConv(3, 2, (5,) * dim)
+        if dtype == torch.float64:
+            for w in K.weights:
+                w.data = w.data.to(torch.cdouble)
+        gen = torch.Generator().manual_seed(2)
+        for shape in shapes:
+            x = torch.randn(4, 3, *shape, dtype=dtype, generator=gen, requires_grad=True)
+            y, ref = K(x), _fft_spectral(K, x)
+            assert _rel(y, ref) < tol
+            g = torch.randn(y.shape, dtype=dtype, generator=gen)
+            grads = torch.autograd.grad(y, [x, *K.weights], g)
+            refs = torch.autograd.grad(ref, [x, *K.weights], g)
+            for a, b in zip(grads, refs):
+                assert _rel(a, b) < tol
+
+
+@pytest.mark.parametrize("dim,n", [(1, 33), (1, 32), (2, 17), (2, 16)])
+@pytest.mark.parametrize("pad", [0, 3])
+def test_fno_equals_the_conv_and_fft_formula(dim, n, pad):
+    # the 1x1 maps as matmuls keep nn.Conv's parameters (a state dict of nn.Conv layers loads)
+    from pinnkit.operator.fno import FNO
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        net = FNO(1, 1, 6, width=8, layers=2, dim=dim, padding=pad, hidden=16)
+        a = torch.randn(3, 1, *(n,) * dim)
+    # the state dict of the nn.Conv layers: same names and shapes, so old checkpoints load
+    assert net.state_dict()["lift.weight"].shape == (8, 1 + dim) + (1,) * dim
+    assert {"project.0.bias", "project.2.weight", "pointwise.1.weight"} <= set(net.state_dict())
+    grid = [torch.linspace(0, 1, n)] * dim
+    y, ref = net(a, grid), _fft_fno(net, a, grid, pad)
+    assert _rel(y, ref) < 1e-5
+    params = [p for p in net.parameters()]
+    for g1, g2 in zip(torch.autograd.grad(y.square().sum(), params),
+                      torch.autograd.grad(ref.square().sum(), params)):
+        assert _rel(g1, g2) < 1e-4
+
+
 def test_padding_scales_with_the_grid():
     # zero padding must cover the same length of the box on every grid, or the learned modes
     # mean other frequencies there: a padded FNO (random weights, smooth non-periodic input)

@@ -248,6 +248,19 @@ def test_ode_training_recovers_a_rate():
     assert sol.history["loss"][-1] < sol.history["loss"][0]
 
 
+def test_progress_is_logged_when_stderr_is_not_a_terminal(caplog):
+    import logging
+    with caplog.at_level(logging.INFO, logger="pinnkit.train"):
+        pk.train(decay_problem(), method="ode", steps=20, lr=0.05, lbfgs_steps=20, log_every=10,
+                 dtype="float64", seed=0, progress_seconds=0)
+    lines = [r.getMessage() for r in caplog.records if r.name == "pinnkit.train"]
+    adam = [ln.split(":")[0] for ln in lines if "Adam step" in ln]
+    assert adam == ["decay Adam step 10/20", "decay Adam step 20/20"]
+    assert any("L-BFGS (trajectory) iteration" in ln and "ETA" in ln for ln in lines)
+    with pytest.raises(pk.OptionsError, match="progress_seconds must be a number >= 0"):
+        pk.train(decay_problem(), method="ode", progress_seconds=-1)
+
+
 def test_adjoint_gradients_equal_direct_backprop_float64():
     import torch
     from pinnkit.ode.trainer import ODEOptions, _ODETrainer

@@ -184,6 +184,23 @@ def test_checkpoint_resume_gives_the_same_weights(heat, tmp_path):
                           **{**SMALL, "width": 8})
 
 
+def test_progress_is_logged_when_stderr_is_not_a_terminal(heat, caplog):
+    # pytest's captured stderr is no terminal: a line per epoch (progress_seconds=0) with the
+    # train loss, the test error and seconds per epoch
+    import logging
+    train, _, _ = heat
+    with caplog.at_level(logging.INFO, logger="pinnkit.train"):
+        m = pk.train_operator(train, epochs=3, progress_seconds=0, **{**SMALL, "quiet": False})
+    lines = [r.getMessage() for r in caplog.records if r.name == "pinnkit.train"]
+    assert [ln.split(":")[0] for ln in lines] == [f"heat_op epoch {k}/3" for k in (1, 2, 3)]
+    assert f"test l2re {m.history['test'][-1]:.3e}" in lines[-1] and "ETA 0 s" in lines[-1]
+    assert all("/epoch" in ln or "epoch/s" in ln for ln in lines)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pinnkit.train"):
+        pk.train_operator(train, epochs=2, **SMALL)                    # quiet: nothing
+    assert not caplog.records
+
+
 def test_save_load_and_path_input(heat, tmp_path):
     train, _, d = heat
     m = pk.train_operator(d / "h64.h5", epochs=2, **SMALL)

@@ -29,12 +29,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import OptionsError, TrainingError
 from ..options import KeywordOptions
-from ..pinn.progress import record
+from ..pinn.progress import Progress, record
 from ..spec import Problem
 from .modules import ODEFunc, _BudgetExceeded, build_networks
 from .system import ODESystem, ode_system, trajectory_state
@@ -86,6 +85,7 @@ class ODEOptions(KeywordOptions):
     checkpoint_every: int = 100
     resume: bool = False
     quiet: bool = False
+    progress_seconds: float = 30.0    # not on a terminal: seconds between progress log lines
 
     def validate(self) -> None:
         """`OptionsError` naming the first bad option and its valid values."""
@@ -106,6 +106,9 @@ class ODEOptions(KeywordOptions):
             v = getattr(self, name)
             if not (is_number(v) and v > 0):
                 raise OptionsError(f"option {name} must be a positive number, got {v!r}")
+        if not (is_number(self.progress_seconds) and self.progress_seconds >= 0):
+            raise OptionsError(f"option progress_seconds must be a number >= 0, got "
+                               f"{self.progress_seconds!r}")
         if not (is_number(self.step_size) and self.step_size >= 0):
             raise OptionsError(f"option step_size must be a number >= 0, got {self.step_size!r}")
         for name in ("adjoint", "resume", "quiet"):
@@ -559,9 +562,8 @@ class _ODETrainer:
 
     def _adam(self, t0: float) -> bool:
         o = self.opts
-        bar = tqdm(total=o.steps, initial=self.step, desc=f"{self.problem.name} ode adam",
-                   disable=True if o.quiet or not self.shard.main else None, leave=False,
-                   dynamic_ncols=True)
+        bar = Progress(self.problem.name, "ode adam", "Adam step", "steps", self.step, o.steps,
+                       o.quiet, self.shard.main, o.progress_seconds)
         while self.step < o.steps and self.lbfgs_iter == 0:
             self.adam.zero_grad(set_to_none=True)
             if self.batching is not None:
@@ -586,8 +588,8 @@ class _ODETrainer:
                     with torch.no_grad():
                         total, terms = self.full_loss()
                 loss = self._record(0, self.step, total, terms, t0)
-                bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
-                bar.update(self.step - bar.n)
+                bar.show(self.step, loss)
+                bar.log(self.step, loss, {k: float(v.detach()) for k, v in terms.items()})
                 if self._ask_callback("adam", self.step, t0):
                     bar.close()
                     return True
@@ -646,6 +648,8 @@ class _ODETrainer:
         best = value()
         best_state = copy.deepcopy(self.func.state_dict())
         stop = False
+        bar = Progress(self.problem.name, f"ode lbfgs ({name})", f"L-BFGS ({name}) iteration",
+                       "it", self.lbfgs_iter, end, o.quiet, self.shard.main, o.progress_seconds)
         while self.lbfgs_iter < end:
             chunk = min(o.log_every, end - self.lbfgs_iter)
             # torch's default evaluation cap (1.25 per iteration) ends a chunk early whenever
@@ -667,7 +671,9 @@ class _ODETrainer:
                 best, best_state = current, copy.deepcopy(self.func.state_dict())
                 with torch.no_grad():     # the history shows the whole-trajectory misfit
                     total, terms = self.full_loss()
-                self._record(1, self.lbfgs_iter, total, terms, t0)
+                loss = self._record(1, self.lbfgs_iter, total, terms, t0)
+                bar.show(self.lbfgs_iter, loss)
+                bar.log(self.lbfgs_iter, loss, {k: float(v.detach()) for k, v in terms.items()})
                 if self._ask_callback("lbfgs", self.lbfgs_iter, t0):
                     stop = True
                     break
@@ -675,6 +681,7 @@ class _ODETrainer:
                 self.messages.append(f"L-BFGS ({name}) stopped at iteration {self.lbfgs_iter} (no "
                                      f"further decrease; loss {best:.3e})")
                 break
+        bar.close()
         self.func.load_state_dict(best_state)
         return stop
 

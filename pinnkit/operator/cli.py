@@ -144,10 +144,12 @@ def run(argv: list[str] | None = None) -> int:
         raise UsageError("mixed periodic and closed axes are not supported by the pipeline")
     fine = max(tests)
     strides = {r: _subgrid(fine, r, per[0]) for r in tests}
-    from ..distributed import init_from_env
+    from ..distributed import current, init_from_env
     started = init_from_env(opts["device"])   # torchrun with several ranks: data parallel
+    from ..cli import _progress_log
     try:
-        return _pipeline(problem, samplers, opts, axes, res, tests, fine, strides)
+        with _progress_log(bool(opts["quiet"]) or not current().main):
+            return _pipeline(problem, samplers, opts, axes, res, tests, fine, strides)
     finally:
         if started:
             import torch.distributed as dist

@@ -17,10 +17,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
 from ..errors import OptionsError, TrainingError
+from ..pinn.progress import Progress
 from .dataset import Dataset, DatasetError
 from .fno import FNO
 from .normalize import NORMALIZERS
@@ -226,6 +226,7 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
                    seed: int = 0, device: str = "cpu",
                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
                    resume: bool = False, eval_every: int = 1, quiet: bool = False,
+                   progress_seconds: float = 30.0,
                    physics_weight: float = 0.0, problem: Any = None,
                    physics_inputs: Mapping[str, Any] | None = None,
                    callback: Callable[[int, OperatorModel], Any] | None = None) -> OperatorModel:
@@ -240,7 +241,8 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     and stored with the model. step_size: epochs between halvings of the
     learning rate (default epochs // 5). checkpoint: a file written every ``checkpoint_every``
     epochs; resume=True continues from it. callback(epoch, model) after each epoch; returning
-    True stops. physics_weight > 0 adds that multiple of the squared relative residual
+    True stops. Progress: a bar on a terminal, elsewhere a line to logging ("pinnkit.train")
+    at most every ``progress_seconds``. physics_weight > 0 adds that multiple of the squared relative residual
     ‖r(prediction)‖² / ‖r(0)‖² (per sample, batch mean) of the steady spec ``problem`` on
     the predicted grid, through the reference's finite-difference
     operators (`GridResidual`), at the training inputs and at the unlabeled ``physics_inputs``
@@ -371,8 +373,8 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
     from ..distributed import current
     shard = current()
     params = list(net.parameters())
-    bar = tqdm(total=epochs, initial=start, disable=True if quiet or not shard.main else None,
-               desc=f"FNO {data.attrs.get('problem', '')}", unit="epoch")
+    bar = Progress(str(data.attrs.get("problem", "")), "FNO", "epoch", "epoch", start, epochs,
+                   quiet, shard.main, progress_seconds)
     t0 = _time.perf_counter() - elapsed
     for epoch in range(start, epochs):
         net.train()
@@ -415,8 +417,8 @@ def train_operator(data: Dataset | str | os.PathLike, model: str = "fno", modes:
                          else float("nan"))
         h["lr"].append(opt.param_groups[0]["lr"])
         h["time"].append(_time.perf_counter() - t0)
-        bar.update(1)
-        bar.set_postfix(train=f"{h['train'][-1]:.3e}", test=f"{h['test'][-1]:.3e}")
+        bar.show(epoch + 1, h["train"][-1])
+        bar.log(epoch + 1, h["train"][-1], {"test l2re": h["test"][-1]})
         last = epoch + 1 == epochs
         if ckpt is not None and shard.main and ((epoch + 1) % checkpoint_every == 0 or last):
             _atomic_save({"net": net.state_dict(), "opt": opt.state_dict(),

@@ -73,9 +73,12 @@ class Progress:
         step0, t_start = self.start
         rate = (step - step0) / max(now - t_start, 1e-9)
         eta = f"{(self.total - step) / rate:.0f} s" if rate > 0 else "?"
+        # slow steps (an operator's epochs) as seconds per step, not "0.0 epoch/s"
+        speed = (f"{rate:.1f} {self.unit}/s" if rate >= 1 or rate == 0
+                 else f"{1 / rate:.1f} s/{self.unit}")
         terms = ", ".join(f"{k} {v:.3e}" for k, v in values.items())
-        _log.info("%s %s %d/%d: loss %.3e (%s); %.1f %s/s, ETA %s", self.problem, self.what,
-                  step, self.total, loss, terms, rate, self.unit, eta)
+        _log.info("%s %s %d/%d: loss %.3e (%s); %s, ETA %s", self.problem, self.what,
+                  step, self.total, loss, terms, speed, eta)
 
     def close(self) -> None:
         self.bar.close()

@@ -8,6 +8,7 @@
         model (x*y only) refit to each noise draw, integrated on [0, 10]
     python scripts/ode_bench.py robertson               reference at t = 40, explicit-solver guard
     python scripts/ode_bench.py hybrid_pde              Fisher-KPP with a learned reaction (PINN)
+        [--noise SIGMA --noise-seed S]    Gaussian noise of std SIGMA on the sensor values
 
 Each prints the numbers docs/ode.md quotes.
 """
@@ -347,9 +348,27 @@ def hybrid_errors(ns: dict, sol, ref=None) -> dict:
     return out
 
 
+def hybrid_problem(ns: dict, sigma: float, noise_seed: int | None):
+    """The file's problem, or the same with Gaussian noise of std ``sigma`` added to its
+    100 sensor values (the wave's amplitude is 1, so sigma is also the noise relative to it)."""
+    problem = ns["problem"]
+    if not sigma:
+        return problem
+    rng = np.random.default_rng(0 if noise_seed is None else noise_seed)
+    obs = ns["observations"] + sigma * rng.standard_normal(ns["observations"].shape)
+    conditions = [c for c in problem.conditions if not isinstance(c, pk.Data)]
+    conditions.append(pk.Data(ns["u"], points={"x": ns["XS"], "t": ns["TS"]}, values=obs,
+                              name="sensors"))
+    return pk.Problem(problem.name, problem.domain, problem.equations, conditions,
+                      exact=problem.exact)
+
+
 def hybrid_pde(args) -> None:
     ns = load("reaction_diffusion_hybrid")
-    problem, opts = ns["problem"], dict(ns["options"])
+    problem, opts = hybrid_problem(ns, args.noise, args.noise_seed), dict(ns["options"])
+    if args.noise:
+        print(f"sensor values with Gaussian noise, std {args.noise:g} (seed "
+              f"{0 if args.noise_seed is None else args.noise_seed})")
     if args.steps_pinn is not None:
         opts["steps"] = args.steps_pinn
     if args.lbfgs_steps_pinn is not None:
@@ -419,7 +438,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1500, help="lv: Adam steps")
     p.add_argument("--lbfgs-steps", type=int, default=200, help="lv: L-BFGS iterations")
     p.add_argument("--threshold", type=float, default=0.1)
-    p.add_argument("--noise-seed", type=int, default=None, help="lv: another draw of the noise")
+    p.add_argument("--noise-seed", type=int, default=None,
+                   help="lv: another draw of the noise; hybrid_pde: the draw of --noise")
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="hybrid_pde: std of Gaussian noise added to the sensor values")
     p.add_argument("--skip-pure", action="store_true", help="lv: no pure neural ODE")
     p.add_argument("--draws", type=int, default=20, help="lv_limit: noise draws (the file's first)")
     p.add_argument("--steps-pinn", type=int, default=None, help="hybrid_pde: Adam steps")

@@ -39,6 +39,34 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 TINY = dict(dtype="float64", width=8, depth=2, interior_points=16, boundary_points=2, quiet=True)
 
 
+@pytest.fixture(autouse=True)
+def _terminal_signal_handlers():
+    """The SIGINT/SIGTERM handlers of a program started from a terminal. A shell without job
+    control starts a background job (``pytest &``, nohup) with SIGINT ignored, and training
+    keeps an ignored signal ignored (test below), so the interrupt tests would see no
+    interrupt there."""
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for s, h in old.items():
+        signal.signal(s, h)
+
+
+def test_an_ignored_sigint_stays_ignored(monkeypatch):
+    # nohup / a background job: the parent asked for SIGINT to be ignored; training must not
+    # install its handler over that (SIGTERM still checkpoints and stops)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    at = SignalAt(monkeypatch)
+    at.arm(5, signal.SIGINT)
+    sol = pk.train(poisson(), **dict(TINY, steps=20, lbfgs_steps=0))
+    assert at.sent and at.handler is signal.SIG_IGN and sol.history["step"][-1] == 20
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    at.arm(5, signal.SIGTERM)
+    with at.raises():
+        pk.train(poisson(), **dict(TINY, steps=20, lbfgs_steps=0))
+
+
 def poisson(name="p1", rhs=1.0, lo=0.0, hi=1.0, g=0.0):
     x = pk.coords("x")
     u = pk.field("u", x)

@@ -415,15 +415,17 @@ def test_compiled_second_phase_matches_eager(optimizer):
     assert compiled.final_loss < 0.9 * compiled.history["loss"][compiled.history["phase"].index(1) - 1]
 
 
-def test_compiled_losses_of_successive_trainings_do_not_share_a_cache(monkeypatch, caplog):
+def test_compiled_losses_of_successive_trainings_do_not_share_a_cache(caplog):
     """Each trainer compiles its own copy of the loss: with one shared code object every
     pk.train (its problem's compiled expressions are new objects, which the graph guards)
     added a variant, and past dynamo's recompile limit (8) the loss of the next training in
     the process ran eagerly (seen in scripts/optimizer_study.py)."""
     import logging
     import torch._dynamo
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
-    with caplog.at_level(logging.WARNING, logger="torch._dynamo"):
+    # torch's own config patch: monkeypatch's undo deleted the option from the config
+    # module, and every later torch.compile in the process failed on its lookup
+    with torch._dynamo.config.patch(recompile_limit=2), \
+            caplog.at_level(logging.WARNING, logger="torch._dynamo"):
         for _ in range(3):
             problem = load_problem("heat1d")["problem"]     # a fresh problem, as a new run has
             sol = pk.train(problem, steps=1, lbfgs_steps=1, width=6, depth=1, interior_points=40,

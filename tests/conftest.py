@@ -23,3 +23,16 @@ def shared_data(name: str) -> dict:
 def l2re(a, b) -> float:
     a, b = np.asarray(a, float), np.asarray(b, float)
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+@pytest.fixture(autouse=True)
+def _compile_backend(request, monkeypatch):
+    """pinnkit's graphs compile with the aot_eager backend in tests (the same dynamo and AOT
+    autograd tracing, eager kernels): Inductor's code generation costs ~40 s a cold graph
+    here, and most compile tests check tracing-level behaviour (caches, guards, in-place
+    updates, fallbacks). Tests marked ``inductor`` compile with Inductor as users do; the
+    environment variable reaches subprocesses (CLI, torchrun) too."""
+    from pinnkit.pinn import compiled
+    backend = "inductor" if request.node.get_closest_marker("inductor") else "aot_eager"
+    monkeypatch.setattr(compiled, "BACKEND", backend)
+    monkeypatch.setenv("PINNKIT_COMPILE_BACKEND", backend)

@@ -148,6 +148,7 @@ def test_inverse_parameter_recovered():
     assert abs(sol.parameters["k"] - 0.2) / 0.2 < 0.02
 
 
+@pytest.mark.inductor
 def test_compile_matches_eager_and_falls_back(monkeypatch):
     import pinnkit as pk
     import torch
@@ -186,7 +187,8 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
 
 @pytest.mark.parametrize("name, extra", [("heat1d", {}),
                                          ("burgers_inverse", {}),
-                                         ("burgers", {"hard_constraints": True}),
+                                         pytest.param("burgers", {"hard_constraints": True},
+                                                      marks=pytest.mark.inductor),
                                          ("heat1d", {"loss_weighting": "gradnorm", "weight_every": 7}),
                                          ("heat1d", {"point_weighting": "rba", "rba_every": 3,
                                                      "causal_eps": 1.0, "resample_every": 5})])
@@ -399,7 +401,8 @@ def test_auto_compiles_the_second_phase_after_an_eager_adam(monkeypatch):
     assert mixed.final_loss == pytest.approx(eager.final_loss, rel=1e-6)
 
 
-@pytest.mark.parametrize("optimizer", [pytest.param("lbfgs", marks=pytest.mark.slow), "ssbfgs"])
+@pytest.mark.parametrize("optimizer", [pytest.param("lbfgs", marks=pytest.mark.slow),
+                                       pytest.param("ssbfgs", marks=pytest.mark.inductor)])
 def test_compiled_second_phase_matches_eager(optimizer):
     """compile=True: the second phase's loss and gradient run as one compiled torch.func
     graph (no fallback message) and follow the eager run's iterates."""

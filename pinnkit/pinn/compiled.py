@@ -11,6 +11,7 @@ Nested autograd's double backward cannot be compiled, so compiling needs the Tay
 
 from __future__ import annotations
 
+import os
 import types
 from typing import Callable
 
@@ -20,7 +21,7 @@ from .batches import Batches
 
 __all__ = ["LossModule", "WholeStep", "ValueAndGrad", "GaussNewton", "compile_function",
            "decide_compile",
-           "own_code", "STEP_COMPILE_OPTIONS", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
+           "own_code", "compile_backend", "STEP_COMPILE_OPTIONS", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
 
 # Inductor options of the whole-step compile on a CPU (compile=True): a C++ wrapper instead of
 # the Python one that calls the step's ~50 kernels (a Burgers step 1.67 vs 1.83 ms here).
@@ -28,6 +29,18 @@ __all__ = ["LossModule", "WholeStep", "ValueAndGrad", "GaussNewton", "compile_fu
 # 1.53 ms) a second pk.train in the same process reused the first run's graph, with the
 # first trainer's loss (its weighting, weights, causal settings) on the new parameters.
 STEP_COMPILE_OPTIONS = {"cpp_wrapper": True}
+# torch.compile backend of every pinnkit graph: Inductor (generated C++/CUDA kernels), unless
+# the environment names another: PINNKIT_COMPILE_BACKEND=aot_eager traces the same graphs
+# (dynamo, AOT autograd, functionalisation) and runs them with eager kernels, which skips
+# Inductor's code generation (~40 s a cold graph here): the test suite uses it for the tests
+# of dynamo-level behaviour, and it tells a user whether a failure is Inductor's.
+BACKEND = os.environ.get("PINNKIT_COMPILE_BACKEND", "inductor")
+
+
+def compile_backend() -> str:
+    return BACKEND
+
+
 # compile="auto" compiles a phase when its steps (Adam) or SECOND_PHASE_WEIGHT x its iterations
 # (second phase) reach this.
 # Measured on problems/burgers.py (4 x 20, 2780 points, one thread, other jobs on the machine;
@@ -75,6 +88,9 @@ def compile_function(fn: Callable, compile: bool | str, device: torch.device,
     not safe: frames compiled under an eager transform ("Unsupported functorch tracing
     attempt") once lost an inverse problem's parameter update without any error."""
     fn = own_code(fn)
+    backend = compile_backend()
+    if backend != "inductor":        # modes and options are Inductor's
+        return torch.compile(fn, backend=backend, fullgraph=True)
     if isinstance(compile, str):
         return torch.compile(fn, mode=compile, fullgraph=True)
     options = dict(cpu_options) if device.type == "cpu" else {}

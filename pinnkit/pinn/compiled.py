@@ -20,8 +20,8 @@ import torch
 from .batches import Batches
 
 __all__ = ["LossModule", "WholeStep", "ValueAndGrad", "GaussNewton", "compile_function",
-           "decide_compile",
-           "own_code", "compile_backend", "STEP_COMPILE_OPTIONS", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
+           "decide_compile", "own_code", "compile_backend", "torch_compile",
+           "STEP_COMPILE_OPTIONS", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
 
 # Inductor options of the whole-step compile on a CPU (compile=True): a C++ wrapper instead of
 # the Python one that calls the step's ~50 kernels (a Burgers step 1.67 vs 1.83 ms here).
@@ -38,7 +38,19 @@ BACKEND = os.environ.get("PINNKIT_COMPILE_BACKEND", "inductor")
 
 
 def compile_backend() -> str:
+    """The backend now in force (read at each compile, so that tests can switch it)."""
     return BACKEND
+
+
+def torch_compile(fn: Callable, fullgraph: bool, mode: str | None = None,
+                  options: dict | None = None) -> Callable:
+    """torch.compile with `compile_backend()`: Inductor with ``mode`` or ``options`` (torch
+    takes one of them), any other backend without either (they are Inductor's)."""
+    if compile_backend() != "inductor":
+        return torch.compile(fn, backend=compile_backend(), fullgraph=fullgraph)
+    if options is not None:
+        return torch.compile(fn, options=options, fullgraph=fullgraph)
+    return torch.compile(fn, mode=mode, fullgraph=fullgraph)
 
 
 # compile="auto" compiles a phase when its steps (Adam) or SECOND_PHASE_WEIGHT x its iterations
@@ -88,13 +100,10 @@ def compile_function(fn: Callable, compile: bool | str, device: torch.device,
     not safe: frames compiled under an eager transform ("Unsupported functorch tracing
     attempt") once lost an inverse problem's parameter update without any error."""
     fn = own_code(fn)
-    backend = compile_backend()
-    if backend != "inductor":        # modes and options are Inductor's
-        return torch.compile(fn, backend=backend, fullgraph=True)
     if isinstance(compile, str):
-        return torch.compile(fn, mode=compile, fullgraph=True)
+        return torch_compile(fn, fullgraph=True, mode=compile)
     options = dict(cpu_options) if device.type == "cpu" else {}
-    return torch.compile(fn, options=options, fullgraph=True)
+    return torch_compile(fn, fullgraph=True, options=options)
 
 
 def traced_all_reduce(grads: dict) -> dict:

@@ -1,3 +1,4 @@
+import os
 import runpy
 from pathlib import Path
 
@@ -6,6 +7,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``-n 2`` in the README's test command) each worker gets one of the
+    machine's cores: torch's intra-op threads, and those of the subprocesses the tests start
+    (CLI, torchrun), are set to one, so two workers do not oversubscribe two cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+        torch.set_num_threads(1)
 
 
 def load_problem(name: str) -> dict:

@@ -10,9 +10,9 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def pytest_configure(config):
-    """Under pytest-xdist (``-n 2`` in the README's test command) each worker gets one of the
+    """Under pytest-xdist (``-n auto`` in the README's test command) each worker gets one of the
     machine's cores: torch's intra-op threads, and those of the subprocesses the tests start
-    (CLI, torchrun), are set to one, so two workers do not oversubscribe two cores."""
+    (CLI, torchrun), are set to one, so the workers do not oversubscribe the cores."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ["OMP_NUM_THREADS"] = "1"
         import torch

@@ -106,10 +106,15 @@ class ODEFunc(torch.nn.Module):
         return torch.stack([torch.stack([_like(v, ref) for v in self._y0s[k](*self.param_values())])
                             for k in trajectories])
 
-    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.nfe += 1
+    def charge(self, t, evaluations: int = 1) -> None:
+        """Count right-hand-side evaluations (also those of an adjoint solver that evaluates
+        its own linearisation) against the budget; `_BudgetExceeded` past it."""
+        self.nfe += evaluations
         if self.budget and self.nfe > self.budget:
             raise _BudgetExceeded(float(t))
+
+    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.charge(t)
         tt = t if self.offset is None else t + self.offset[..., 0]
         cols = [y[..., i] for i in range(y.shape[-1])]
         args = [tt, *cols, *self.param_values()]

@@ -16,6 +16,7 @@ running for hours.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -44,7 +45,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: torchdiffeq's methods; the fixed-grid ones take ``step_size``
 ADAPTIVE_SOLVERS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED_SOLVERS = ("euler", "midpoint", "heun3", "rk4", "explicit_adams", "implicit_adams")
-#: pinnkit's own, for stiff systems (`pinnkit.ode.stiff`; not with the adjoint)
+#: pinnkit's own, for stiff systems (`pinnkit.ode.stiff`; its own adjoint)
 STIFF_SOLVERS = ("rosenbrock23",)
 ODE_SOLVERS = ADAPTIVE_SOLVERS + FIXED_SOLVERS + STIFF_SOLVERS
 #: squared, absolute, or squared relative ((pred - obs) / |obs|: data of relative noise, or
@@ -120,10 +121,6 @@ class ODEOptions(KeywordOptions):
             if getattr(self, name) not in allowed:
                 raise OptionsError(f"option {name} must be one of {', '.join(allowed)}, "
                                    f"got {getattr(self, name)!r}")
-        if self.adjoint and self.ode_solver in STIFF_SOLVERS:
-            raise OptionsError(f"option adjoint=True works with torchdiffeq's solvers, not "
-                               f"ode_solver={self.ode_solver!r} (it back-propagates through its "
-                               "steps); use adjoint=False")
         stages = self.lbfgs_loss.split(",") if isinstance(self.lbfgs_loss, str) else [None]
         if not all(st in LBFGS_LOSSES for st in stages):
             raise OptionsError(f"option lbfgs_loss must be one of {', '.join(LBFGS_LOSSES)}, or "
@@ -174,29 +171,57 @@ class _Integrator:
         self.problem, self.func, self.opts = problem, func, opts
         self.kw = opts.solver_kwargs()
         self.odeint = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
+        self.span, self.in_backward = (0.0, 0.0), False
         if opts.ode_solver in STIFF_SOLVERS:
-            from .stiff import rosenbrock23
-            self.odeint = rosenbrock23
-        if adjoint:
+            from .stiff import rosenbrock23, rosenbrock23_adjoint
+            self.odeint = rosenbrock23_adjoint if adjoint else rosenbrock23
+        elif adjoint:
             self.kw["adjoint_params"] = tuple(func.parameters())
 
     def __call__(self, y0: torch.Tensor, t: torch.Tensor, budget: bool = True) -> torch.Tensor:
         self.func.nfe = 0
         self.func.budget = self.opts.max_nfe if budget else 0
-        try:
+        self.span = (float(t[0]), float(t[-1]))
+        with self.errors():
             return self.odeint(self.func, y0, t, **self.kw)
-        except _BudgetExceeded as exc:
-            raise TrainingError(_stiff_message(self.problem, self.opts, exc.t,
-                                               (float(t[0]), float(t[-1])))) from None
-        except RuntimeError as exc:     # rosenbrock23: the step size underflowed
-            if not str(exc).startswith("rosenbrock23"):
+
+    def backward(self, total: torch.Tensor) -> None:
+        """``total.backward()``: with ``adjoint=True`` that integrates the adjoint system
+        (within the same evaluation budget), and its failures read like the forward's."""
+        self.in_backward = True
+        try:
+            with self.errors():
+                total.backward()
+        finally:
+            self.in_backward = False
+
+    @contextlib.contextmanager
+    def errors(self):
+        """The solver's failures inside as `TrainingError`s (`translate`)."""
+        try:
+            yield
+        except (_BudgetExceeded, RuntimeError, AssertionError) as exc:
+            err = self.translate(exc)
+            if err is exc:
                 raise
-            raise TrainingError(f"problem {self.problem.name!r}: {exc}; the system diverges "
-                                "or the tolerances are too tight for its dtype") from None
-        except AssertionError as exc:   # torchdiffeq: "underflow in dt", bad inputs
-            raise TrainingError(f"problem {self.problem.name!r}: torchdiffeq ({self.opts.ode_solver}) "
-                                f"stopped: {exc}; the step size collapsed, which points to a stiff "
-                                "or diverging system (try an implicit solver, float64 or a lower lr)") from None
+            raise err from None
+
+    def translate(self, exc: Exception) -> Exception:
+        """The solver's exception as a `TrainingError` that says what went wrong (or itself
+        when it is not the solver's)."""
+        name, solver = self.problem.name, self.opts.ode_solver
+        if isinstance(exc, _BudgetExceeded):
+            where = (" (in the adjoint integration of the backward pass, which shares the "
+                     "budget)" if self.in_backward else "")
+            return TrainingError(_stiff_message(self.problem, self.opts, exc.t, self.span) + where)
+        if isinstance(exc, AssertionError):   # torchdiffeq: "underflow in dt", bad inputs
+            return TrainingError(f"problem {name!r}: torchdiffeq ({solver}) stopped: {exc}; the "
+                                 "step size collapsed, which points to a stiff or diverging "
+                                 "system (try an implicit solver, float64 or a lower lr)")
+        if str(exc).startswith("rosenbrock23"):   # the step size underflowed, too many steps
+            return TrainingError(f"problem {name!r}: {exc}; the system diverges or the "
+                                 "tolerances are too tight for its dtype")
+        return exc
 
 
 class ODESolution:
@@ -576,7 +601,7 @@ class _ODETrainer:
                 total_check = total
             if not math.isfinite(float(total_check.detach())):
                 self._record(0, self.step + 1, total_check, terms or {"batch": total_check}, t0)
-            total.backward()
+            self.integrate.backward(total)
             if self.shard.active:     # the global batch's gradient on every rank
                 self.shard.all_reduce_many([p.grad for p in self.func.parameters()
                                             if p.grad is not None])
@@ -629,7 +654,7 @@ class _ODETrainer:
             lbfgs.zero_grad(set_to_none=True)
             total = objective()
             if windows and self.shard.active:   # this rank's windows: reduce loss and gradient
-                total.backward()
+                self.integrate.backward(total)
                 self.shard.all_reduce_many([p.grad for p in params if p.grad is not None])
                 total = self.shard.all_reduce(total.detach().clone())
                 if not math.isfinite(float(total)):
@@ -637,7 +662,7 @@ class _ODETrainer:
                 return total
             if not math.isfinite(float(total.detach())):
                 raise _NonFinite
-            total.backward()
+            self.integrate.backward(total)
             return total
 
         def value() -> float:

@@ -110,8 +110,12 @@ def solve_ode_reference(problem: Problem, resolution: int | dict | None, quiet: 
     f, jac, y0 = ode_right_hand_side(system, terms)
     kw = {"jac": jac} if opts["method"] in IMPLICIT_METHODS and jac is not None else {}
     t0 = _time.perf_counter()
-    res = solve_ivp(f, (system.t0, float(tt[-1])), y0, method=opts["method"], t_eval=tt,
-                    rtol=opts["rtol"], atol=opts["atol"], max_step=opts["max_step"], **kw)
+    try:
+        res = solve_ivp(f, (system.t0, float(tt[-1])), y0, method=opts["method"], t_eval=tt,
+                        rtol=opts["rtol"], atol=opts["atol"], max_step=opts["max_step"], **kw)
+    except ValueError as exc:   # Radau/BDF: "array must not contain infs or NaNs" (overflow)
+        raise ReferenceSolverError(f"problem {problem.name!r}: solve_ivp ({opts['method']}) "
+                                   f"failed: the solution overflowed ({exc})") from None
     if not res.success:
         raise ReferenceSolverError(f"problem {problem.name!r}: solve_ivp ({opts['method']}) "
                                    f"failed: {res.message}")

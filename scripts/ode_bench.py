@@ -152,88 +152,119 @@ def _spiral_speed(ns, problem, ts, true_in, iters: int) -> float:
 
 
 def adjoint(args) -> None:
-    """Peak memory of one forward+backward over a long integration (fixed-step rk4, 250 to 4,000
-    steps), odeint vs odeint_adjoint, each case in a fresh subprocess: the growth of the
-    process's peak RSS over the warmed-up process (Linux: VmHWM after resetting it through
-    /proc/self/clear_refs; torch's CPU tensors live in malloc/mmap memory, which tracemalloc
-    does not see), checked against the bytes autograd saves for the backward pass
-    (saved_tensors_hooks, distinct storages), and the solver steps counted (right-hand-side evaluations / 4)."""
+    """Peak memory of one forward+backward over a long integration, direct back-propagation
+    vs the adjoint, each case in a fresh subprocess: the growth of the process's peak RSS over
+    the warmed-up process (Linux: VmHWM after resetting it through /proc/self/clear_refs;
+    torch's CPU tensors live in malloc/mmap memory, which tracemalloc does not see), checked
+    against the bytes autograd saves for the backward pass (saved_tensors_hooks, distinct
+    storages), and the solver steps counted. torchdiffeq: fixed-step rk4 with 250 to 4,000
+    steps, odeint vs odeint_adjoint (steps = evaluations / 4). pinnkit's rosenbrock23 on a
+    stiff variant (a −50·(y − cos t) relaxation added; tolerances for ~250 to ~2,500 steps):
+    back-propagation through its steps vs `rosenbrock23_adjoint` (forward steps = Jacobians
+    taken; the adjoint's backward work as evaluations of f, two per forward step for its
+    interpolated Jacobians, then matrix products only)."""
     import subprocess
     code = r'''
 import sys, torch
 torch.set_num_threads(1)
 from torchdiffeq import odeint, odeint_adjoint
+from pinnkit.ode import stiff
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
             return int(line.split()[1]) / 1024      # MiB
-adj = sys.argv[1] == "1"; n = int(sys.argv[2])
+solver, adj, n = sys.argv[1], sys.argv[2] == "1", float(sys.argv[3])
 torch.manual_seed(0)
+width, batch = (16, 32) if solver == "rk4" else (4, 8)
 class F(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(16, 128), torch.nn.Tanh(), torch.nn.Linear(128, 16))
+        self.net = torch.nn.Sequential(torch.nn.Linear(width, 128), torch.nn.Tanh(),
+                                       torch.nn.Linear(128, width))
         self.nfe = 0
     def forward(self, t, y):
         self.nfe += 1
-        return self.net(y)
+        out = self.net(y)
+        return out if solver == "rk4" else out - 50.0 * (y - torch.cos(t))
 f = F().double()
-y0 = torch.randn(32, 16, dtype=torch.float64)
+y0 = torch.randn(batch, width, dtype=torch.float64)
 t = torch.linspace(0, 1, 2, dtype=torch.float64)
-solve = odeint_adjoint if adj else odeint
-kw = {"adjoint_params": tuple(f.parameters())} if adj else {}
-solve(f, y0, t, method="rk4", options={"step_size": 0.5}, **kw)[-1].sum().backward()  # warm up
+steps = [0]
+if solver == "rk4":
+    solve = odeint_adjoint if adj else odeint
+    kw = {"adjoint_params": tuple(f.parameters())} if adj else {}
+    run = lambda m: solve(f, y0, t, method="rk4", options={"step_size": 1.0 / m}, **kw)
+else:
+    jac = stiff._jacobian
+    def counted(*a):
+        steps[0] += 1
+        return jac(*a)
+    stiff._jacobian = counted
+    solve = stiff.rosenbrock23_adjoint if adj else stiff.rosenbrock23
+    run = lambda rtol: solve(f, y0, t, rtol=rtol, atol=rtol * 1e-2)
+run(2 if solver == "rk4" else 1e-2)[-1].sum().backward()  # warm up
 saved = {}
 def pack(x):      # distinct storages only (a tensor saved by two operations counts once)
-    st = x.untyped_storage()
-    saved[st.data_ptr()] = st.nbytes()
+    try:
+        st = x.untyped_storage()
+        saved[st.data_ptr()] = st.nbytes()
+    except RuntimeError:    # a functorch wrapper inside jacfwd/jvp (rosenbrock23's Jacobian)
+        pass
     return x
 open("/proc/self/clear_refs", "w").write("5")      # reset the peak (VmHWM) to the current RSS
 base = status("VmRSS")
-f.nfe = 0
+f.nfe, steps[0] = 0, 0
 with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
-    y = solve(f, y0, t, method="rk4", options={"step_size": 1.0 / n}, **kw)
-nfe_forward = f.nfe
+    y = run(int(n) if solver == "rk4" else n)
+fwd = f.nfe / 4 if solver == "rk4" else steps[0]
+f.nfe, steps[0] = 0, 0
 y[-1].pow(2).sum().backward()
-print(status("VmHWM") - base, sum(saved.values()) / 2 ** 20, nfe_forward / 4, (f.nfe - nfe_forward) / 4)
+print(status("VmHWM") - base, sum(saved.values()) / 2 ** 20, fwd,
+      f.nfe / 4 if solver == "rk4" else f.nfe)
 '''
-    print("peak memory growth of one forward+backward (MLP 16-128-16, batch 32, float64, rk4; "
-          "a fresh process per case):")
-    print(f"  {'steps':>6} | {'odeint: peak MiB':>16} {'saved MiB':>9} {'bwd steps':>9} | "
-          f"{'adjoint: peak MiB':>17} {'saved MiB':>9} {'bwd steps':>9}")
-    for n in (250, 1000, 4000):
-        row = []
-        for adj in ("0", "1"):
-            out = subprocess.run([sys.executable, "-c", code, adj, str(n)], capture_output=True,
-                                 text=True, check=True)
-            peak, saved, fwd, bwd = map(float, out.stdout.split())
-            assert fwd == n, (fwd, n)
-            row += [peak, saved, bwd]
-        print(f"  {n:>6} | {row[0]:>16.1f} {row[1]:>9.1f} {row[2]:>9.0f} | "
-              f"{row[3]:>17.1f} {row[4]:>9.1f} {row[5]:>9.0f}", flush=True)
+    cases = {"rk4": ("MLP 16-128-16, batch 32, float64, rk4", (250, 1000, 4000)),
+             "rosenbrock23": ("MLP 4-128-4 - 50 (y - cos t), batch 8, float64, rosenbrock23 "
+                              "with rtol = 100 atol", (1e-5, 1e-7, 1e-8))}
+    for solver, (what, sizes) in cases.items():
+        print(f"peak memory growth of one forward+backward ({what}; a fresh process per case):")
+        print(f"  {'size':>6} | {'direct: peak MiB':>16} {'saved MiB':>9} {'fwd steps':>9} | "
+              f"{'adjoint: peak MiB':>17} {'saved MiB':>9} {'bwd work':>9}")
+        print("  (bwd work: rk4 steps; rosenbrock23: evaluations of f)")
+        for n in sizes:
+            row = []
+            for adj in ("0", "1"):
+                out = subprocess.run([sys.executable, "-c", code, solver, adj, str(n)],
+                                     capture_output=True, text=True, check=True)
+                peak, saved, fwd, bwd = map(float, out.stdout.split())
+                row += [peak, saved, fwd, bwd]
+            print(f"  {n:>6g} | {row[0]:>16.1f} {row[1]:>9.1f} {row[2]:>9.0f} | "
+                  f"{row[4]:>17.1f} {row[5]:>9.1f} {row[7]:>9.0f}", flush=True)
 
 
-def lv_problem(ns: dict, noise_seed: int | None):
+def lv_problem(ns: dict, noise_seed: int | None, points: int | None = None):
     """The file's problem, or the same with another draw of its 5 % noise (the file's model:
-    Gaussian, 5 % of each component's mean, on its 31 times)."""
+    Gaussian, 5 % of each component's mean) and, with ``points``, that many equally spaced
+    observation times on [0, 3] in place of the file's 31 (the noise draw then differs too)."""
     problem = ns["problem"]
-    if noise_seed is None:
+    if noise_seed is None and points is None:
         return problem
     x, y = problem.fields["x"], problem.fields["y"]
-    clean = ns["clean"]
-    rng = np.random.default_rng(noise_seed)
+    ts = ns["ts"] if points is None else np.linspace(0.0, ns["T_DATA"], points)
+    clean = ns["TRUE"].sol(ts).T
+    rng = np.random.default_rng(1234 if noise_seed is None else noise_seed)
     obs = clean + 0.05 * clean.mean(axis=0) * rng.standard_normal(clean.shape)
     conditions = [c for c in problem.conditions if not isinstance(c, pk.Data)]
-    conditions.append(pk.Data([x, y], points={"t": ns["ts"]}, values=obs))
+    conditions.append(pk.Data([x, y], points={"t": ts}, values=obs))
     return pk.Problem(problem.name, problem.domain, problem.equations, conditions,
                       exact=problem.exact)
 
 
 def lv(args) -> None:
     ns = load("lotka_volterra_ude")
-    problem, opts = lv_problem(ns, args.noise_seed), dict(ns["options"])
-    if args.noise_seed is not None:
-        print(f"noise draw: seed {args.noise_seed} (the file's is 1234)")
+    problem, opts = lv_problem(ns, args.noise_seed, args.points), dict(ns["options"])
+    if args.noise_seed is not None or args.points is not None:
+        print(f"noise draw: seed {1234 if args.noise_seed is None else args.noise_seed} (the "
+              f"file's is 1234), {args.points or 31} observation times on [0, 3] (the file's: 31)")
     opts.pop("method")
     opts.update(steps=args.steps, lbfgs_steps=args.lbfgs_steps, quiet=True)
     t_fit, t_ex = np.linspace(0, 3, 301), np.linspace(3, 10, 701)
@@ -272,18 +303,20 @@ def lv(args) -> None:
 
 
 def lv_limit(args) -> None:
-    """How well 31 points with 5 % noise on [0, 3] determine the system on [0, 10], whatever
-    learns from them: for each noise draw, the *true* model (x*y alone in each equation, the
-    known alpha, delta and initial state) with its two coefficients refit to the data by the
-    maximum likelihood that `pk.discover(select="bic")` uses (pinnkit.sindy.rank_models, one
-    noise variance per component), then integrated by the reference on [0, 10]."""
+    """How well the data (the file's 31 times, or ``--points``) with 5 % noise on [0, 3]
+    determine the system on [0, 10], whatever learns from them: for each noise draw, the
+    *true* model (x*y alone in each equation, the known alpha, delta and initial state) with
+    its two coefficients refit to the data by the maximum likelihood that
+    `pk.discover(select="bic")` uses (pinnkit.sindy.rank_models, one noise variance per
+    component), then integrated by the reference on [0, 10]."""
     from types import SimpleNamespace
 
     from pinnkit.sindy import rank_models
     ns = load("lotka_volterra_ude")
     x, y = ns["problem"].fields["x"], ns["problem"].fields["y"]
     outs = [c.func.__name__ for c in ns["problem"].networks["U"].outputs]
-    xy = np.prod(ns["clean"], axis=1)[:, None]           # x*y along the true trajectory
+    ts = ns["ts"] if args.points is None else np.linspace(0.0, ns["T_DATA"], args.points)
+    xy = np.prod(ns["TRUE"].sol(ts).T, axis=1)[:, None]  # x*y along the true trajectory
     true_coef = (-ns["BETA"], ns["GAMMA"])
     fits = {o: ([x * y], xy, c * xy[:, 0], None) for o, c in zip(outs, true_coef)}
     tt = np.linspace(0, 10, 1001)
@@ -293,7 +326,7 @@ def lv_limit(args) -> None:
     print("| noise seed | beta | gamma | substituted vs true on [0, 10] |")
     print("|---:|---:|---:|---:|")
     for seed in seeds:
-        problem = lv_problem(ns, seed)
+        problem = lv_problem(ns, seed, args.points)
         found = rank_models(SimpleNamespace(problem=problem, parameters={}), fits)[0]["found"]
         coef = [float(found[o].as_coefficients_dict()[x * y]) for o in outs]
         ref = pk.reference(problem.substitute(found), times=tt)
@@ -442,6 +475,8 @@ def main() -> None:
                    help="lv: another draw of the noise; hybrid_pde: the draw of --noise")
     p.add_argument("--noise", type=float, default=0.0,
                    help="hybrid_pde: std of Gaussian noise added to the sensor values")
+    p.add_argument("--points", type=int, default=None,
+                   help="lv, lv_limit: observation times on [0, 3] (the file's: 31)")
     p.add_argument("--skip-pure", action="store_true", help="lv: no pure neural ODE")
     p.add_argument("--draws", type=int, default=20, help="lv_limit: noise draws (the file's first)")
     p.add_argument("--steps-pinn", type=int, default=None, help="hybrid_pde: Adam steps")

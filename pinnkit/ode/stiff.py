@@ -172,11 +172,29 @@ class _RosenbrockAdjoint(torch.autograd.Function):
         # node index of every output time (steps land exactly on each)
         ctx.outs = [_node(times, float(tk)) for tk in t]
         ctx.func, ctx.settings, ctx.record = func, settings, record
+        # what the backward pass must see of func as the forward did: the time offset of
+        # sub-trajectory windows (reset after the forward call), and this integration's
+        # share of the evaluation budget (another integration may have run since)
+        ctx.state = {k: getattr(func, k) for k in ("offset", "nfe", "budget") if hasattr(func, k)}
         ctx.save_for_backward(*params)
         return Y
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, gY):
+        func = ctx.func
+        saved = {k: getattr(func, k) for k in ctx.state}
+        for k, v in ctx.state.items():
+            setattr(func, k, v)
+        try:
+            return _RosenbrockAdjoint._backward(ctx, gY)
+        finally:
+            for k in ("offset", "budget"):
+                if k in saved:
+                    setattr(func, k, saved[k])
+
+    @staticmethod
+    def _backward(ctx, gY):
         func, (rtol, atol, max_steps), record = ctx.func, ctx.settings, ctx.record
         params = [p.detach() for p in ctx.saved_tensors]
         names = [name for name, _ in func.named_parameters()]
@@ -204,7 +222,8 @@ class _RosenbrockAdjoint(torch.autograd.Function):
                 t0, h = left[0], right[0] - left[0]
                 if K_right is None:
                     K_right = K_at(right[0], right[1].reshape(-1))
-                mid = _hermite(left, right)(torch.tensor(t0 + 0.5 * h, dtype=a.dtype))
+                mid = _hermite(left, right)(torch.tensor(t0 + 0.5 * h, dtype=a.dtype,
+                                                         device=a.device))
                 Ks = (K_at(left[0], left[1].reshape(-1)), K_at(t0 + 0.5 * h, mid.reshape(-1)),
                       K_right)
                 K_right = Ks[0]
@@ -227,7 +246,7 @@ def _linear_adjoint(Ks: tuple, t0: float, h: float, n: int,
     K0, Km, K1 = Ks
 
     def K_at(s: torch.Tensor) -> torch.Tensor:
-        th = float((s - t0) / h)
+        th = (float(s) - t0) / h
         return ((2 * (th - 0.5) * (th - 1)) * K0 - (4 * th * (th - 1)) * Km
                 + (2 * th * (th - 0.5)) * K1)
 
@@ -237,7 +256,7 @@ def _linear_adjoint(Ks: tuple, t0: float, h: float, n: int,
     def jac(s: torch.Tensor, z: torch.Tensor) -> tuple:
         if charge is not None:
             charge(s)
-        th = float((s - t0) / h)
+        th = (float(s) - t0) / h
         dK = ((4 * th - 3) * K0 - (8 * th - 4) * Km + (4 * th - 1) * K1) / h
         K = K_at(s)
         return -(K.T @ z[:n]), -K.T, -(dK.T @ z[:n])
@@ -250,7 +269,7 @@ def _node(times: list, tk: float) -> int:
     for i in range(len(times) - 1, -1, -1):
         if times[i] == tk:
             return i
-    raise RuntimeError(f"rosenbrock23: no step ended at the output time {tk:g}")
+    raise RuntimeError(f"internal error: no recorded step ended at the output time {tk:g}")
 
 
 def rosenbrock23_adjoint(func: torch.nn.Module, y0: torch.Tensor, t: torch.Tensor, rtol: float,

@@ -241,6 +241,11 @@ print(status("VmHWM") - base, sum(saved.values()) / 2 ** 20, fwd,
                   f"{row[4]:>17.1f} {row[5]:>9.1f} {row[7]:>9.0f}", flush=True)
 
 
+def lv_times(ns: dict, points: int | None) -> np.ndarray:
+    """The file's 31 observation times, or ``points`` equally spaced ones on [0, 3]."""
+    return ns["ts"] if points is None else np.linspace(0.0, ns["T_DATA"], points)
+
+
 def lv_problem(ns: dict, noise_seed: int | None, points: int | None = None):
     """The file's problem, or the same with another draw of its 5 % noise (the file's model:
     Gaussian, 5 % of each component's mean) and, with ``points``, that many equally spaced
@@ -249,7 +254,7 @@ def lv_problem(ns: dict, noise_seed: int | None, points: int | None = None):
     if noise_seed is None and points is None:
         return problem
     x, y = problem.fields["x"], problem.fields["y"]
-    ts = ns["ts"] if points is None else np.linspace(0.0, ns["T_DATA"], points)
+    ts = lv_times(ns, points)
     clean = ns["TRUE"].sol(ts).T
     rng = np.random.default_rng(1234 if noise_seed is None else noise_seed)
     obs = clean + 0.05 * clean.mean(axis=0) * rng.standard_normal(clean.shape)
@@ -315,8 +320,7 @@ def lv_limit(args) -> None:
     ns = load("lotka_volterra_ude")
     x, y = ns["problem"].fields["x"], ns["problem"].fields["y"]
     outs = [c.func.__name__ for c in ns["problem"].networks["U"].outputs]
-    ts = ns["ts"] if args.points is None else np.linspace(0.0, ns["T_DATA"], args.points)
-    xy = np.prod(ns["TRUE"].sol(ts).T, axis=1)[:, None]  # x*y along the true trajectory
+    xy = np.prod(ns["TRUE"].sol(lv_times(ns, args.points)).T, axis=1)[:, None]  # x*y, true
     true_coef = (-ns["BETA"], ns["GAMMA"])
     fits = {o: ([x * y], xy, c * xy[:, 0], None) for o, c in zip(outs, true_coef)}
     tt = np.linspace(0, 10, 1001)

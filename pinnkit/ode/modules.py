@@ -106,10 +106,10 @@ class ODEFunc(torch.nn.Module):
         return torch.stack([torch.stack([_like(v, ref) for v in self._y0s[k](*self.param_values())])
                             for k in trajectories])
 
-    def charge(self, t, evaluations: int = 1) -> None:
-        """Count right-hand-side evaluations (also those of an adjoint solver that evaluates
+    def charge(self, t) -> None:
+        """Count one right-hand-side evaluation (or a step of an adjoint solver that evaluates
         its own linearisation) against the budget; `_BudgetExceeded` past it."""
-        self.nfe += evaluations
+        self.nfe += 1
         if self.budget and self.nfe > self.budget:
             raise _BudgetExceeded(float(t))
 

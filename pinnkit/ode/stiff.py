@@ -183,15 +183,15 @@ class _RosenbrockAdjoint(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, gY):
         func = ctx.func
-        saved = {k: getattr(func, k) for k in ctx.state}
+        # put back what the forward saw; the evaluation count goes on from there
+        current = {k: getattr(func, k) for k in ("offset", "budget") if k in ctx.state}
         for k, v in ctx.state.items():
             setattr(func, k, v)
         try:
             return _RosenbrockAdjoint._backward(ctx, gY)
         finally:
-            for k in ("offset", "budget"):
-                if k in saved:
-                    setattr(func, k, saved[k])
+            for k, v in current.items():
+                setattr(func, k, v)
 
     @staticmethod
     def _backward(ctx, gY):

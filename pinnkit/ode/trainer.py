@@ -171,7 +171,7 @@ class _Integrator:
         self.problem, self.func, self.opts = problem, func, opts
         self.kw = opts.solver_kwargs()
         self.odeint = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
-        self.span, self.in_backward = (0.0, 0.0), False
+        self.span = (0.0, 0.0)
         if opts.ode_solver in STIFF_SOLVERS:
             from .stiff import rosenbrock23, rosenbrock23_adjoint
             self.odeint = rosenbrock23_adjoint if adjoint else rosenbrock23
@@ -188,31 +188,27 @@ class _Integrator:
     def backward(self, total: torch.Tensor) -> None:
         """``total.backward()``: with ``adjoint=True`` that integrates the adjoint system
         (within the same evaluation budget), and its failures read like the forward's."""
-        self.in_backward = True
-        try:
-            with self.errors():
-                total.backward()
-        finally:
-            self.in_backward = False
+        with self.errors(backward=True):
+            total.backward()
 
     @contextlib.contextmanager
-    def errors(self):
+    def errors(self, backward: bool = False):
         """The solver's failures inside as `TrainingError`s (`translate`)."""
         try:
             yield
         except (_BudgetExceeded, RuntimeError, AssertionError) as exc:
-            err = self.translate(exc)
+            err = self.translate(exc, backward)
             if err is exc:
                 raise
             raise err from None
 
-    def translate(self, exc: Exception) -> Exception:
-        """The solver's exception as a `TrainingError` that says what went wrong (or itself
-        when it is not the solver's)."""
+    def translate(self, exc: Exception, backward: bool = False) -> Exception:
+        """The solver's exception (in the backward pass: ``backward``) as a `TrainingError`
+        that says what went wrong, or itself when it is not the solver's."""
         name, solver = self.problem.name, self.opts.ode_solver
         if isinstance(exc, _BudgetExceeded):
             where = (" (in the adjoint integration of the backward pass, which shares the "
-                     "budget)" if self.in_backward else "")
+                     "budget)" if backward else "")
             return TrainingError(_stiff_message(self.problem, self.opts, exc.t, self.span) + where)
         if isinstance(exc, AssertionError):   # torchdiffeq: "underflow in dt", bad inputs
             return TrainingError(f"problem {name!r}: torchdiffeq ({solver}) stopped: {exc}; the "

@@ -29,7 +29,8 @@ from .losses import CompiledProblem, hard_constraint, sample_batches, stack_poin
 from .nn import build_model
 from .pinn.batches import Batch, Batches
 from .pinn.compiled import (AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, GaussNewton, LossModule,
-                            ValueAndGrad, WholeStep, decide_compile, own_code, torch_compile)
+                            ValueAndGrad, WholeStep, cpu_options, decide_compile, own_code,
+                            torch_compile)
 from .pinn.first_phase import FIRST_PHASE, FIRST_PHASES
 from .pinn.points import (ADAPTIVE_SAMPLING, POINT_WEIGHTINGS, CausalWeighting, TimeMarching)
 from .pinn.progress import Progress, record
@@ -328,8 +329,11 @@ class Trainer:
         # this trainer's own code object (pinnkit.pinn.compiled.compile_function): with the
         # shared one, the ninth pk.train of a process hit dynamo's recompile limit and ran
         # its loss eagerly
-        return torch_compile(types.MethodType(own_code(self._loss_on.__func__), self),
-                             fullgraph=False, mode=mode)
+        loss = types.MethodType(own_code(self._loss_on.__func__), self)
+        if self.device.type == "cpu":
+            return torch_compile(loss, fullgraph=False,
+                                 options=cpu_options(self.dtype, self.compile))
+        return torch_compile(loss, fullgraph=False, mode=mode)
 
     def _loss_module(self) -> LossModule:
         return LossModule(self.model, self.params, self.networks, self._loss_on)

@@ -82,6 +82,45 @@ def test_taylor_through_periodic_embedding_and_factorized_layers():
         assert float((ref[k] - tay[k]).abs().max()) <= 1e-10 * max(float(ref[k].abs().max()), 1.0), k
 
 
+def test_rational_tanh_is_tanh_to_float32_resolution():
+    """The compiled CPU float32 tanh (x·P(x²)/Q(x²)): within 4e-7 relative of tanh over the
+    line, exactly ±1 far out, NaN stays NaN, and its gradient is tanh's, 1 − σ², from the
+    saved value."""
+    from pinnkit.taylor import _RationalTanh
+    x = torch.linspace(-20, 20, 400_001, dtype=torch.float64)
+    exact = torch.tanh(x)
+    y = _RationalTanh.apply(x.float()).double()
+    rel = (y - exact).abs() / exact.abs().clamp_min(1e-300)
+    assert float(rel.max()) <= 4e-7
+    assert float(rel.max()) >= 1e-7     # a real approximation, not torch.tanh
+    far = _RationalTanh.apply(torch.tensor([-1e30, -9.0, 9.0, 1e30, float("inf")]))
+    assert far.tolist() == [-1.0, -1.0, 1.0, 1.0, 1.0]
+    assert torch.isnan(_RationalTanh.apply(torch.tensor([float("nan")]))).all()
+    z = torch.linspace(-3, 3, 101, requires_grad=True)
+    (g,) = torch.autograd.grad(_RationalTanh.apply(z).sum(), z)
+    s = _RationalTanh.apply(z.detach())
+    assert torch.equal(g, 1 - s * s)
+
+
+def test_compiled_cpu_float32_graphs_take_the_rational_tanh():
+    """`pinnkit.taylor.tanh` is torch.tanh eagerly and in float64, the rational function
+    inside a float32 graph compiled for a CPU; pinnkit's float32 CPU compiles carry the
+    Inductor option it needs, and a torch.compile mode's own options."""
+    from pinnkit.pinn.compiled import FAST_TANH_OPTIONS, compile_backend, cpu_options
+    from pinnkit.taylor import _RationalTanh, tanh
+    z = torch.linspace(-4, 4, 1001)
+    compiled = torch.compile(tanh, backend=compile_backend())
+    assert torch.equal(tanh(z), torch.tanh(z))
+    assert torch.equal(compiled(z), _RationalTanh.apply(z))
+    assert not torch.equal(compiled(z), torch.tanh(z))
+    assert torch.equal(compiled(z.double()), torch.tanh(z.double()))
+    assert cpu_options(torch.float32, True) == FAST_TANH_OPTIONS
+    assert cpu_options(torch.float64, True) == {}
+    assert cpu_options(torch.float32, "max-autotune-no-cudagraphs", {"cpp_wrapper": True}) == {
+        "cpp_wrapper": True, "max_autotune": True, "coordinate_descent_tuning": True,
+        **FAST_TANH_OPTIONS}
+
+
 @pytest.mark.parametrize("n_out,periodic", [pytest.param(1, None, marks=pytest.mark.inductor),
                                             (3, [1])])
 def test_compiled_taylor_matches_nested_autograd(n_out, periodic):

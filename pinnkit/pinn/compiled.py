@@ -20,8 +20,8 @@ import torch
 from .batches import Batches
 
 __all__ = ["LossModule", "WholeStep", "ValueAndGrad", "GaussNewton", "compile_function",
-           "decide_compile", "own_code", "compile_backend", "torch_compile",
-           "STEP_COMPILE_OPTIONS", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
+           "decide_compile", "own_code", "compile_backend", "torch_compile", "cpu_options",
+           "STEP_COMPILE_OPTIONS", "FAST_TANH_OPTIONS", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
 
 # Inductor options of the whole-step compile on a CPU (compile=True): a C++ wrapper instead of
 # the Python one that calls the step's ~50 kernels (a Burgers step 1.67 vs 1.83 ms here).
@@ -29,6 +29,14 @@ __all__ = ["LossModule", "WholeStep", "ValueAndGrad", "GaussNewton", "compile_fu
 # 1.53 ms) a second pk.train in the same process reused the first run's graph, with the
 # first trainer's loss (its weighting, weights, causal settings) on the new parameters.
 STEP_COMPILE_OPTIONS = {"cpp_wrapper": True}
+# Inductor options of every float32 graph pinnkit compiles for a CPU, where the Taylor engine's
+# tanh is a rational function (`pinnkit.taylor.tanh`): nodes of more than 30 operations (the
+# polynomial) are stored once, not recomputed inside each kernel that reads them. A/B, fresh
+# processes, one thread (docs/benchmarks.md 5.7.4): the compiled Adam step of Burgers
+# (3 x 20, 2780 points) 1.96 ms against 2.30 with torch.tanh, Poisson 2-D (4 x 50, 20,500
+# points) 121 against 138 ms; the rational function without this option 2.55 ms, the option
+# with torch.tanh 2.47 ms.
+FAST_TANH_OPTIONS = {"realize_opcount_threshold": 30}
 # torch.compile backend of every pinnkit graph: Inductor (generated C++/CUDA kernels), unless
 # the environment names another: PINNKIT_COMPILE_BACKEND=aot_eager traces the same graphs
 # (dynamo, AOT autograd, functionalisation) and runs them with eager kernels, which skips
@@ -86,10 +94,22 @@ def own_code(fn: Callable) -> Callable:
                               fn.__defaults__, fn.__closure__)
 
 
+def cpu_options(dtype: torch.dtype, compile: bool | str, base: dict | None = None) -> dict:
+    """Inductor options of a graph of ``dtype`` compiled for a CPU: ``base``, then the
+    options of ``compile``'s mode when it names one, then `FAST_TANH_OPTIONS` for float32."""
+    options = dict(base or {})
+    if isinstance(compile, str):
+        from torch._inductor import list_mode_options
+        options.update(list_mode_options(compile))
+    if dtype == torch.float32:
+        options.update(FAST_TANH_OPTIONS)
+    return options
+
+
 def compile_function(fn: Callable, compile: bool | str, device: torch.device,
-                     cpu_options: dict = STEP_COMPILE_OPTIONS) -> Callable:
-    """torch.compile of a whole-step function with ``compile``'s mode, or ``cpu_options`` on
-    a CPU.
+                     dtype: torch.dtype, cpp_wrapper: bool = True) -> Callable:
+    """torch.compile of a whole-step function of ``dtype`` with ``compile``'s mode, or on a
+    CPU with `cpu_options` (and `STEP_COMPILE_OPTIONS` when ``cpp_wrapper``).
 
     The function gets a code object of its own: dynamo keeps its compiled graphs per code
     object, so each run gets its own cache (and recompile budget) instead of piling guarded
@@ -100,10 +120,12 @@ def compile_function(fn: Callable, compile: bool | str, device: torch.device,
     not safe: frames compiled under an eager transform ("Unsupported functorch tracing
     attempt") once lost an inverse problem's parameter update without any error."""
     fn = own_code(fn)
+    if device.type == "cpu":
+        base = STEP_COMPILE_OPTIONS if cpp_wrapper and not isinstance(compile, str) else None
+        return torch_compile(fn, fullgraph=True, options=cpu_options(dtype, compile, base))
     if isinstance(compile, str):
         return torch_compile(fn, fullgraph=True, mode=compile)
-    options = dict(cpu_options) if device.type == "cpu" else {}
-    return torch_compile(fn, fullgraph=True, options=options)
+    return torch_compile(fn, fullgraph=True, options={})
 
 
 def traced_all_reduce(grads: dict) -> dict:
@@ -193,7 +215,7 @@ class WholeStep:
                 grads = reduce(grads)
             update(ps, grads, states, lr)
             return total.detach(), terms
-        self.fn = compile_function(step, compile, device) if self.supported else None
+        self.fn = compile_function(step, compile, device, dtype) if self.supported else None
 
     def __call__(self, batches: Batches, lam: torch.Tensor, point_weights) -> tuple:
         """One step at the phase's current learning rate: (total, terms). Raises whatever
@@ -224,7 +246,8 @@ class ValueAndGrad:
         # a 30 ms float64 iteration, and its C++ build cost the first run on a machine ~40 s
         # of wall time (Burgers, empty cache: 91.0 s against 52.3 s for 500 iterations,
         # warm 23.4 vs 21.4 s; docs/benchmarks.md 5.3)
-        self.fn = compile_function(value_and_grad, compile, device, cpu_options={})
+        dtype = next(p for _, p in module.trainable()).dtype
+        self.fn = compile_function(value_and_grad, compile, device, dtype, cpp_wrapper=False)
 
     def __call__(self, params: list, batches: Batches, lam: torch.Tensor, point_weights) -> tuple:
         ps = dict(zip(self.names, (p.detach() for p in params)))

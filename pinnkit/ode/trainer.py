@@ -149,10 +149,18 @@ class ODEOptions(KeywordOptions):
         return kw
 
 
-def _stiff_message(problem: Problem, opts: ODEOptions, t: float, span: tuple) -> str:
-    spent = (f"problem {problem.name!r}: the {opts.ode_solver} solver used more than "
-             f"{opts.max_nfe} right-hand-side evaluations in one integration and reached only "
-             f"t = {t:.4g} of [{span[0]:g}, {span[1]:g}]")
+def _stiff_message(problem: Problem, opts: ODEOptions, t: float, span: tuple,
+                   backward: bool = False) -> str:
+    if backward:   # the adjoint runs from the span's end back to its start
+        spent = (f"problem {problem.name!r}: the adjoint integration of the backward pass "
+                 f"({opts.ode_solver}) and its forward integration together used more than "
+                 f"{opts.max_nfe} right-hand-side evaluations (they share max_nfe); going "
+                 f"back from t = {span[1]:g} to {span[0]:g}, the adjoint got only to "
+                 f"t = {t:.4g}")
+    else:
+        spent = (f"problem {problem.name!r}: the {opts.ode_solver} solver used more than "
+                 f"{opts.max_nfe} right-hand-side evaluations in one integration and reached "
+                 f"only t = {t:.4g} of [{span[0]:g}, {span[1]:g}]")
     if opts.ode_solver in STIFF_SOLVERS:
         return f"{spent}; raise max_nfe or loosen rtol/atol"
     return (f"{spent}: the system is probably stiff (explicit "
@@ -207,9 +215,8 @@ class _Integrator:
         that says what went wrong, or itself when it is not the solver's."""
         name, solver = self.problem.name, self.opts.ode_solver
         if isinstance(exc, _BudgetExceeded):
-            where = (" (in the adjoint integration of the backward pass, which shares the "
-                     "budget)" if backward else "")
-            return TrainingError(_stiff_message(self.problem, self.opts, exc.t, self.span) + where)
+            return TrainingError(_stiff_message(self.problem, self.opts, exc.t, self.span,
+                                                backward))
         if isinstance(exc, AssertionError):   # torchdiffeq: "underflow in dt", bad inputs
             return TrainingError(f"problem {name!r}: torchdiffeq ({solver}) stopped: {exc}; the "
                                  "step size collapsed, which points to a stiff or diverging "

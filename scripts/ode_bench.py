@@ -9,12 +9,14 @@
     python scripts/ode_bench.py robertson               reference at t = 40, explicit-solver guard
     python scripts/ode_bench.py hybrid_pde              Fisher-KPP with a learned reaction (PINN)
         [--noise SIGMA --noise-seed S]    Gaussian noise of std SIGMA on the sensor values
+        [--weights JSON]                  loss weights per term, e.g. '{"fisher": 100}'
 
 Each prints the numbers docs/ode.md quotes.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import runpy
 import sys
@@ -410,6 +412,8 @@ def hybrid_pde(args) -> None:
         opts["steps"] = args.steps_pinn
     if args.lbfgs_steps_pinn is not None:
         opts["lbfgs_steps"] = args.lbfgs_steps_pinn
+    if args.weights:
+        opts["weights"] = {**opts.get("weights", {}), **args.weights}
     t0 = time.perf_counter()
     ref = pk.reference(problem.substitute({"R": ns["TRUE_REACTION"]}))
     print(f"reference of Fisher's equation (the true reaction substituted): "
@@ -485,6 +489,8 @@ def main() -> None:
     p.add_argument("--draws", type=int, default=20, help="lv_limit: noise draws (the file's first)")
     p.add_argument("--steps-pinn", type=int, default=None, help="hybrid_pde: Adam steps")
     p.add_argument("--lbfgs-steps-pinn", type=int, default=None, help="hybrid_pde: L-BFGS iterations")
+    p.add_argument("--weights", type=json.loads, default=None,
+                   help="hybrid_pde: loss weights per term (JSON), over the file's")
     p.add_argument("--max-seconds", type=float, default=180.0, help="cap per training run")
     p.add_argument("--recipe", default=None, help="spiral: a recipe of the problem file (accurate)")
     p.add_argument("--skip-demo", action="store_true", help="spiral: no demo-loop speed comparison")

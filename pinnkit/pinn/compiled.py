@@ -33,9 +33,10 @@ STEP_COMPILE_OPTIONS = {"cpp_wrapper": True}
 # tanh is a rational function (`pinnkit.taylor.tanh`): nodes of more than 30 operations (the
 # polynomial) are stored once, not recomputed inside each kernel that reads them. A/B, fresh
 # processes, one thread (docs/benchmarks.md 5.7.4): the compiled Adam step of Burgers
-# (3 x 20, 2780 points) 1.96 ms against 2.30 with torch.tanh, Poisson 2-D (4 x 50, 20,500
-# points) 121 against 138 ms; the rational function without this option 2.55 ms, the option
-# with torch.tanh 2.47 ms.
+# (3 x 20, 2780 points) 1.96 ms against 2.30 with torch.tanh, Laplace 3-D 127-130 against
+# 145-149 ms, Poisson 2-D a median 130 against 137 ms (processes vary by 10 % there); on
+# Burgers the rational function without this option took 2.55 ms, the option with
+# torch.tanh 2.47 ms.
 FAST_TANH_OPTIONS = {"realize_opcount_threshold": 30}
 # torch.compile backend of every pinnkit graph: Inductor (generated C++/CUDA kernels), unless
 # the environment names another: PINNKIT_COMPILE_BACKEND=aot_eager traces the same graphs

@@ -7,12 +7,13 @@ squares (STLSQ). Used on a universal differential equation's network as in Racka
 library, and the result is a sympy expression of the fields that `Problem.substitute` puts
 back into the spec. Numpy only (the trained networks come as numpy callables).
 
-``select="bic"`` (ODE systems): sparse model selection by an information criterion, after
+``select="bic"``: sparse model selection by an information criterion, after
 Mangan, Kutz, Brunton & Proctor (2017), "Model selection for dynamical systems via sparse
 regression and information criteria", Proc. R. Soc. A 473: 20170009. The network proposes
 candidate supports (best-subset regression of its outputs, per number of terms); every
-candidate system is refit to the *data* by integrating it (the coefficient re-estimation of
-Rackauckas et al. 2020) and scored by the Bayesian information criterion (Schwarz 1978); of
+candidate system is refit to the *data* by solving it (the coefficient re-estimation of
+Rackauckas et al. 2020: an ODE system integrated with SciPy, a problem with space coordinates
+solved by the finite-difference reference, one solve per evaluation) and scored by the Bayesian information criterion (Schwarz 1978); of
 the models within 2 of the smallest BIC ("not worth more than a bare mention", Kass & Raftery
 1995) the one with the fewest terms is kept. A network that fits the data but is imprecise,
 or a library that is nearly collinear on the states the data visit, then no longer puts
@@ -72,8 +73,9 @@ def discover(sol: Any, library: PolynomialLibrary | Sequence | None = None,
     inputs (default degree 2), or a list of sympy expressions of the fields and coordinates.
     threshold: STLSQ's cut on coefficients. samples: points along the solution.
     select: None (STLSQ at ``threshold``) or ``"bic"``: model selection by the Bayesian
-    information criterion of candidate systems refit to the problem's Data (ODE systems only;
-    see the module docstring and `rank_models`); ``candidates``: supports per number of terms
+    information criterion of candidate systems refit to the problem's Data (ODE systems
+    integrated with SciPy, PDE problems solved by `pinnkit.reference`; see the module
+    docstring and `rank_models`); ``candidates``: supports per number of terms
     that each output proposes (best-subset regression on the network's outputs).
     Raises `SpecError` for a solution without learned terms, a bad library or option.
     """
@@ -123,8 +125,8 @@ def _regressions(sol: Any, library, threshold: float, samples: int, seed: int) -
     return out
 
 
-def _expression(xi: np.ndarray, terms: list) -> sympy.Expr:
-    return sympy.Add(*[sympy.Float(c, 6) * e for c, e in zip(xi, terms) if c != 0])
+def _expression(xi: np.ndarray, terms: list, digits: int = 6) -> sympy.Expr:
+    return sympy.Add(*[sympy.Float(c, digits) * e for c, e in zip(xi, terms) if c != 0])
 
 
 #: libraries up to this size are searched exhaustively for the best supports of each size
@@ -159,7 +161,9 @@ def rank_models(sol: Any, fits: dict, candidates: int = 1) -> list:
     ``fits``: `discover`'s regressions {output: (terms, Θ, network output, ξ)}. Each output
     proposes its best ``candidates`` supports of every size (`_candidate_supports`, starting
     coefficients from the network); every combination is integrated with SciPy (LSODA, rtol
-    1e-10) from each observed trajectory's initial state, its coefficients are refit to every
+    1e-10) from each observed trajectory's initial state (a problem with space coordinates:
+    solved by `pinnkit.reference` and interpolated at the Data's points), its coefficients
+    are refit to every
     observed value by maximum likelihood with one Gaussian noise variance per observed
     component (least squares reweighted by each component's residual RMS until the
     coefficients settle; `scipy.optimize.least_squares`), and it is scored
@@ -167,13 +171,10 @@ def rank_models(sol: Any, fits: dict, candidates: int = 1) -> list:
     condition, with its own noise variance; k nonzero coefficients; N observed values).
     Returns [{"found", "bic", "terms", "rss"}] in the order of preference: first the model
     with the fewest terms among those within `BIC_MARGIN` of the smallest BIC, then by BIC.
-    Models whose integration fails are left out. Raises `SpecError` for a problem that is not
-    an ODE system with Data, or too many candidates."""
+    Models whose integration fails are left out. Raises `SpecError` for a problem without
+    Data, a PDE problem with unknown parameters, or too many candidates."""
     from scipy.optimize import least_squares
     problem = sol.problem
-    if problem.spatial_coords:
-        raise SpecError(f"discover: select='bic' integrates candidate models, which needs an ODE "
-                        f"system (time only); problem {problem.name!r} has space coordinates")
     if not (isinstance(candidates, int) and candidates >= 1):
         raise SpecError(f"discover: candidates must be a positive integer, got {candidates!r}")
     for name, (terms, *_) in fits.items():
@@ -187,7 +188,8 @@ def rank_models(sol: Any, fits: dict, candidates: int = 1) -> list:
     if count > MAX_MODELS:
         raise SpecError(f"discover: select='bic' would refit {count} candidate systems (at most "
                         f"{MAX_MODELS}); lower candidates or use a smaller library")
-    model = _DataModel(sol, {n: fits[n][0] for n in names})
+    model = (_FieldDataModel if problem.spatial_coords else _DataModel)(
+        sol, {n: fits[n][0] for n in names})
     ranked = []
     for combo in itertools.product(*supports):
         start = np.concatenate([np.linalg.lstsq(fits[n][1][:, s], fits[n][2], rcond=None)[0]
@@ -206,8 +208,9 @@ def rank_models(sol: Any, fits: dict, candidates: int = 1) -> list:
             found[n] = _expression(xi, fits[n][0])
         ranked.append({"found": found, "bic": bic, "terms": k, "rss": float(rss.sum())})
     if not ranked:
+        why = f" (the last failure: {model.failure})" if model.failure else ""
         raise SpecError(f"discover: no candidate model of problem {problem.name!r} could be "
-                        "integrated over the data")
+                        f"integrated over the data{why}")
     best = min(r["bic"] for r in ranked)
     ranked.sort(key=lambda r: (r["bic"] > best + BIC_MARGIN, r["terms"], r["bic"]))
     return ranked
@@ -217,7 +220,76 @@ class _Diverged(Exception):
     pass
 
 
-class _DataModel:
+class _Refit:
+    """A candidate model's predictions of the problem's Data, refit to them: subclasses set
+    ``order`` (the learned outputs), ``sizes`` ({output: library size}), ``data`` (data sets
+    with ``values`` (n, k)) and define ``simulate``."""
+
+    order: list
+    sizes: dict
+    data: list
+    failure: str | None = None     # why the last candidate could not be solved, when known
+
+    def simulate(self, xi: dict) -> list | None:
+        """[(data set, predicted values (n, k))] with output n = Θ ξ[n], or None when the
+        candidate cannot be solved."""
+        raise NotImplementedError
+
+    def refit(self, support: dict, start: np.ndarray, least_squares) -> tuple | None:
+        """(coefficients, RSS per observed component, values per component) after least
+        squares on the data from ``start``; None if the model cannot be integrated."""
+        sizes = {n: len(support[n]) for n in support}
+
+        def unpack(c):
+            xi, i = {}, 0
+            for n in self.order:
+                v = np.zeros(self.sizes[n])
+                v[list(support[n])] = c[i:i + sizes[n]]
+                i += sizes[n]
+                xi[n] = v
+            return xi
+
+        def residuals(c, scale):
+            pred = self.simulate(unpack(c))
+            if pred is None:
+                return np.full(self.n_values, 1e6)
+            return np.concatenate([((y - d.values) / scale[id(d)]).ravel() for d, y in pred])
+        self.n_values = sum(d.values.size for d in self.data)
+        x = np.concatenate([start[self._slice(support, n)] for n in self.order])
+        if self.simulate(unpack(x)) is None:
+            return None
+        # maximum likelihood with one noise variance per observed component (the likelihood
+        # BIC scores): least squares reweighted by each component's residual RMS until the
+        # coefficients settle (iteratively reweighted least squares)
+        scale = {id(d): np.ones(d.values.shape[1]) for d in self.data}
+        for _ in range(MAX_REWEIGHTS):
+            res = least_squares(residuals, x, args=(scale,), diff_step=1e-6,
+                                method="lm" if self.n_values >= len(x) else "trf")
+            pred = self.simulate(unpack(res.x))
+            if pred is None:
+                return None
+            settled = np.allclose(res.x, x, rtol=1e-6, atol=1e-9)
+            x = res.x
+            for d, y in pred:
+                rms = np.sqrt(np.mean((y - d.values) ** 2, axis=0))
+                scale[id(d)] = np.maximum(rms, 1e-10 * np.sqrt(np.mean(d.values ** 2, axis=0))
+                                          + 1e-300)
+            if settled:
+                break
+        rss = np.array([np.sum((y - d.values)[:, j] ** 2) for d, y in pred
+                        for j in range(y.shape[1])])
+        counts = np.array([len(d.values) for d, y in pred for _ in range(y.shape[1])], float)
+        coefs = np.concatenate([x[self._slice(support, n, self.order)] for n in support])
+        return coefs, rss, counts
+
+    @staticmethod
+    def _slice(support: dict, name: str, order: list | None = None) -> slice:
+        keys = list(support) if order is None else order
+        i = sum(len(support[n]) for n in keys[:keys.index(name)])
+        return slice(i, i + len(support[name]))
+
+
+class _DataModel(_Refit):
     """The problem's ODE system with each learned output replaced by Θ(t, y) ξ, integrated
     with SciPy over every observed trajectory; residuals against the Data."""
 
@@ -244,6 +316,7 @@ class _DataModel:
                                        "numpy") for n, ts in terms.items()}
         self.sizes = {n: len(ts) for n, ts in terms.items()}
         self.f_rhs, self.pvals, self.system = f_rhs, pvals, system
+        self.data = system.data
         subs = dict(zip(system.parameters, pvals))
         self.y0 = [np.array([float(sympy.sympify(g).subs(subs)) for g in y], float)
                    for y in system.trajectories]
@@ -279,58 +352,58 @@ class _DataModel:
                 out.append((d, res.y[:, np.searchsorted(times, d.times)].T[:, d.columns]))
         return out
 
-    def refit(self, support: dict, start: np.ndarray, least_squares) -> tuple | None:
-        """(coefficients, RSS per observed component, values per component) after least
-        squares on the data from ``start``; None if the model cannot be integrated."""
-        sizes = {n: len(support[n]) for n in support}
 
-        def unpack(c):
-            xi, i = {}, 0
-            for n in self.order:
-                v = np.zeros(self.sizes[n])
-                v[list(support[n])] = c[i:i + sizes[n]]
-                i += sizes[n]
-                xi[n] = v
-            return xi
 
-        def residuals(c, scale):
-            pred = self.simulate(unpack(c))
-            if pred is None:
-                return np.full(self.n_values, 1e6)
-            return np.concatenate([((y - d.values) / scale[id(d)]).ravel() for d, y in pred])
-        self.n_values = sum(d.values.size for d in self.system.data)
-        x = np.concatenate([start[self._slice(support, n)] for n in self.order])
-        if self.simulate(unpack(x)) is None:
+class _FieldData:
+    """One Data condition of a problem with space coordinates: its fields, points and values
+    (n, k)."""
+
+    def __init__(self, term) -> None:
+        self.fields = [u.func.__name__ for u in term.exprs]
+        self.points = term.data_points
+        self.values = np.asarray(term.data_values, float).reshape(len(term.data_values), -1)
+
+
+class _FieldDataModel(_Refit):
+    """A problem with space coordinates and each learned output replaced by Θ ξ, solved by
+    the finite-difference reference (`pinnkit.reference`, the problem's own options) and
+    interpolated at the Data's points; one solve per evaluation of a candidate."""
+
+    def __init__(self, sol: Any, terms: dict) -> None:
+        problem = sol.problem
+        if problem.parameters:
+            raise SpecError(f"discover: select='bic' refits candidate models through the "
+                            f"finite-difference reference, which does not solve for unknown "
+                            f"parameters; problem {problem.name!r} has "
+                            f"{', '.join(p.name for p in problem.parameters)}")
+        self.data = [_FieldData(t) for t in problem.terms if t.kind == "data"]
+        if not self.data:
+            raise SpecError(f"discover: select='bic' refits candidate models to the data, and "
+                            f"problem {problem.name!r} has no pk.Data condition")
+        self.problem = problem
+        self.terms = {n: [sympy.sympify(e) for e in ts] for n, ts in terms.items()}
+        self.order = list(terms)
+        self.sizes = {n: len(ts) for n, ts in terms.items()}
+
+    def simulate(self, xi: dict) -> list | None:
+        from .errors import PinnkitError
+        from .fd import reference
+        # full precision: the refit differentiates the predictions by finite differences
+        found = {n: _expression(xi[n], self.terms[n], digits=17) for n in self.order}
+        try:
+            with np.errstate(all="ignore"):
+                ref = reference(self.problem.substitute(found))
+        except PinnkitError as exc:   # the candidate blows up or cannot be solved
+            self.failure = str(exc)
             return None
-        # maximum likelihood with one noise variance per observed component (the likelihood
-        # BIC scores): least squares reweighted by each component's residual RMS until the
-        # coefficients settle (iteratively reweighted least squares)
-        scale = {id(d): np.ones(d.values.shape[1]) for d in self.system.data}
-        for _ in range(MAX_REWEIGHTS):
-            res = least_squares(residuals, x, args=(scale,), diff_step=1e-6,
-                                method="lm" if self.n_values >= len(x) else "trf")
-            pred = self.simulate(unpack(res.x))
-            if pred is None:
+        out = []
+        for d in self.data:
+            values = ref(d.points)
+            y = np.stack([np.asarray(values[f], float).ravel() for f in d.fields], axis=1)
+            if not np.isfinite(y).all():
                 return None
-            settled = np.allclose(res.x, x, rtol=1e-6, atol=1e-9)
-            x = res.x
-            for d, y in pred:
-                rms = np.sqrt(np.mean((y - d.values) ** 2, axis=0))
-                scale[id(d)] = np.maximum(rms, 1e-10 * np.sqrt(np.mean(d.values ** 2, axis=0))
-                                          + 1e-300)
-            if settled:
-                break
-        rss = np.array([np.sum((y - d.values)[:, j] ** 2) for d, y in pred
-                        for j in range(y.shape[1])])
-        counts = np.array([len(d.values) for d, y in pred for _ in range(y.shape[1])], float)
-        coefs = np.concatenate([x[self._slice(support, n, self.order)] for n in support])
-        return coefs, rss, counts
-
-    @staticmethod
-    def _slice(support: dict, name: str, order: list | None = None) -> slice:
-        keys = list(support) if order is None else order
-        i = sum(len(support[n]) for n in keys[:keys.index(name)])
-        return slice(i, i + len(support[name]))
+            out.append((d, y))
+        return out
 
 
 def _evaluate(args: list, expr: sympy.Expr, arrays: list) -> np.ndarray:

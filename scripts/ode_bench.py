@@ -10,6 +10,9 @@
     python scripts/ode_bench.py hybrid_pde              Fisher-KPP with a learned reaction (PINN)
         [--noise SIGMA --noise-seed S]    Gaussian noise of std SIGMA on the sensor values
         [--weights JSON]                  loss weights per term, e.g. '{"fisher": 100}'
+        [--discover --degree N]           then pk.discover(select="bic") on polynomials of u
+    python scripts/ode_bench.py hybrid_limit [--draws N --noise SIGMA]   what 100 noisy sensor
+        values determine: the true structure (a u + b u^2) refit to each draw
 
 Each prints the numbers docs/ode.md quotes.
 """
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import sympy
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -428,6 +432,68 @@ def hybrid_pde(args) -> None:
           f"[{e['u_range'][0]:.3f}, {e['u_range'][1]:.3f}]: {e['reaction']:.3e}")
     print(f"  field vs reference: {e['field_reference']:.3e}; vs exact: {e['field_exact']:.3e} "
           f"(reference vs exact: {e['reference_exact']:.3e})", flush=True)
+    if args.discover:
+        discover_reaction(ns, problem, sol, ref, args.degree)
+
+
+def hybrid_limit(args) -> None:
+    """How well 100 sensor values with noise of std ``--noise`` determine the reaction and the
+    field, whatever learns from them: for each noise draw, the *true* structure R = a u + b u²
+    refit to the data by the maximum likelihood `pk.discover(select="bic")` uses
+    (pinnkit.sindy's refit through the finite-difference reference), then that problem's
+    reference against the true one."""
+    from types import SimpleNamespace
+
+    from scipy.optimize import least_squares
+
+    from pinnkit.sindy import _FieldDataModel
+    ns = load("reaction_diffusion_hybrid")
+    sigma = args.noise or 0.05
+    u = ns["u"]
+    us = np.linspace(ns["observations"].min(), ns["observations"].max(), 201)
+    true_r = ns["K"] * us * (1 - us)
+    truth = pk.reference(ns["problem"].substitute({"R": ns["TRUE_REACTION"]}))
+    rows = []
+    print(f"noise std {sigma:g}; R = a u + b u^2 refit to the 100 sensor values")
+    print("| noise seed | a | b | R vs k u (1 - u) | field vs the true reference |")
+    print("|---:|---:|---:|---:|---:|")
+    for seed in range(args.draws):
+        problem = hybrid_problem(ns, sigma, seed)
+        model = _FieldDataModel(SimpleNamespace(problem=problem), {"R": [u, u**2]})
+        coefs, _, _ = model.refit({"R": (0, 1)}, np.array([1.0, -1.0]), least_squares)
+        a, b = (float(c) for c in coefs)
+        e_r = l2re(a * us + b * us**2, true_r)
+        ref = pk.reference(problem.substitute({"R": a * u + b * u**2}))
+        e_f = l2re(ref.fields["u"], truth.fields["u"])
+        rows.append((e_r, e_f))
+        print(f"| {seed} | {a:.4f} | {b:.4f} | {e_r:.3e} | {e_f:.3e} |", flush=True)
+    e = np.array(rows)
+    print(f"{len(e)} draws: R within 5e-2 on {int((e[:, 0] <= 5e-2).sum())}, field within 1e-2 "
+          f"on {int((e[:, 1] <= 1e-2).sum())}, both on {int(((e[:, 0] <= 5e-2) & (e[:, 1] <= 1e-2)).sum())}; "
+          f"median R {np.median(e[:, 0]):.3e}, field {np.median(e[:, 1]):.3e}")
+
+
+def discover_reaction(ns: dict, problem, sol, ref, degree: int) -> None:
+    """pk.discover(select="bic") of the trained reaction on polynomials of u (candidates refit
+    to the sensor data through the finite-difference reference), then the substituted
+    problem's reference: its reaction and field against the truth."""
+    from pinnkit.sindy import _regressions, rank_models
+    t0 = time.perf_counter()
+    ranked = rank_models(sol, _regressions(sol, pk.polynomials(degree=degree), 0.1, 200, 0))
+    sec = time.perf_counter() - t0
+    for r in ranked[:3]:
+        print(f"  candidate R = {r['found']['R']}: BIC {r['bic']:.2f}, {r['terms']} terms")
+    found = ranked[0]["found"]
+    u = ns["u"]
+    us = np.linspace(ns["observations"].min(), ns["observations"].max(), 201)
+    R = sympy.lambdify(u, found["R"], "numpy")
+    learned = np.broadcast_to(np.asarray(R(us), float), us.shape)
+    disc = pk.reference(problem.substitute(found))
+    print(f"discover(select='bic', polynomials of degree {degree}): {sec:.1f} s for "
+          f"{len(ranked)} refit candidates; kept R = {found['R']}")
+    print(f"  its reaction vs k u (1 - u): {l2re(learned, ns['K'] * us * (1 - us)):.3e}; "
+          f"its reference field vs the true reference: "
+          f"{l2re(disc.fields['u'], ref.fields['u']):.3e}", flush=True)
 
 
 def robertson(args) -> None:
@@ -474,7 +540,7 @@ def main() -> None:
     torch.set_num_threads(1)
     p = argparse.ArgumentParser()
     p.add_argument("what", choices=["spiral", "adjoint", "lv", "lv_limit", "robertson", "hybrid_pde",
-                                    "all"])
+                                    "hybrid_limit", "all"])
     p.add_argument("--iters", type=int, default=2000, help="spiral: demo-loop iterations")
     p.add_argument("--steps", type=int, default=1500, help="lv: Adam steps")
     p.add_argument("--lbfgs-steps", type=int, default=200, help="lv: L-BFGS iterations")
@@ -486,9 +552,13 @@ def main() -> None:
     p.add_argument("--points", type=int, default=None,
                    help="lv, lv_limit: observation times on [0, 3] (the file's: 31)")
     p.add_argument("--skip-pure", action="store_true", help="lv: no pure neural ODE")
-    p.add_argument("--draws", type=int, default=20, help="lv_limit: noise draws (the file's first)")
+    p.add_argument("--draws", type=int, default=20,
+                   help="lv_limit: noise draws (the file's first); hybrid_limit: seeds 0..N-1")
     p.add_argument("--steps-pinn", type=int, default=None, help="hybrid_pde: Adam steps")
     p.add_argument("--lbfgs-steps-pinn", type=int, default=None, help="hybrid_pde: L-BFGS iterations")
+    p.add_argument("--discover", action="store_true",
+                   help="hybrid_pde: then pk.discover(select='bic') and the substituted reference")
+    p.add_argument("--degree", type=int, default=2, help="hybrid_pde --discover: library degree")
     p.add_argument("--weights", type=json.loads, default=None,
                    help="hybrid_pde: loss weights per term (JSON), over the file's")
     p.add_argument("--max-seconds", type=float, default=180.0, help="cap per training run")
@@ -496,7 +566,7 @@ def main() -> None:
     p.add_argument("--skip-demo", action="store_true", help="spiral: no demo-loop speed comparison")
     args = p.parse_args()
     runs = {"robertson": robertson, "adjoint": adjoint, "spiral": spiral, "lv": lv,
-            "lv_limit": lv_limit, "hybrid_pde": hybrid_pde}
+            "lv_limit": lv_limit, "hybrid_pde": hybrid_pde, "hybrid_limit": hybrid_limit}
     for name, fn in runs.items():
         if args.what in (name, "all"):
             t0 = time.perf_counter()

@@ -210,7 +210,7 @@ def _apply(J: list, tab: _Tables, h0: torch.Tensor, d: list) -> list:
 
 
 # tanh(x) ≈ x·P(x²)/Q(x²) on [−c, c], ±1 beyond (Eigen's float32 coefficients, lowest order
-# first): within 4e-7 relative of tanh over the line, about float32's resolution
+# first): within 4.1e-7 relative of tanh (20M random float32 inputs; torch.tanh: 1.1e-7)
 _TANH_P = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
            5.12229709037114e-08, -8.60467152213735e-11, 2.00018790482477e-13,
            -2.76076847742355e-16)

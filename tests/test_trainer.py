@@ -166,11 +166,12 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
     with pytest.raises(pk.TrainingError, match="option compile must be auto, true, false or one of "
                        "torch.compile's modes default, reduce-overhead, max-autotune"):
         pk.train(problem, compile="fast", **kw)
-    modes = []
+    modes, options = [], []
 
     def broken(fn, *a, **k):
         # on a CPU a mode arrives as its Inductor options (with pinnkit's own)
         modes.append(k.get("mode") or k.get("options", {}).get("max_autotune"))
+        options.append(k.get("options", {}))
 
         def run(*args, **kwargs):
             raise RuntimeError("no C++ compiler")
@@ -184,6 +185,8 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
     pk.train(problem, compile="max-autotune-no-cudagraphs", **kw)   # a mode reaches torch.compile
     # per trainer: the loss, then the whole step (options, no mode)
     assert modes == [None, None, True, True]
+    # every float32 CPU compile carries the rational tanh's Inductor option
+    assert all(o.get("realize_opcount_threshold") == 30 for o in options), options
 
 
 @pytest.mark.parametrize("name, extra", [("heat1d", {}),

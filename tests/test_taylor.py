@@ -102,12 +102,14 @@ def test_rational_tanh_is_tanh_to_float32_resolution():
     assert torch.equal(g, 1 - s * s)
 
 
-def test_compiled_cpu_float32_graphs_take_the_rational_tanh():
+def test_compiled_cpu_float32_graphs_take_the_rational_tanh(monkeypatch):
     """`pinnkit.taylor.tanh` is torch.tanh eagerly and in float64, the rational function
     inside a float32 graph compiled for a CPU; pinnkit's float32 CPU compiles carry the
     Inductor option it needs, and a torch.compile mode's own options."""
     from pinnkit.pinn.compiled import FAST_TANH_OPTIONS, compile_backend, cpu_options
+    import pinnkit.taylor
     from pinnkit.taylor import _RationalTanh, tanh
+    monkeypatch.setattr(pinnkit.taylor, "RATIONAL_TANH", True)
     z = torch.linspace(-4, 4, 1001)
     compiled = torch.compile(tanh, backend=compile_backend())
     assert torch.equal(tanh(z), torch.tanh(z))

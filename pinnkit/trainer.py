@@ -29,8 +29,8 @@ from .losses import CompiledProblem, hard_constraint, sample_batches, stack_poin
 from .nn import build_model
 from .pinn.batches import Batch, Batches
 from .pinn.compiled import (AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, GaussNewton, LossModule,
-                            ValueAndGrad, WholeStep, cpu_options, decide_compile, own_code,
-                            torch_compile)
+                            ValueAndGrad, WholeStep, compile_error_line, cpu_options,
+                            decide_compile, own_code, torch_compile)
 from .pinn.first_phase import FIRST_PHASE, FIRST_PHASES
 from .pinn.points import (ADAPTIVE_SAMPLING, POINT_WEIGHTINGS, CausalWeighting, TimeMarching)
 from .pinn.progress import Progress, record
@@ -306,9 +306,8 @@ class Trainer:
     # -- compiling (pinnkit.pinn.compiled)
     def _compile_failed(self, what: str, exc: Exception, then: str) -> None:
         """Record (and unless quiet, print) that a compilation failed and what happens instead."""
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         self._compile_broken = True
-        self.messages.append(f"{what} failed ({type(exc).__name__}: {first}); {then}")
+        self.messages.append(f"{what} failed ({compile_error_line(exc)}); {then}")
         if not self.opts.quiet and self.shard.main:
             print(f"pinnkit: {self.messages[-1]}", file=sys.stderr)
 

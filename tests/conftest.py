@@ -24,6 +24,33 @@ def load_problem(name: str) -> dict:
     return runpy.run_path(str(ROOT / "problems" / f"{name}.py"))
 
 
+def load_script(name: str):
+    """scripts/<name>.py as a module, loaded by its path: scripts/ never goes on sys.path,
+    where scripts/operator.py would shadow the standard library's `operator` in the child
+    processes that inherit the path, torch Inductor's vector-ISA probe among them (it then
+    fails for the rest of the worker process, whose compiles could no longer build the
+    vectorized kernels Inductor had cached: .ci/run failed so, twice)."""
+    import importlib.util
+    import sys
+    module_name = f"pinnkit_script_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+@pytest.fixture(autouse=True)
+def _scripts_stay_off_the_path():
+    """No test may leave scripts/ on sys.path (see `load_script`)."""
+    import sys
+    yield
+    scripts = ROOT / "scripts"
+    assert not any(Path(p or ".").resolve() == scripts for p in sys.path), (
+        "scripts/ was left on sys.path; load scripts with conftest.load_script")
+
+
 def shared_data(name: str) -> dict:
     path = SHARED_DATA / name
     if not path.is_file():

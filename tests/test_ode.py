@@ -9,7 +9,7 @@ import sympy
 import torch
 
 import pinnkit as pk
-from conftest import ROOT, l2re, load_problem
+from conftest import ROOT, l2re, load_problem, load_script
 from pinnkit.ode import ode_system
 
 
@@ -602,9 +602,7 @@ def test_pinn_solves_an_ode_system_with_multi_field_data():
 def test_hybrid_pde_learns_the_reaction_term():
     """problems/reaction_diffusion_hybrid.py, short training: the PINN learns the reaction
     R(u) of Fisher's equation from 100 field values (true k u (1 - u)) and the wave."""
-    import sys
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from ode_bench import hybrid_errors
+    hybrid_errors = load_script("ode_bench").hybrid_errors
     ns = load_problem("reaction_diffusion_hybrid")
     opts = dict(ns["options"], steps=800, lbfgs_steps=200, interior_points=500, width=20, depth=2)
     sol = pk.train(ns["problem"], quiet=True, threads=1, **opts)
@@ -623,9 +621,7 @@ def test_discover_select_bic_refits_a_pde_reaction_through_the_reference():
     acceptance 5's bounds (measured: R = 1.029 u − 1.029 u², 2.97e-2 from u(1 − u); the
     substituted problem's field 9.94e-3 from the true reference). A PDE problem with unknown
     parameters is refused (the reference does not solve for them)."""
-    import sys
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from ode_bench import hybrid_problem
+    hybrid_problem = load_script("ode_bench").hybrid_problem
     ns = load_problem("reaction_diffusion_hybrid")
     noisy = hybrid_problem(ns, 0.05, 0)
     u = ns["u"]

@@ -1,4 +1,5 @@
 import math
+import os
 import warnings
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 
 import pinnkit as pk
 
-from conftest import l2re, load_problem
+from conftest import ROOT, l2re, load_problem
 
 
 def _grid_error(problem, sol, n=41):
@@ -188,6 +189,53 @@ def test_compile_matches_eager_and_falls_back(monkeypatch):
     # every float32 CPU compile carries the rational tanh's Inductor option
     from pinnkit.taylor import RATIONAL_TANH
     assert all((o.get("realize_opcount_threshold") == 30) == RATIONAL_TANH for o in options), options
+
+
+_ISA_CHILD = """
+import sys, warnings
+import torch
+from torch._inductor import cpu_vec_isa
+if sys.argv[1] == "failed-probe":   # what a test that put scripts/ on sys.path did to CI
+    sys.path.insert(0, sys.argv[3])
+from pinnkit.pinn.compiled import torch_compile
+def plain(fn, fullgraph):
+    return torch.compile(fn, fullgraph=fullgraph)
+compile = torch_compile if sys.argv[2] == "pinnkit" else plain
+def f(x):
+    return torch.tanh(x) * torch.sin(3 * x) + torch.exp(-x * x)
+x = torch.linspace(-2, 2, 1000, dtype=torch.float64)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    y = compile(f, fullgraph=True)(x)
+assert torch.allclose(y, f(x), rtol=1e-12, atol=1e-12)
+hint = "scripts/operator.py on sys.path shadows the standard library's 'operator'"
+print("ok", *["warned" for w in caught if "no vector instruction set" in str(w.message)
+              and hint in str(w.message)])
+"""
+
+
+@pytest.mark.inductor
+def test_compile_survives_a_failed_vector_isa_probe(tmp_path):
+    """Inductor's on-disk cache does not key on its per-process vector-ISA probe: a process
+    whose probe failed got the vectorized kernels other processes had cached and could not
+    build them (.ci/run, twice: "'at::vec' has not been declared", the step fell back to
+    eager; a test had left scripts/ on sys.path, and scripts/operator.py broke the probe's
+    child). pinnkit's compiles bypass the caches in such a process and say why."""
+    import subprocess
+    import sys
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),
+           "PINNKIT_COMPILE_BACKEND": "inductor"}
+
+    def child(probe: str, compile: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _ISA_CHILD, probe, compile,
+                               str(ROOT / "scripts")], env=env,
+                              capture_output=True, text=True, timeout=300)
+    first = child("ok", "plain")                          # fills the cache, vectorized
+    assert first.returncode == 0 and first.stdout.split() == ["ok"], first.stderr[-2000:]
+    plain = child("failed-probe", "plain")                # the failure pinnkit works around
+    assert plain.returncode != 0 and "at::vec" in plain.stderr, plain.stdout
+    ours = child("failed-probe", "pinnkit")
+    assert ours.returncode == 0 and ours.stdout.split() == ["ok", "warned"], ours.stderr[-2000:]
 
 
 @pytest.mark.parametrize("name, extra", [("heat1d", {}),
@@ -441,3 +489,21 @@ def test_compiled_losses_of_successive_trainings_do_not_share_a_cache(caplog):
                            compile=True, engine="taylor", seed=0)
             assert not [m for m in sol.messages if "failed" in m]
     assert not [r for r in caplog.records if "recompile_limit" in r.getMessage()]
+
+
+def test_compile_failure_message_names_the_backends_error():
+    """dynamo's BackendCompilerFailed starts "backend='inductor' raised:" (the fallback message
+    once read "BackendCompilerFailed: backend='inductor' raised:"): the one-line message names
+    the backend's exception and the compiler's error line."""
+    from torch._dynamo.exc import BackendCompilerFailed
+    from pinnkit.pinn.compiled import compile_error_line
+
+    def inductor():
+        pass
+    inner = RuntimeError("C++ compile error\n\nCommand:\ng++ k.cpp -shared\n\nOutput:\n"
+                         "k.cpp:49:41: error: 'at::vec' has not been declared\n   49 | auto t")
+    exc = BackendCompilerFailed(inductor, inner, None)
+    assert compile_error_line(exc) == ("BackendCompilerFailed: RuntimeError: k.cpp:49:41: "
+                                       "error: 'at::vec' has not been declared")
+    assert compile_error_line(RuntimeError("no C++ compiler")) == "RuntimeError: no C++ compiler"
+    assert compile_error_line(ValueError("")) == "ValueError: "

@@ -21,6 +21,7 @@ from .batches import Batches
 
 __all__ = ["LossModule", "WholeStep", "ValueAndGrad", "GaussNewton", "compile_function",
            "decide_compile", "own_code", "compile_backend", "torch_compile", "cpu_options",
+           "vector_isa_failed", "compile_error_line",
            "STEP_COMPILE_OPTIONS", "FAST_TANH_OPTIONS", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
 
 # Inductor options of the whole-step compile on a CPU (compile=True): a C++ wrapper instead of
@@ -54,12 +55,82 @@ def compile_backend() -> str:
 def torch_compile(fn: Callable, fullgraph: bool, mode: str | None = None,
                   options: dict | None = None) -> Callable:
     """torch.compile with `compile_backend()`: Inductor with ``mode`` or ``options`` (torch
-    takes one of them), any other backend without either (they are Inductor's)."""
+    takes one of them), any other backend without either (they are Inductor's). In a process
+    whose vector-ISA probe failed (`vector_isa_failed`), Inductor compiles without its on-disk
+    caches."""
     if compile_backend() != "inductor":
         return torch.compile(fn, backend=compile_backend(), fullgraph=fullgraph)
     if options is not None:
-        return torch.compile(fn, options=options, fullgraph=fullgraph)
-    return torch.compile(fn, mode=mode, fullgraph=fullgraph)
+        compiled = torch.compile(fn, options=options, fullgraph=fullgraph)
+    else:
+        compiled = torch.compile(fn, mode=mode, fullgraph=fullgraph)
+    if not vector_isa_failed():
+        return compiled
+
+    def uncached(*args, **kwargs):
+        # Inductor compiles at a call (the first, and each that fails a guard); the caches
+        # are not Inductor options (torch.compile refuses them there), so each call sets them
+        with torch.compiler.config.patch(force_disable_caches=True):
+            return compiled(*args, **kwargs)
+    return uncached
+
+
+def compile_error_line(exc: BaseException) -> str:
+    """"Type: line" of a failed compile, for a one-line message. dynamo's
+    BackendCompilerFailed says only "backend='inductor' raised:" on its first line: its
+    backend's exception is named too, and of a message the line that says "error:" (a C++
+    compiler's) when there is one, else its first non-empty line, at most 200 characters."""
+    def line(e: BaseException) -> str:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error:" in ln]
+        return (errors or lines or [""])[0][:200]
+    inner = getattr(exc, "inner_exception", None)
+    if inner is not None and inner is not exc:
+        return f"{type(exc).__name__}: {type(inner).__name__}: {line(inner)}"
+    return f"{type(exc).__name__}: {line(exc)}"
+
+
+_ISA_WARNED = False
+
+
+def vector_isa_failed() -> bool:
+    """Whether this process's Inductor found no vector ISA (AVX2, AVX-512, NEON, ...) for the
+    CPU kernels it generates. Inductor decides once per process, by building and loading a
+    small test library in a child process (``torch._inductor.cpu_vec_isa``; the child has 60 s).
+    When that probe fails on a CPU that has the ISA (.ci/run, twice: a test had left scripts/
+    on sys.path, which the child inherits as PYTHONPATH, and scripts/operator.py shadowed the
+    standard library's `operator` there), the process generates scalar kernels, but its on-disk graph cache, whose key does not
+    include the probe's answer, still hands it the vectorized kernels of other processes, and
+    their C++ build then fails ("'at::vec' has not been declared"): every such graph fell back
+    to eager. pinnkit therefore bypasses the caches in such a process, and warns once."""
+    global _ISA_WARNED
+    from torch._inductor import cpu_vec_isa
+    if cpu_vec_isa.pick_vec_isa():
+        return False
+    if not _ISA_WARNED:
+        _ISA_WARNED = True
+        import warnings
+        warnings.warn("torch Inductor found no vector instruction set for this CPU in this "
+                      "process (its probe failed), so pinnkit's compiled graphs get scalar "
+                      "C++ kernels and are compiled without Inductor's on-disk cache"
+                      + _shadowing_hint(), RuntimeWarning, stacklevel=3)
+    return True
+
+
+def _shadowing_hint() -> str:
+    """The probe's child gets this process's sys.path as its PYTHONPATH: a folder there with
+    a module named like the standard library's (scripts/operator.py) breaks it."""
+    import sys
+    for folder in sys.path:
+        try:
+            names = {f[:-3] for f in os.listdir(folder or ".") if f.endswith(".py")}
+        except OSError:
+            continue
+        shadows = sorted(names & sys.stdlib_module_names)
+        if shadows:
+            return (f"; {os.path.join(folder or '.', shadows[0] + '.py')} on sys.path shadows "
+                    f"the standard library's {shadows[0]!r} in the probe's child process")
+    return ""
 
 
 # compile="auto" compiles a phase when its steps (Adam) or SECOND_PHASE_WEIGHT x its iterations

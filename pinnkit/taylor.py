@@ -246,9 +246,10 @@ class _RationalTanh(torch.autograd.Function):
         return grad * (1 - y * y)
 
 
-# off until a fresh-venv CI failure of the Inductor compile with it is understood (the
-# session note of 2026-12-07): `tanh` is torch.tanh everywhere while this is False
-RATIONAL_TANH = False
+# False makes `tanh` torch.tanh everywhere (it was, for one commit, while a CI failure was
+# blamed on it: the cause was a test that broke Inductor's vector-ISA probe, see
+# pinnkit.pinn.compiled.vector_isa_failed)
+RATIONAL_TANH = True
 
 
 def tanh(z: torch.Tensor) -> torch.Tensor:

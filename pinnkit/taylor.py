@@ -228,7 +228,10 @@ def _poly(x2: torch.Tensor, coefficients: tuple) -> torch.Tensor:
 
 class _RationalTanh(torch.autograd.Function):
     """tanh as the rational function above, differentiated as tanh (dσ/dz = 1 − σ², from the
-    saved value): the backward pass does not differentiate the polynomial."""
+    saved value): the backward pass does not differentiate the polynomial. Under
+    torch.func.vmap its forward and backward are batched as the torch operations they are."""
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(z: torch.Tensor) -> torch.Tensor:

@@ -100,6 +100,10 @@ def test_rational_tanh_is_tanh_to_float32_resolution():
     (g,) = torch.autograd.grad(_RationalTanh.apply(z).sum(), z)
     s = _RationalTanh.apply(z.detach())
     assert torch.equal(g, 1 - s * s)
+    # per-point gradients (torch.func.vmap of grad), as Gauss-Newton's Jacobian takes them
+    per_point = torch.func.vmap(torch.func.grad(lambda v: _RationalTanh.apply(v).sum()))
+    assert torch.allclose(per_point(z.detach().reshape(101, 1)).reshape(-1), 1 - s * s,
+                          rtol=0, atol=1e-7)
 
 
 def test_compiled_cpu_float32_graphs_take_the_rational_tanh(monkeypatch):

@@ -90,31 +90,48 @@ def compile_error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {line(exc)}"
 
 
-_ISA_WARNED = False
+_ISA_FAILED: bool | None = None
 
 
 def vector_isa_failed() -> bool:
-    """Whether this process's Inductor found no vector ISA (AVX2, AVX-512, NEON, ...) for the
-    CPU kernels it generates. Inductor decides once per process, by building and loading a
-    small test library in a child process (``torch._inductor.cpu_vec_isa``; the child has 60 s).
-    When that probe fails on a CPU that has the ISA (.ci/run, twice: a test had left scripts/
+    """Whether this process's Inductor found no vector ISA for its CPU kernels although the CPU
+    has one (AVX2 or AVX-512, x86 Linux or Windows; elsewhere, and when the user chose the
+    ISA by ATEN_CPU_CAPABILITY or Inductor's ``cpp.simdlen``, Inductor's answer stands).
+
+    Inductor decides once per process, by building and loading a small test library in a
+    child process (``torch._inductor.cpu_vec_isa``; the child has 60 s). When that probe
+    failed on a CPU with AVX2, the process generated scalar kernels, but its on-disk graph
+    cache, whose key does not include the probe's answer, still handed it the vectorized
+    kernels of other processes, whose C++ build then failed ("'at::vec' has not been
+    declared"): every such graph fell back to eager (.ci/run, twice: a test had left scripts/
     on sys.path, which the child inherits as PYTHONPATH, and scripts/operator.py shadowed the
-    standard library's `operator` there), the process generates scalar kernels, but its on-disk graph cache, whose key does not
-    include the probe's answer, still hands it the vectorized kernels of other processes, and
-    their C++ build then fails ("'at::vec' has not been declared"): every such graph fell back
-    to eager. pinnkit therefore bypasses the caches in such a process, and warns once."""
-    global _ISA_WARNED
+    standard library's `operator` there). pinnkit therefore bypasses the caches in such a
+    process, and warns once."""
+    global _ISA_FAILED
+    if _ISA_FAILED is None:
+        _ISA_FAILED = _probe_failed()
+        if _ISA_FAILED:
+            import warnings
+            warnings.warn("torch Inductor found no vector instruction set for this CPU in this "
+                          "process (its probe failed), so pinnkit's compiled graphs get scalar "
+                          "C++ kernels and are compiled without Inductor's on-disk cache"
+                          + _shadowing_hint(), RuntimeWarning, stacklevel=3)
+    return _ISA_FAILED
+
+
+def _probe_failed() -> bool:
+    import platform
+    import sys
+    from torch._inductor import config as inductor_config
     from torch._inductor import cpu_vec_isa
     if cpu_vec_isa.pick_vec_isa():
         return False
-    if not _ISA_WARNED:
-        _ISA_WARNED = True
-        import warnings
-        warnings.warn("torch Inductor found no vector instruction set for this CPU in this "
-                      "process (its probe failed), so pinnkit's compiled graphs get scalar "
-                      "C++ kernels and are compiled without Inductor's on-disk cache"
-                      + _shadowing_hint(), RuntimeWarning, stacklevel=3)
-    return True
+    if (sys.platform not in ("linux", "win32") or platform.machine() not in ("x86_64", "AMD64")
+            or os.environ.get("ATEN_CPU_CAPABILITY") or inductor_config.cpp.simdlen is not None):
+        return False
+    flags = cpu_vec_isa.x86_isa_checker()
+    return any(all(f in flags for f in str(isa).split())
+               for isa in cpu_vec_isa.supported_vec_isa_list)
 
 
 def _shadowing_hint() -> str:

@@ -249,20 +249,13 @@ class _RationalTanh(torch.autograd.Function):
         return grad * (1 - y * y)
 
 
-# False makes `tanh` torch.tanh everywhere (it was, for one commit, while a CI failure was
-# blamed on it: the cause was a test that broke Inductor's vector-ISA probe, see
-# pinnkit.pinn.compiled.vector_isa_failed)
-RATIONAL_TANH = True
-
-
 def tanh(z: torch.Tensor) -> torch.Tensor:
     """torch.tanh, except in a float32 graph compiled for a CPU: there the rational function
     above, which Inductor's C++ kernels evaluate about 3.7x faster than their vectorised tanh
     (489 vs 132 us for 20 x 7620 values, one thread). It pays only when Inductor stores its
     value once instead of recomputing it in every kernel that reads it, so pinnkit compiles
     such graphs with `pinnkit.pinn.compiled.FAST_TANH_OPTIONS` (docs/benchmarks.md 5.7.4)."""
-    if (RATIONAL_TANH and z.dtype == torch.float32 and z.device.type == "cpu"
-            and torch.compiler.is_compiling()):
+    if z.dtype == torch.float32 and z.device.type == "cpu" and torch.compiler.is_compiling():
         return _RationalTanh.apply(z)
     return torch.tanh(z)
 

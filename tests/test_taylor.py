@@ -100,20 +100,19 @@ def test_rational_tanh_is_tanh_to_float32_resolution():
     (g,) = torch.autograd.grad(_RationalTanh.apply(z).sum(), z)
     s = _RationalTanh.apply(z.detach())
     assert torch.equal(g, 1 - s * s)
-    # per-point gradients (torch.func.vmap of grad), as Gauss-Newton's Jacobian takes them
+    # per-point gradients (torch.func.vmap of grad): a compiled graph with a per-point
+    # Jacobian (as Gauss-Newton builds eagerly) would batch the function so
     per_point = torch.func.vmap(torch.func.grad(lambda v: _RationalTanh.apply(v).sum()))
     assert torch.allclose(per_point(z.detach().reshape(101, 1)).reshape(-1), 1 - s * s,
                           rtol=0, atol=1e-7)
 
 
-def test_compiled_cpu_float32_graphs_take_the_rational_tanh(monkeypatch):
+def test_compiled_cpu_float32_graphs_take_the_rational_tanh():
     """`pinnkit.taylor.tanh` is torch.tanh eagerly and in float64, the rational function
     inside a float32 graph compiled for a CPU; pinnkit's float32 CPU compiles carry the
     Inductor option it needs, and a torch.compile mode's own options."""
     from pinnkit.pinn.compiled import FAST_TANH_OPTIONS, compile_backend, cpu_options
-    import pinnkit.taylor
     from pinnkit.taylor import _RationalTanh, tanh
-    monkeypatch.setattr(pinnkit.taylor, "RATIONAL_TANH", True)
     z = torch.linspace(-4, 4, 1001)
     compiled = torch.compile(tanh, backend=compile_backend())
     assert torch.equal(tanh(z), torch.tanh(z))

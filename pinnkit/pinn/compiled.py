@@ -190,8 +190,7 @@ def cpu_options(dtype: torch.dtype, compile: bool | str, base: dict | None = Non
     if isinstance(compile, str):
         from torch._inductor import list_mode_options
         options.update(list_mode_options(compile))
-    from .. import taylor
-    if dtype == torch.float32 and taylor.RATIONAL_TANH:
+    if dtype == torch.float32:
         options.update(FAST_TANH_OPTIONS)
     return options
 

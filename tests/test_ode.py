@@ -851,6 +851,38 @@ def test_stiff_adjoint_shares_the_evaluation_budget():
     assert t0 < t < t1, message     # stopped part of the way back
 
 
+
+def test_budget_messages_of_windows_name_the_windows():
+    """With sub-trajectory windows (integrated from a common 0, a time offset each) the budget
+    messages give the time into the windows, their length and their starts, forward and in
+    the adjoint's backward pass."""
+    from pinnkit.ode.trainer import ODEOptions, _ODETrainer
+
+    def trainer(max_nfe):
+        return _ODETrainer(_stiff_fit_problem(200.0), ODEOptions.from_kwargs(
+            ode_solver="rosenbrock23", dtype="float64", adjoint=True, rtol=1e-6, atol=1e-9,
+            batch_time=3, lbfgs_loss="windows", quiet=True, max_nfe=max_nfe))
+    tr = trainer(100000)
+    tr.windows_loss()
+    forward = tr.func.nfe
+    ts = np.linspace(0.05, 1.0, 12)      # the data times: windows of 3 start at ts[0..8]
+    length = f"{ts[2] - ts[0]:g}"
+    starts = f"start at t = {ts[0]:g} to {ts[8]:g}"
+    with pytest.raises(pk.TrainingError) as err:
+        trainer(forward // 2).windows_loss()
+    message = str(err.value)
+    assert f"sub-trajectory windows of length {length} (batch_time; they {starts})" in message
+    t = float(re.search(r"reached only t = (\S+) into them of", message)[1])
+    assert 0 < t < float(length), message
+    tr = trainer(forward + 20)
+    loss = tr.windows_loss()
+    with pytest.raises(pk.TrainingError) as err:
+        tr.integrate.backward(loss)
+    message = str(err.value)
+    assert f"going back over sub-trajectory windows of length {length}" in message
+    t = float(re.search(r"the adjoint got only to t = (\S+) into them", message)[1])
+    assert 0 < t < float(length), message
+
 def test_stiff_solver_options_are_checked():
     t = pk.coords("t")
     u = pk.field("u", t)

@@ -150,17 +150,27 @@ class ODEOptions(KeywordOptions):
 
 
 def _stiff_message(problem: Problem, opts: ODEOptions, t: float, span: tuple,
-                   backward: bool = False) -> str:
+                   backward: bool = False, starts: tuple | None = None) -> str:
+    """The budget message. ``span`` is the integration's time grid; with ``starts`` (the first
+    and last start of a batch of sub-trajectory windows, which integrate from a common 0 with a
+    time offset each) it and ``t`` are times into the windows."""
+    if starts is None:
+        where, into = f"[{span[0]:g}, {span[1]:g}]", ""
+    else:
+        where = (f"sub-trajectory windows of length {span[1] - span[0]:g} (batch_time; they "
+                 f"start at t = {starts[0]:g} to {starts[1]:g})")
+        into = " into them"
     if backward:   # the adjoint runs from the span's end back to its start
+        back = (f"from t = {span[1]:g} to {span[0]:g}" if starts is None
+                else f"over {where}")
         spent = (f"problem {problem.name!r}: the adjoint integration of the backward pass "
                  f"({opts.ode_solver}) and its forward integration together used more than "
                  f"{opts.max_nfe} right-hand-side evaluations (they share max_nfe); going "
-                 f"back from t = {span[1]:g} to {span[0]:g}, the adjoint got only to "
-                 f"t = {t:.4g}")
+                 f"back {back}, the adjoint got only to t = {t:.4g}{into}")
     else:
         spent = (f"problem {problem.name!r}: the {opts.ode_solver} solver used more than "
                  f"{opts.max_nfe} right-hand-side evaluations in one integration and reached "
-                 f"only t = {t:.4g} of [{span[0]:g}, {span[1]:g}]")
+                 f"only t = {t:.4g}{into} of {where}")
     if opts.ode_solver in STIFF_SOLVERS:
         return f"{spent}; raise max_nfe or loosen rtol/atol"
     return (f"{spent}: the system is probably stiff (explicit "
@@ -179,7 +189,7 @@ class _Integrator:
         self.problem, self.func, self.opts = problem, func, opts
         self.kw = opts.solver_kwargs()
         self.odeint = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
-        self.span = (0.0, 0.0)
+        self.span, self.starts = (0.0, 0.0), None
         if opts.ode_solver in STIFF_SOLVERS:
             from .stiff import rosenbrock23, rosenbrock23_adjoint
             self.odeint = rosenbrock23_adjoint if adjoint else rosenbrock23
@@ -190,6 +200,8 @@ class _Integrator:
         self.func.nfe = 0
         self.func.budget = self.opts.max_nfe if budget else 0
         self.span = (float(t[0]), float(t[-1]))
+        off = self.func.offset        # sub-trajectory windows: each one's start time
+        self.starts = None if off is None else (float(off.min()), float(off.max()))
         with self.errors():
             return self.odeint(self.func, y0, t, **self.kw)
 
@@ -216,7 +228,7 @@ class _Integrator:
         name, solver = self.problem.name, self.opts.ode_solver
         if isinstance(exc, _BudgetExceeded):
             return TrainingError(_stiff_message(self.problem, self.opts, exc.t, self.span,
-                                                backward))
+                                                backward, self.starts))
         if isinstance(exc, AssertionError):   # torchdiffeq: "underflow in dt", bad inputs
             return TrainingError(f"problem {name!r}: torchdiffeq ({solver}) stopped: {exc}; the "
                                  "step size collapsed, which points to a stiff or diverging "

@@ -248,14 +248,14 @@ print(status("VmHWM") - base, sum(saved.values()) / 2 ** 20, fwd,
 
 
 def lv_times(ns: dict, points: int | None) -> np.ndarray:
-    """The file's 31 observation times, or ``points`` equally spaced ones on [0, 3]."""
+    """The file's observation times, or ``points`` equally spaced ones on [0, 3]."""
     return ns["ts"] if points is None else np.linspace(0.0, ns["T_DATA"], points)
 
 
 def lv_problem(ns: dict, noise_seed: int | None, points: int | None = None):
     """The file's problem, or the same with another draw of its 5 % noise (the file's model:
     Gaussian, 5 % of each component's mean) and, with ``points``, that many equally spaced
-    observation times on [0, 3] in place of the file's 31 (the noise draw then differs too)."""
+    observation times on [0, 3] in place of the file's (the noise draw then differs too)."""
     problem = ns["problem"]
     if noise_seed is None and points is None:
         return problem
@@ -275,9 +275,13 @@ def lv(args) -> None:
     problem, opts = lv_problem(ns, args.noise_seed, args.points), dict(ns["options"])
     if args.noise_seed is not None or args.points is not None:
         print(f"noise draw: seed {1234 if args.noise_seed is None else args.noise_seed} (the "
-              f"file's is 1234), {args.points or 31} observation times on [0, 3] (the file's: 31)")
+              f"file's is 1234), {args.points or len(ns['ts'])} observation times on [0, 3] (the "
+              f"file's: {len(ns['ts'])})")
     opts.pop("method")
-    opts.update(steps=args.steps, lbfgs_steps=args.lbfgs_steps, quiet=True)
+    for key, value in (("steps", args.steps), ("lbfgs_steps", args.lbfgs_steps)):
+        if value is not None:
+            opts[key] = value
+    opts["quiet"] = True
     t_fit, t_ex = np.linspace(0, 3, 301), np.linspace(3, 10, 701)
     true_fit, true_ex = ns["TRUE"].sol(t_fit), ns["TRUE"].sol(t_ex)
     t0 = time.perf_counter()
@@ -314,7 +318,7 @@ def lv(args) -> None:
 
 
 def lv_limit(args) -> None:
-    """How well the data (the file's 31 times, or ``--points``) with 5 % noise on [0, 3]
+    """How well the data (the file's times, or ``--points``) with 5 % noise on [0, 3]
     determine the system on [0, 10], whatever learns from them: for each noise draw, the
     *true* model (x*y alone in each equation, the known alpha, delta and initial state) with
     its two coefficients refit to the data by the maximum likelihood that
@@ -547,15 +551,16 @@ def main() -> None:
     p.add_argument("what", choices=["spiral", "adjoint", "lv", "lv_limit", "robertson", "hybrid_pde",
                                     "hybrid_limit", "all"])
     p.add_argument("--iters", type=int, default=2000, help="spiral: demo-loop iterations")
-    p.add_argument("--steps", type=int, default=1500, help="lv: Adam steps")
-    p.add_argument("--lbfgs-steps", type=int, default=200, help="lv: L-BFGS iterations")
+    p.add_argument("--steps", type=int, default=None, help="lv: Adam steps (default: the file's)")
+    p.add_argument("--lbfgs-steps", type=int, default=None,
+                   help="lv: L-BFGS iterations (default: the file's)")
     p.add_argument("--threshold", type=float, default=0.1)
     p.add_argument("--noise-seed", type=int, default=None,
                    help="lv: another draw of the noise; hybrid_pde: the draw of --noise")
     p.add_argument("--noise", type=float, default=0.0,
                    help="hybrid_pde: std of Gaussian noise added to the sensor values")
     p.add_argument("--points", type=int, default=None,
-                   help="lv, lv_limit: observation times on [0, 3] (the file's: 31)")
+                   help="lv, lv_limit: observation times on [0, 3] (default: the file's, 301)")
     p.add_argument("--skip-pure", action="store_true", help="lv: no pure neural ODE")
     p.add_argument("--draws", type=int, default=20,
                    help="lv_limit: noise draws (the file's first); hybrid_limit: seeds 0..N-1")

@@ -852,7 +852,6 @@ def test_stiff_adjoint_shares_the_evaluation_budget():
     assert t0 < t < t1, message     # stopped part of the way back
 
 
-
 def test_budget_messages_of_windows_name_the_windows():
     """With sub-trajectory windows (integrated from a common 0, a time offset each) the budget
     messages give the time into the windows, their length and their starts, forward and in
@@ -883,6 +882,7 @@ def test_budget_messages_of_windows_name_the_windows():
     assert f"going back over sub-trajectory windows of length {length}" in message
     t = float(re.search(r"the adjoint got only to t = (\S+) into them", message)[1])
     assert 0 < t < float(length), message
+
 
 def test_stiff_solver_options_are_checked():
     t = pk.coords("t")

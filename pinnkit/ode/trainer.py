@@ -189,7 +189,7 @@ class _Integrator:
         self.problem, self.func, self.opts = problem, func, opts
         self.kw = opts.solver_kwargs()
         self.odeint = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
-        self.span, self.starts = (0.0, 0.0), None
+        self.span, self.offset = (0.0, 0.0), None
         if opts.ode_solver in STIFF_SOLVERS:
             from .stiff import rosenbrock23, rosenbrock23_adjoint
             self.odeint = rosenbrock23_adjoint if adjoint else rosenbrock23
@@ -200,8 +200,7 @@ class _Integrator:
         self.func.nfe = 0
         self.func.budget = self.opts.max_nfe if budget else 0
         self.span = (float(t[0]), float(t[-1]))
-        off = self.func.offset        # sub-trajectory windows: each one's start time
-        self.starts = None if off is None else (float(off.min()), float(off.max()))
+        self.offset = self.func.offset   # sub-trajectory windows: each one's start time
         with self.errors():
             return self.odeint(self.func, y0, t, **self.kw)
 
@@ -227,8 +226,10 @@ class _Integrator:
         that says what went wrong, or itself when it is not the solver's."""
         name, solver = self.problem.name, self.opts.ode_solver
         if isinstance(exc, _BudgetExceeded):
+            off = self.offset
+            starts = None if off is None else (float(off.min()), float(off.max()))
             return TrainingError(_stiff_message(self.problem, self.opts, exc.t, self.span,
-                                                backward, self.starts))
+                                                backward, starts))
         if isinstance(exc, AssertionError):   # torchdiffeq: "underflow in dt", bad inputs
             return TrainingError(f"problem {name!r}: torchdiffeq ({solver}) stopped: {exc}; the "
                                  "step size collapsed, which points to a stiff or diverging "

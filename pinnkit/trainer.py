@@ -29,7 +29,7 @@ from .losses import CompiledProblem, hard_constraint, sample_batches, stack_poin
 from .nn import build_model
 from .pinn.batches import Batch, Batches
 from .pinn.compiled import (AUTO_COMPILE_MIN_STEPS, SECOND_PHASE_WEIGHT, GaussNewton, LossModule,
-                            ValueAndGrad, WholeStep, compile_error_line, cpu_options,
+                            ValueAndGrad, WholeStep, LoopStep, LOOP_STEPS, compile_error_line, cpu_options,
                             decide_compile, own_code, torch_compile)
 from .pinn.first_phase import FIRST_PHASE, FIRST_PHASES
 from .pinn.points import (ADAPTIVE_SAMPLING, POINT_WEIGHTINGS, CausalWeighting, TimeMarching)
@@ -338,16 +338,26 @@ class Trainer:
         return LossModule(self.model, self.params, self.networks, self._loss_on)
 
     def _make_step(self) -> WholeStep | None:
+        """The compiled first-phase step: `LoopStep` (several steps a call) on one CPU
+        process, else `WholeStep`; None when the phase has no compiled update."""
+        if not self.shard.active:
+            loop = LoopStep(self._loss_module(), self.first, self.compile, self.device,
+                            self.dtype, self.term_names)
+            if loop.supported:
+                return loop
         step = WholeStep(self._loss_module(), self.first, self.compile, self.device, self.dtype,
                          self.shard.active)
         return step if step.supported else None
 
-    def _fast_step(self) -> tuple | None:
-        """One compiled whole step; None when it cannot run (the loop then takes the
-        loss-only compiled path, and keeps it)."""
+    def _fast_step(self, n: int = 1) -> tuple | None:
+        """``n`` compiled whole steps (n > 1 with a `LoopStep` only); None when they cannot
+        run (the loop then takes the loss-only compiled path, and keeps it)."""
         try:
-            out = self.whole_step(self.batches, self.lam, self.point_weights)
-            self.compiled_steps += 1
+            if n == 1:
+                out = self.whole_step(self.batches, self.lam, self.point_weights)
+            else:
+                out = self.whole_step(self.batches, self.lam, self.point_weights, n)
+            self.compiled_steps += n
             return out
         except Exception as exc:  # compilation failed: eager from here on
             # dynamo leaves the failed frames marked "skip", so the compiled loss (the same
@@ -562,9 +572,7 @@ class Trainer:
                 if (self.sampling is not None and self.sampling.due(self.step)
                         and self.np_batches.interior is not None):
                     self._adapt()
-                total, terms = self.adam_step()
-                self.first.advance()
-                self.step += 1
+                total, terms = self.adam_steps(self._block_length())
                 if self.point_weighting is not None and self.point_weighting.due(self.step):
                     self._update_point_weights()
                 if self.step % o.log_every == 0 or self.step == o.steps:
@@ -580,6 +588,50 @@ class Trainer:
         finally:
             progress.close()
             self.progress = None
+
+    def _block_length(self) -> int:
+        """How many first-phase steps from the current one can run as one call: up to
+        `LOOP_STEPS` with a `LoopStep`, stopping at the next step that resamples, adapts the
+        points, moves the time window or updates loss weights (they run before a step), and
+        at the next count that logs, checkpoints, updates point weights or ends the phase
+        (after a step)."""
+        if not isinstance(self.whole_step, LoopStep):
+            return 1
+        o, s = self.opts, self.step
+        if self.weighting is not None and s % o.weight_every == 0:
+            return 1
+
+        def before(j: int) -> bool:
+            return bool((o.resample_every and j % o.resample_every == 0)
+                        or self.marching.fraction(j) != self.window
+                        or (self.sampling is not None and self.sampling.due(j))
+                        or (self.weighting is not None and j % o.weight_every == 0))
+
+        def after(c: int) -> bool:
+            return bool(c % o.log_every == 0 or c >= o.steps
+                        or (o.checkpoint and c % o.checkpoint_every == 0)
+                        or (self.point_weighting is not None and self.point_weighting.due(c)))
+        n = 1
+        while n < LOOP_STEPS and not after(s + n) and not before(s + n):
+            n += 1
+        return n
+
+    def adam_steps(self, n: int) -> tuple:
+        """``n`` first-phase steps with nothing between them (see `_block_length`), each
+        followed by the learning-rate schedule: one compiled call of a `LoopStep` when there
+        is one, else one `adam_step` at a time; (total, terms) of the last step."""
+        if n > 1 and isinstance(self.whole_step, LoopStep):
+            out = self._fast_step(n)
+            if out is not None:
+                for _ in range(n):
+                    self.first.advance()
+                self.step += n
+                return out
+        for _ in range(n):
+            out = self.adam_step()
+            self.first.advance()
+            self.step += 1
+        return out
 
     def adam_step(self) -> tuple:
         """One first-phase step on the current points: the compiled whole step when there is

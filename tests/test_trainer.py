@@ -506,3 +506,62 @@ def test_compile_failure_message_names_the_backends_error():
                                        "error: 'at::vec' has not been declared")
     assert compile_error_line(RuntimeError("no C++ compiler")) == "RuntimeError: no C++ compiler"
     assert compile_error_line(ValueError("")) == "ValueError: "
+
+
+def _loop_trainer(**extra):
+    from conftest import load_problem
+    from pinnkit.trainer import TrainOptions, Trainer
+    problem = load_problem("burgers_inverse")["problem"]
+    kw = dict(steps=50, lbfgs_steps=0, width=10, depth=2, interior_points=120, boundary_points=20,
+              initial_points=20, quiet=True, seed=3, lr=1e-2, lr_decay=0.5, lr_decay_steps=20,
+              engine="taylor", compile=True)
+    kw.update(extra)
+    return Trainer(problem, TrainOptions.from_kwargs(**kw))
+
+
+def test_loop_step_blocks_end_at_every_event():
+    """The first phase runs up to LOOP_STEPS steps a compiled call, and a block never
+    crosses a step that logs, checkpoints, resamples, reweighs or ends the phase."""
+    from pinnkit.pinn.compiled import LOOP_STEPS, LoopStep
+    tr = _loop_trainer(log_every=40, steps=45)
+    assert isinstance(tr.whole_step, LoopStep)
+    lengths = {s: None for s in (0, 16, 30, 39, 40, 44)}
+    for s in lengths:
+        tr.step = s
+        lengths[s] = tr._block_length()
+    assert lengths == {0: LOOP_STEPS, 16: LOOP_STEPS, 30: 10, 39: 1, 40: 5, 44: 1}
+    tr = _loop_trainer(log_every=100, steps=100, resample_every=7)
+    tr.step = 3
+    assert tr._block_length() == 4          # resampled before step 7
+    tr = _loop_trainer(log_every=100, steps=100, loss_weighting="relobralo", weight_every=5)
+    tr.step, first = 5, tr._block_length()
+    tr.step = 6
+    assert (first, tr._block_length()) == (1, 4)   # a reweighing step on its own
+    tr = _loop_trainer(log_every=100, steps=100, checkpoint="unused.pt", checkpoint_every=12)
+    tr.step = 2
+    assert tr._block_length() == 10
+
+
+def test_loop_step_is_the_single_step_repeated():
+    """Blocks of several steps in one compiled call leave bit for bit what the single-step
+    graph leaves after the same steps: parameters (the problem's too), Adam's state, the
+    learning rate of the decaying schedule, the logged losses and the step counts."""
+    import torch
+    from pinnkit.pinn.compiled import LoopStep, WholeStep
+    runs = {}
+    for loop in (True, False):
+        tr = _loop_trainer(log_every=10)
+        if not loop:
+            tr.whole_step = WholeStep(tr._loss_module(), tr.first, tr.compile, tr.device,
+                                      tr.dtype, False)
+        assert isinstance(tr.whole_step, LoopStep) == loop
+        sol = tr.run()
+        assert not sol.messages and tr.compiled_steps == 50
+        state = tr.first.optimizer.state_dict()["state"]
+        runs[loop] = (torch.cat([p.detach().flatten() for p in tr.parameters()]),
+                      torch.cat([torch.cat([v.flatten() for v in st.values()]) for st in state.values()]),
+                      tr.first.lr, list(sol.history["loss"]) + list(sol.history["lr"]))
+    (pa, sa, la, ha), (pb, sb, lb, hb) = runs[True], runs[False]
+    assert torch.equal(pa, pb) and torch.equal(sa, sb)
+    assert la == lb == pytest.approx(1e-2 * 0.5 ** (50 / 20))
+    assert ha == hb and len(ha) == 10

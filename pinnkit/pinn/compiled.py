@@ -19,7 +19,7 @@ import torch
 
 from .batches import Batches
 
-__all__ = ["LossModule", "WholeStep", "ValueAndGrad", "GaussNewton", "compile_function",
+__all__ = ["LossModule", "WholeStep", "LoopStep", "LOOP_STEPS", "ValueAndGrad", "GaussNewton", "compile_function",
            "decide_compile", "own_code", "compile_backend", "torch_compile", "cpu_options",
            "vector_isa_failed", "compile_error_line",
            "STEP_COMPILE_OPTIONS", "FAST_TANH_OPTIONS", "AUTO_COMPILE_MIN_STEPS", "SECOND_PHASE_WEIGHT"]
@@ -315,6 +315,94 @@ class WholeStep:
         with torch.no_grad():
             # λ (loss weights) as an argument: the graph must see every update
             out = self.fn(ps, states, self.lr, batches, lam, point_weights)
+        self.phase.compiled_step_done()
+        return out
+
+
+#: the most first-phase steps one call of `LoopStep` takes
+LOOP_STEPS = 16
+# Inductor's on-disk graph cache skips graphs with a while_loop unless the operator is marked
+# cacheable. The key of a graph holds the code of its loop's body and condition (a loop of 8
+# and one of 16 steps got entries of their own), so the mark is safe for these graphs; it
+# makes a warm first call 9 s instead of ~45 s (Burgers, this 2-core CPU).
+LOOP_COMPILE_OPTIONS = {"unsafe_marked_cacheable_functions": ["torch.ops.higher_order.while_loop"]}
+
+
+class LoopStep(WholeStep):
+    """Up to `LOOP_STEPS` first-phase steps in one compiled call: `WholeStep`'s loss,
+    gradients and update as the body of a ``while_loop`` over a step count given at each call
+    (one graph for every count). Dynamo's guards, the wrapper and the trainer's Python then
+    run once a call instead of once a step, which is ~10 % of a compiled Burgers step
+    (docs/benchmarks.md 5.7.6). The steps' learning rates come as a vector, and the
+    parameters and the phase's state tensors are written back in place after the loop, so
+    the trainer, checkpoints and the eager path see what as many `WholeStep` calls would
+    have left. On a CPU and on one process only (``supported``): the trainer takes
+    `WholeStep` elsewhere."""
+
+    def __init__(self, module: LossModule, phase, compile: bool | str,
+                 device: torch.device, dtype: torch.dtype, term_names: list) -> None:
+        from torch._higher_order_ops.while_loop import while_loop
+        math = phase.update_math()
+        self.supported = math is not None and device.type == "cpu"
+        self.phase = phase
+        self.params = module.trainable()
+        self.lrs = torch.zeros(LOOP_STEPS, dtype=dtype, device=device)
+        self.count = torch.zeros((), dtype=torch.int64, device=device)
+        names = [n for n, _ in self.params]
+        grad_and_loss = _grad_and_loss(module)
+
+        def steps(ps: list, states: list, lrs: torch.Tensor, count: torch.Tensor,
+                  batches: Batches, lam: torch.Tensor, point_weights) -> tuple:
+            k, widths = len(ps), [len(s) for s in states]
+
+            def unflatten(flat: tuple) -> list:
+                out, i = [], 0
+                for w in widths:
+                    out.append(tuple(flat[i:i + w]))
+                    i += w
+                return out
+
+            def cond(i, *carry):
+                return i < count
+
+            def body(i, *carry):
+                P, S = carry[:k], unflatten(carry[k:k + sum(widths)])
+                grads, (total, terms) = grad_and_loss(dict(zip(names, P)), batches, lam,
+                                                      point_weights)
+                lr = lrs.index_select(0, i.reshape(1)).reshape(())
+                new_p, new_s = [], []
+                for name, p, state in zip(names, P, S):
+                    q, st = math(p, grads[name], state, lr)
+                    new_p.append(q)
+                    new_s += st
+                return (i + 1, *new_p, *new_s, total.detach(),
+                        *(terms[t].detach() for t in term_names))
+            # the loss values' start: distinct tensors (the loop's inputs must not alias)
+            start = (torch.zeros_like(count), *ps, *(t for st in states for t in st),
+                     *(lrs.new_zeros(()) for _ in range(1 + len(term_names))))
+            out = while_loop(cond, body, start)
+            for target, new in zip([*ps, *(t for st in states for t in st)], out[1:]):
+                # 0-dim tensors through 1-element views (`first_phase._as_vectors`)
+                (target.view(1) if target.dim() == 0 else target).copy_(new.reshape(target.shape))
+            total, terms = out[-1 - len(term_names)], out[-len(term_names):]
+            return total, dict(zip(term_names, terms))
+        self.fn = None
+        if self.supported:
+            fn = own_code(steps)
+            self.fn = torch_compile(fn, fullgraph=True, options=cpu_options(
+                dtype, compile, {**STEP_COMPILE_OPTIONS, **LOOP_COMPILE_OPTIONS}))
+
+    def __call__(self, batches: Batches, lam: torch.Tensor, point_weights, n: int = 1) -> tuple:
+        """``n`` (1 to `LOOP_STEPS`) steps from the phase's learning rates: (total, terms)
+        of the last. Raises whatever compiling raised."""
+        if not 1 <= n <= LOOP_STEPS:
+            raise ValueError(f"a LoopStep call takes 1 to {LOOP_STEPS} steps, not {n}")
+        ps = [p.detach() for _, p in self.params]
+        states = self.phase.states([p for _, p in self.params])
+        self.lrs[:n].copy_(torch.tensor(self.phase.upcoming_lrs(n), dtype=self.lrs.dtype))
+        self.count.fill_(n)
+        with torch.no_grad():
+            out = self.fn(ps, states, self.lrs, self.count, batches, lam, point_weights)
         self.phase.compiled_step_done()
         return out
 

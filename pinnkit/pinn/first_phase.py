@@ -47,12 +47,35 @@ class FirstPhase:
     def advance(self) -> None:
         """After every step, eager or compiled: the learning-rate schedule."""
 
+    def update_math(self) -> Callable | None:
+        """The update of one parameter as traceable, out-of-place tensor arithmetic:
+        ``math(p, g, state, lr) -> (new p, new state)`` (``state`` this parameter's entry of
+        `states`, a tuple of tensors; the learning rate a 0-dim tensor); None when these
+        settings have none (then the trainer compiles the loss only). `compiled_update`
+        applies it in place; `pinnkit.pinn.compiled.LoopStep` carries it through a loop."""
+        return None
+
     def compiled_update(self) -> Callable | None:
         """The update as traceable tensor arithmetic, ``update(ps, grads, states, lr)``
         ({name: parameter}, {name: gradient}, `states` in the order of ``ps``, the learning
-        rate as a 0-dim tensor), in place on ``ps`` and ``states``; None when these settings
-        have none (then the trainer compiles the loss only)."""
-        return None
+        rate as a 0-dim tensor), in place on ``ps`` and ``states``: `update_math`, written
+        back; None when there is none."""
+        math = self.update_math()
+        if math is None:
+            return None
+
+        def update(ps: dict, grads: dict, states: list, lr: torch.Tensor) -> None:
+            for (name, p), state in zip(ps.items(), states):
+                p, g, state = _as_vectors(p, grads[name], state)
+                new_p, new_state = math(p, g, state, lr)
+                p.copy_(new_p)
+                for s, new in zip(state, new_state):
+                    s.copy_(new)
+        return update
+
+    def upcoming_lrs(self, n: int) -> list[float]:
+        """The learning rates of the next ``n`` steps, as `lr` will read before each."""
+        raise NotImplementedError
 
     def states(self, params: list) -> list:
         """The state tensors `compiled_update` updates, one entry per parameter."""
@@ -111,31 +134,30 @@ class Adam(FirstPhase):
     def advance(self) -> None:
         self.schedule.step()
 
-    def compiled_update(self) -> Callable | None:
+    def update_math(self) -> Callable | None:
         group = self.optimizer.param_groups[0]
         if group["amsgrad"] or group["weight_decay"] or group["maximize"]:
             return None
         b1, b2 = group["betas"]
         eps = group["eps"]
 
-        def update(ps: dict, grads: dict, states: list, lr: torch.Tensor) -> None:
-            for (name, p), (t, m, v) in zip(ps.items(), states):
-                g = grads[name]
-                if p.dim() == 0:
-                    # a problem parameter (0-dim): updated through 1-element views, since
-                    # torch.compile (2.13, AOT autograd) dropped the in-place updates of a
-                    # 0-dim input that the gradient transform had wrapped, and left an
-                    # inverse problem's parameter at its initial value
-                    p, m, v, g = p.view(1), m.view(1), v.view(1), g.view(1)
-                t.add_(1)
-                m.lerp_(g, 1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                # torch.optim.Adam's update, term for term (bias corrections in p's precision:
-                # the step counter is float32)
-                k = t.to(p.dtype)
-                denom = v.sqrt() / (1 - b2 ** k).sqrt() + eps
-                p.sub_((lr / (1 - b1 ** k)) * m / denom)
-        return update
+        def math(p: torch.Tensor, g: torch.Tensor, state: tuple, lr: torch.Tensor) -> tuple:
+            t, m, v = state
+            t = t + 1
+            m = torch.lerp(m, g, 1 - b1)
+            v = torch.addcmul(v * b2, g, g, value=1 - b2)
+            # torch.optim.Adam's update, term for term (bias corrections in p's precision:
+            # the step counter is float32)
+            k = t.to(p.dtype)
+            denom = v.sqrt() / (1 - b2 ** k).sqrt() + eps
+            return p - (lr / (1 - b1 ** k)) * m / denom, (t, m, v)
+        return math
+
+    def upcoming_lrs(self, n: int) -> list[float]:
+        # LambdaLR's lr at epoch e is base_lr · lambda(e); the first is the one set now
+        sched = self.schedule
+        base, fn = sched.base_lrs[0], sched.lr_lambdas[0]
+        return [self.lr] + [base * fn(sched.last_epoch + j) for j in range(1, n)]
 
     def states(self, params: list) -> list:
         return [adam_state(self.optimizer, p) for p in params]
@@ -150,6 +172,16 @@ class Adam(FirstPhase):
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["adam"])
         self.schedule.load_state_dict(state["sched"])
+
+
+def _as_vectors(p: torch.Tensor, g: torch.Tensor, state: tuple) -> tuple:
+    """A problem parameter (0-dim), its gradient and its state as 1-element views, so that the
+    in-place writes land: torch.compile (2.13, AOT autograd) dropped the in-place updates of
+    a 0-dim input that the gradient transform had wrapped, and left an inverse problem's
+    parameter at its initial value."""
+    if p.dim() != 0:
+        return p, g, state
+    return p.view(1), g.view(1), tuple(s.view(1) for s in state)
 
 
 #: the first phase's optimizers: name -> class (the trainer's is `FIRST_PHASE`)

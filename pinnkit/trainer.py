@@ -337,7 +337,7 @@ class Trainer:
     def _loss_module(self) -> LossModule:
         return LossModule(self.model, self.params, self.networks, self._loss_on)
 
-    def _make_step(self) -> WholeStep | None:
+    def _make_step(self) -> WholeStep | LoopStep | None:
         """The compiled first-phase step: `LoopStep` (several steps a call) on one CPU
         process, else `WholeStep`; None when the phase has no compiled update."""
         if not self.shard.active:
@@ -566,21 +566,19 @@ class Trainer:
         progress = self._start_progress(second=False)
         try:
             while self.step < o.steps:
-                if (o.resample_every and self.step and self.step % o.resample_every == 0) \
-                        or self.marching.fraction(self.step) != self.window:
+                if self._resample_due(self.step):
                     self._set_batches(seed=o.seed + self.step)
-                if (self.sampling is not None and self.sampling.due(self.step)
-                        and self.np_batches.interior is not None):
+                if self._adapt_due(self.step):
                     self._adapt()
                 total, terms = self.adam_steps(self._block_length())
-                if self.point_weighting is not None and self.point_weighting.due(self.step):
+                if self._point_weights_due(self.step):
                     self._update_point_weights()
-                if self.step % o.log_every == 0 or self.step == o.steps:
+                if self._log_due(self.step):
                     loss = self._record(0, self.step, total, terms, t0)
                     if self._ask_callback("adam", self.step, t0):
                         break
                     progress.show(self.step, loss)
-                if o.checkpoint and self.step % o.checkpoint_every == 0:
+                if self._checkpoint_due(self.step):
                     self._guard(0, self.step, total, terms)
                     self.save(t0)
                 if self._signals.signum is not None:
@@ -589,54 +587,69 @@ class Trainer:
             progress.close()
             self.progress = None
 
+    # -- the first phase's events: before step j (resample, adapt, reweigh) or after count c
+    def _resample_due(self, j: int) -> bool:
+        o = self.opts
+        return bool(o.resample_every and j and j % o.resample_every == 0) \
+            or self.marching.fraction(j) != self.window
+
+    def _adapt_due(self, j: int) -> bool:
+        return (self.sampling is not None and self.sampling.due(j)
+                and self.np_batches.interior is not None)
+
+    def _weights_due(self, j: int) -> bool:
+        return self.weighting is not None and j % self.opts.weight_every == 0
+
+    def _point_weights_due(self, c: int) -> bool:
+        return self.point_weighting is not None and self.point_weighting.due(c)
+
+    def _log_due(self, c: int) -> bool:
+        return c % self.opts.log_every == 0 or c == self.opts.steps
+
+    def _checkpoint_due(self, c: int) -> bool:
+        return bool(self.opts.checkpoint) and c % self.opts.checkpoint_every == 0
+
     def _block_length(self) -> int:
         """How many first-phase steps from the current one can run as one call: up to
-        `LOOP_STEPS` with a `LoopStep`, stopping at the next step that resamples, adapts the
-        points, moves the time window or updates loss weights (they run before a step), and
-        at the next count that logs, checkpoints, updates point weights or ends the phase
-        (after a step)."""
-        if not isinstance(self.whole_step, LoopStep):
+        `LOOP_STEPS` with a `LoopStep`, ending before the next step that has an event before
+        it (resample, adapt, reweigh; a step that reweighs runs alone) and at the next count
+        with one after it (point weights, log, checkpoint, the phase's end)."""
+        if not isinstance(self.whole_step, LoopStep) or self._weights_due(self.step):
             return 1
-        o, s = self.opts, self.step
-        if self.weighting is not None and s % o.weight_every == 0:
-            return 1
-
-        def before(j: int) -> bool:
-            return bool((o.resample_every and j % o.resample_every == 0)
-                        or self.marching.fraction(j) != self.window
-                        or (self.sampling is not None and self.sampling.due(j))
-                        or (self.weighting is not None and j % o.weight_every == 0))
-
-        def after(c: int) -> bool:
-            return bool(c % o.log_every == 0 or c >= o.steps
-                        or (o.checkpoint and c % o.checkpoint_every == 0)
-                        or (self.point_weighting is not None and self.point_weighting.due(c)))
+        s = self.step
         n = 1
-        while n < LOOP_STEPS and not after(s + n) and not before(s + n):
+        while n < min(LOOP_STEPS, self.opts.steps - s):
+            c = s + n
+            if (self._point_weights_due(c) or self._log_due(c) or self._checkpoint_due(c)
+                    or self._resample_due(c) or self._adapt_due(c) or self._weights_due(c)):
+                break
             n += 1
         return n
 
     def adam_steps(self, n: int) -> tuple:
-        """``n`` first-phase steps with nothing between them (see `_block_length`), each
-        followed by the learning-rate schedule: one compiled call of a `LoopStep` when there
-        is one, else one `adam_step` at a time; (total, terms) of the last step."""
-        if n > 1 and isinstance(self.whole_step, LoopStep):
-            out = self._fast_step(n)
+        """``n`` first-phase steps with none of the loop's events between them (the caller
+        runs those), each followed by the learning-rate schedule; (total, terms) of the
+        last. With a `LoopStep` they run in blocks of up to `_block_length` steps, one
+        compiled call each; else one `adam_step` at a time."""
+        while n > 0:
+            k = min(n, self._block_length())
+            out = self._fast_step(k) if k > 1 else None
             if out is not None:
-                for _ in range(n):
+                for _ in range(k):
                     self.first.advance()
-                self.step += n
-                return out
-        for _ in range(n):
-            out = self.adam_step()
-            self.first.advance()
-            self.step += 1
+                self.step += k
+            else:        # one step at a time (also after a failed compile)
+                for _ in range(k):
+                    out = self.adam_step()
+                    self.first.advance()
+                    self.step += 1
+            n -= k
         return out
 
     def adam_step(self) -> tuple:
         """One first-phase step on the current points: the compiled whole step when there is
         one, else loss (compiled or eager), backward and the optimizer's step; (total, terms)."""
-        due = self.weighting is not None and self.step % self.opts.weight_every == 0
+        due = self._weights_due(self.step)
         reweigh = due and self.weighting.needs_graph
         out = self._fast_step() if self.whole_step is not None and not reweigh else None
         if out is not None:

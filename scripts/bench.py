@@ -105,11 +105,7 @@ def pinnkit_step(case: str, options: dict):
     tr = Trainer(problem_of(case), opts)
 
     def run(n: int) -> None:
-        done = 0
-        while done < n:
-            k = min(tr._block_length(), n - done)
-            tr.adam_steps(k)
-            done += k
+        tr.adam_steps(n)
     return run
 
 

@@ -328,7 +328,7 @@ LOOP_STEPS = 16
 LOOP_COMPILE_OPTIONS = {"unsafe_marked_cacheable_functions": ["torch.ops.higher_order.while_loop"]}
 
 
-class LoopStep(WholeStep):
+class LoopStep:
     """Up to `LOOP_STEPS` first-phase steps in one compiled call: `WholeStep`'s loss,
     gradients and update as the body of a ``while_loop`` over a step count given at each call
     (one graph for every count). Dynamo's guards, the wrapper and the trainer's Python then
